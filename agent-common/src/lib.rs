@@ -1,0 +1,119 @@
+//! Types shared by the Countersign kernel programs (`agent-ebpf`) and the daemon (`agent`).
+//!
+//! Everything here crosses the kernel/user boundary through BPF maps or the event ring buffer,
+//! so every type is `#[repr(C)]`, `Copy` and free of implicit padding: fields that exist only
+//! for alignment are named `_pad*` and say so. Numbers of enums are part of the on-disk event
+//! format and of pinned maps: never renumber them.
+#![no_std]
+
+pub mod event;
+pub mod grant;
+pub mod hash;
+pub mod offsets;
+pub mod policy;
+
+/// Bytes of argv captured per exec (NUL-separated arguments). Longer command lines are
+/// truncated and flagged with [`event::flags::ARGV_TRUNCATED`].
+pub const ARGV_LEN: usize = 512;
+/// Arguments whose individual hashes are kept (argv[0] included).
+pub const MAX_ARGS: usize = 16;
+/// Bytes of a path captured for display.
+pub const PATH_LEN: usize = 256;
+/// Length of a task's comm.
+pub const COMM_LEN: usize = 16;
+/// Deepest cgroup v2 level an agent group may sit at.
+pub const MAX_CGROUP_LEVEL: u32 = 31;
+
+/// Names of the maps and programs, used by the loader and for pinning.
+pub mod names {
+    pub const EVENTS: &str = "EVENTS";
+    pub const STATE: &str = "STATE";
+    pub const WATCHED: &str = "WATCHED";
+    pub const BINARIES: &str = "BINARIES";
+    pub const EXEC_RULES: &str = "EXEC_RULES";
+    pub const NET_RULES: &str = "NET_RULES";
+    pub const GRANTS: &str = "GRANTS";
+    pub const PENDING_EXEC: &str = "PENDING_EXEC";
+    pub const STATS: &str = "STATS";
+    pub const OFFSETS: &str = "OFFSETS";
+
+    pub const PROG_BPRM_CHECK: &str = "bprm_check_security";
+    pub const PROG_ENTER_EXECVE: &str = "sys_enter_execve";
+    pub const PROG_ENTER_EXECVEAT: &str = "sys_enter_execveat";
+    pub const PROG_PROCESS_EXEC: &str = "sched_process_exec";
+    pub const PROG_CONNECT4: &str = "connect4";
+    pub const PROG_CONNECT6: &str = "connect6";
+    pub const PROG_SENDMSG4: &str = "sendmsg4";
+    pub const PROG_SENDMSG6: &str = "sendmsg6";
+}
+
+/// How exec refusals are enforced. Reported in every event and by `status`.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// BPF LSM `bprm_check_security`: the exec fails with EPERM.
+    Lsm = 1,
+    /// Tracepoints: the process is killed with SIGKILL before the new image runs.
+    Fallback = 2,
+}
+
+impl Mode {
+    pub const fn from_u32(v: u32) -> Option<Self> {
+        match v {
+            1 => Some(Self::Lsm),
+            2 => Some(Self::Fallback),
+            _ => None,
+        }
+    }
+}
+
+/// What a rule (or an agent group's default) does with a matching operation.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Action {
+    Allow = 0,
+    /// Allow and report.
+    Audit = 1,
+    /// Refuse and report.
+    Deny = 2,
+    /// Refuse, report, and raise an approval request; a matching grant lets it through.
+    Approve = 3,
+}
+
+impl Action {
+    pub const fn from_u32(v: u32) -> Option<Self> {
+        match v {
+            0 => Some(Self::Allow),
+            1 => Some(Self::Audit),
+            2 => Some(Self::Deny),
+            3 => Some(Self::Approve),
+            _ => None,
+        }
+    }
+
+    /// Whether the operation is refused (before grants and monitor mode are considered).
+    pub const fn refuses(self) -> bool {
+        matches!(self, Self::Deny | Self::Approve)
+    }
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    use super::*;
+    // SAFETY: all these types are #[repr(C)], Copy, made only of integers and arrays of
+    // integers, and have no implicit padding (checked by the size asserts in their modules).
+    unsafe impl aya::Pod for event::Event {}
+    unsafe impl aya::Pod for grant::GrantKey {}
+    unsafe impl aya::Pod for grant::Grant {}
+    unsafe impl aya::Pod for offsets::Offsets {}
+    unsafe impl aya::Pod for policy::State {}
+    unsafe impl aya::Pod for policy::WatchKey {}
+    unsafe impl aya::Pod for policy::Group {}
+    unsafe impl aya::Pod for policy::BinaryKey {}
+    unsafe impl aya::Pod for policy::ExecRulesKey {}
+    unsafe impl aya::Pod for policy::ExecRules {}
+    unsafe impl aya::Pod for policy::NetKey {}
+    unsafe impl aya::Pod for policy::ExecSlot {}
+    unsafe impl aya::Pod for policy::NetSlot {}
+    unsafe impl aya::Pod for policy::NetRules {}
+}
