@@ -1,0 +1,1 @@
+//! cgroup v2 hierarchy: mount point, ids, levels, sessions.

@@ -1,0 +1,1 @@
+//! What the running kernel offers and how its structures are laid out.
