@@ -21,7 +21,11 @@ fn main() -> Result<()> {
     let root = root.canonicalize().context("locating agent-ebpf")?;
     let root = root.to_str().context("agent-ebpf path is not UTF-8")?;
     aya_build::build_ebpf(
-        [aya_build::Package { name: "agent-ebpf", root_dir: root, ..Default::default() }],
+        [aya_build::Package {
+            name: "agent-ebpf",
+            root_dir: root,
+            ..Default::default()
+        }],
         aya_build::Toolchain::Nightly,
     )
 }

@@ -1,6 +1,6 @@
 //! The one event record the kernel programs send to the daemon through the `EVENTS` ring buffer.
 
-use crate::{ARGV_LEN, COMM_LEN, PATH_LEN};
+use crate::{ARGV_LEN, ARG_SLOT, COMM_LEN, PATH_LEN};
 
 /// What happened. Stable numbers: they are stored in event logs.
 #[repr(u32)]
@@ -90,7 +90,7 @@ pub struct Event {
     pub gid: u32,
     /// Number of arguments (argv[0] included).
     pub argc: u32,
-    /// Bytes used in `argv`.
+    /// Bytes used in `argv` (argv[1..]).
     pub argv_len: u32,
     /// Bytes used in `path` (without the NUL).
     pub path_len: u32,
@@ -110,12 +110,14 @@ pub struct Event {
     pub comm: [u8; COMM_LEN],
     /// Path of the executed file as the caller named it (or the script for interpreters).
     pub path: [u8; PATH_LEN],
-    /// NUL-separated arguments.
+    /// argv[0], NUL-terminated (at most 63 bytes).
+    pub argv0: [u8; ARG_SLOT],
+    /// argv[1..], NUL-separated.
     pub argv: [u8; ARGV_LEN],
 }
 
 const _: () = assert!(core::mem::size_of::<Event>() % 8 == 0);
 const _: () = assert!(
     core::mem::size_of::<Event>()
-        == 7 * 8 + 16 * 4 + 4 * 2 + 16 + COMM_LEN + PATH_LEN + ARGV_LEN
+        == 7 * 8 + 16 * 4 + 4 * 2 + 16 + COMM_LEN + PATH_LEN + ARG_SLOT + ARGV_LEN
 );

@@ -12,11 +12,14 @@ pub mod hash;
 pub mod offsets;
 pub mod policy;
 
-/// Bytes of argv captured per exec (NUL-separated arguments). Longer command lines are
+/// Bytes of argv[1..] captured per exec (NUL-separated arguments). Longer command lines are
 /// truncated and flagged with [`event::flags::ARGV_TRUNCATED`].
 pub const ARGV_LEN: usize = 512;
 /// Arguments whose individual hashes are kept (argv[0] included).
 pub const MAX_ARGS: usize = 16;
+/// Bytes of one argument as rules see it (NUL included): an argument of up to 63 bytes is
+/// compared whole; a longer one cannot match a literal and is handled conservatively.
+pub const ARG_SLOT: usize = 64;
 /// Bytes of a path captured for display.
 pub const PATH_LEN: usize = 256;
 /// Length of a task's comm.
@@ -41,6 +44,9 @@ pub mod names {
     pub const PROG_ENTER_EXECVE: &str = "sys_enter_execve";
     pub const PROG_ENTER_EXECVEAT: &str = "sys_enter_execveat";
     pub const PROG_PROCESS_EXEC: &str = "sched_process_exec";
+    /// Second half of `sched_process_exec`, reached by tail call through `EXEC_TAIL`.
+    pub const PROG_EXEC_JUDGE: &str = "exec_judge";
+    pub const EXEC_TAIL: &str = "EXEC_TAIL";
     pub const PROG_CONNECT4: &str = "connect4";
     pub const PROG_CONNECT6: &str = "connect6";
     pub const PROG_SENDMSG4: &str = "sendmsg4";

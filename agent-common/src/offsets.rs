@@ -18,6 +18,8 @@ pub struct Offsets {
     pub mm_arg_start: u32,
     /// `mm_struct.arg_end`
     pub mm_arg_end: u32,
+    /// `mm_struct.start_stack` (argc, then the argv pointers of the new image)
+    pub mm_start_stack: u32,
     /// `file.f_inode`
     pub file_inode: u32,
     /// `inode.i_ino`
@@ -34,4 +36,19 @@ pub struct Offsets {
     pub bprm_interp: u32,
     /// `linux_binprm.argc`
     pub bprm_argc: u32,
+    /// `task_struct.cgroups` (the task's `css_set`)
+    pub task_cgroups: u32,
+    /// `css_set.dfl_cgrp` (the task's cgroup v2)
+    pub css_set_dfl_cgrp: u32,
+    /// `cgroup.level`
+    pub cgroup_level: u32,
+    /// `cgroup.kn`
+    pub cgroup_kn: u32,
+    /// offset of `cgroup.self.parent`: `cgroup.self` + `cgroup_subsys_state.parent` (the
+    /// parent's `self` css, which is the parent cgroup minus the offset of `self`)
+    pub cgroup_parent: u32,
+    /// `cgroup.self` (to go from a parent css back to its cgroup)
+    pub cgroup_self: u32,
+    /// `kernfs_node.id` (the cgroup id, as `bpf_get_current_cgroup_id` returns it)
+    pub kernfs_id: u32,
 }

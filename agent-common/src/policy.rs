@@ -122,7 +122,11 @@ pub struct ExecRules {
 
 impl Default for ExecRules {
     fn default() -> Self {
-        Self { count: 0, _pad: 0, slots: [ExecSlot::default(); EXEC_SLOTS] }
+        Self {
+            count: 0,
+            _pad: 0,
+            slots: [ExecSlot::default(); EXEC_SLOTS],
+        }
     }
 }
 
@@ -171,7 +175,11 @@ pub struct NetRules {
 
 impl Default for NetRules {
     fn default() -> Self {
-        Self { count: 0, _pad: 0, slots: [NetSlot::default(); NET_SLOTS] }
+        Self {
+            count: 0,
+            _pad: 0,
+            slots: [NetSlot::default(); NET_SLOTS],
+        }
     }
 }
 
@@ -185,7 +193,9 @@ pub mod stats {
     pub const EVENTS_LOST: u32 = 5;
     pub const ARGV_MISMATCH: u32 = 6;
     pub const FAILED_CLOSED: u32 = 7;
-    pub const COUNT: u32 = 8;
+    /// The cgroup of a process could not be read; it was treated as unwatched.
+    pub const WATCH_ERRORS: u32 = 8;
+    pub const COUNT: u32 = 9;
 }
 
 const _: () = assert!(core::mem::size_of::<ExecSlot>() == 88);

@@ -2,4 +2,12 @@
 //! their events, and serves the local socket.
 
 pub mod cgroup;
+pub mod cli;
+pub mod daemon;
+pub mod ebpf;
+pub mod events;
+pub mod grants;
 pub mod kernel;
+pub mod launch;
+pub mod maps;
+pub mod socket;

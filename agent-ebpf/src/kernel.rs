@@ -1,0 +1,143 @@
+//! Reads of kernel structures at offsets the daemon resolved from the running kernel's BTF.
+
+use agent_common::offsets::Offsets;
+use aya_ebpf::helpers::{bpf_get_current_task, bpf_probe_read_kernel};
+
+use crate::Error;
+
+/// Filled by the daemon at load time (`EbpfLoader::set_global`); read-only for the programs.
+#[unsafe(no_mangle)]
+// SAFETY: all-zero is a valid Offsets (plain integers).
+static OFFSETS: Offsets = unsafe { core::mem::zeroed() };
+
+/// One field of [`OFFSETS`]; the volatile read keeps the compiler from folding the zeros in.
+macro_rules! off {
+    ($field:ident) => {
+        // SAFETY: reading a plain global.
+        unsafe { core::ptr::read_volatile(&OFFSETS.$field) as usize }
+    };
+}
+
+#[inline(always)]
+fn read<T>(base: usize, offset: usize) -> Result<T, Error> {
+    if base == 0 {
+        return Err(Error::NullPointer);
+    }
+    // SAFETY: bpf_probe_read_kernel validates the address.
+    unsafe { bpf_probe_read_kernel((base + offset) as *const T) }.map_err(|_| Error::KernelRead)
+}
+
+/// A file's identity as the kernel sees it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    /// `super_block.s_dev` (kernel `dev_t`: `major << 20 | minor`).
+    pub dev: u64,
+    pub ino: u64,
+}
+
+/// Identity of the file behind a `struct file *`.
+#[inline(always)]
+pub fn file_id(file: usize) -> Result<FileId, Error> {
+    let inode: usize = read(file, off!(file_inode))?;
+    let ino: u64 = read(inode, off!(inode_ino))?;
+    let sb: usize = read(inode, off!(inode_sb))?;
+    let dev: u32 = read(sb, off!(sb_dev))?;
+    Ok(FileId {
+        dev: dev as u64,
+        ino,
+    })
+}
+
+/// `current` as a plain address.
+#[inline(always)]
+pub fn current_task() -> usize {
+    // SAFETY: helper without preconditions.
+    unsafe { bpf_get_current_task() as usize }
+}
+
+/// The parent process of `task`: its tgid and the identity of the binary it runs (None for a
+/// parent without an mm, e.g. a kernel thread).
+#[inline(always)]
+pub fn parent_of(task: usize) -> Result<(u32, Option<FileId>), Error> {
+    let parent: usize = read(task, off!(task_real_parent))?;
+    let ppid: u32 = read(parent, off!(task_tgid))?;
+    let mm: usize = read(parent, off!(task_mm))?;
+    if mm == 0 {
+        return Ok((ppid, None));
+    }
+    let exe: usize = read(mm, off!(mm_exe_file))?;
+    if exe == 0 {
+        return Ok((ppid, None));
+    }
+    Ok((ppid, Some(file_id(exe)?)))
+}
+
+/// Address of the new image's argv array: `mm->start_stack` holds argc, then the pointers.
+#[inline(always)]
+pub fn image_argv(task: usize) -> Result<u64, Error> {
+    let mm: usize = read(task, off!(task_mm))?;
+    let stack: u64 = read(mm, off!(mm_start_stack))?;
+    Ok(stack + 8)
+}
+
+/// The fields of a `struct linux_binprm` the programs use.
+pub struct Bprm {
+    pub file: FileId,
+    /// `bprm->interp`: the path of the file judged at this level (the interpreter for `#!`).
+    pub interp: usize,
+    /// The caller named another file (a script): this level runs its interpreter.
+    pub interpreted: bool,
+    pub argc: u32,
+}
+
+#[inline(always)]
+pub fn bprm(bprm: usize) -> Result<Bprm, Error> {
+    let file: usize = read(bprm, off!(bprm_file))?;
+    let filename: usize = read(bprm, off!(bprm_filename))?;
+    let interp: usize = read(bprm, off!(bprm_interp))?;
+    let argc: i32 = read(bprm, off!(bprm_argc))?;
+    Ok(Bprm {
+        file: file_id(file)?,
+        interp,
+        interpreted: interp != filename,
+        argc: argc as u32,
+    })
+}
+
+/// The current task's cgroup v2, for walking up to its ancestors. (The
+/// `bpf_get_current_ancestor_cgroup_id` helper only reached tracing programs in 5.14, so exec
+/// programs walk the hierarchy themselves; connect programs use the helper.)
+#[derive(Clone, Copy)]
+pub struct CgroupCursor {
+    cgroup: usize,
+    pub level: u32,
+}
+
+impl CgroupCursor {
+    #[inline(always)]
+    pub fn current() -> Result<Self, Error> {
+        let css_set: usize = read(current_task(), off!(task_cgroups))?;
+        let cgroup: usize = read(css_set, off!(css_set_dfl_cgrp))?;
+        let level: i32 = read(cgroup, off!(cgroup_level))?;
+        Ok(Self {
+            cgroup,
+            level: level as u32,
+        })
+    }
+
+    /// The cgroup's id (its kernfs node id).
+    #[inline(always)]
+    pub fn id(&self) -> Result<u64, Error> {
+        let kn: usize = read(self.cgroup, off!(cgroup_kn))?;
+        read(kn, off!(kernfs_id))
+    }
+
+    /// Moves to the parent cgroup.
+    #[inline(always)]
+    pub fn up(&mut self) -> Result<(), Error> {
+        let parent_css: usize = read(self.cgroup, off!(cgroup_parent))?;
+        self.cgroup = parent_css.wrapping_sub(off!(cgroup_self));
+        self.level = self.level.wrapping_sub(1);
+        Ok(())
+    }
+}

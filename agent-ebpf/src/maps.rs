@@ -1,0 +1,74 @@
+//! The maps shared with the daemon. Every map the daemon writes or reads is pinned by name, so
+//! that a restarted daemon adopts the same policy, grants and pending events instead of
+//! opening a gap in enforcement.
+
+use agent_common::{
+    event::Event,
+    grant::{Grant, GrantKey},
+    policy::{BinaryKey, ExecRules, ExecRulesKey, Group, NetKey, NetRules, State, WatchKey},
+};
+use aya_ebpf::{
+    macros::map,
+    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
+};
+
+use crate::argv::Argv;
+
+/// Events to the daemon. 4 MiB holds a few thousand events while the daemon restarts.
+#[map]
+pub static EVENTS: RingBuf = RingBuf::pinned(4 << 20, 0);
+
+#[map]
+pub static STATE: Array<State> = Array::pinned(1, 0);
+
+#[map]
+pub static WATCHED: HashMap<WatchKey, Group> = HashMap::pinned(512, 0);
+
+#[map]
+pub static BINARIES: HashMap<BinaryKey, u32> = HashMap::pinned(8192, 0);
+
+#[map]
+pub static EXEC_RULES: HashMap<ExecRulesKey, ExecRules> = HashMap::pinned(4096, 0);
+
+#[map]
+pub static NET_RULES: LpmTrie<NetKey, NetRules> = LpmTrie::pinned(4096, 0);
+
+#[map]
+pub static GRANTS: HashMap<GrantKey, Grant> = HashMap::pinned(16384, 0);
+
+/// argv captured at syscall entry, by thread id, until the exec commits (LRU: an exec that
+/// fails leaves an entry behind; the LRU evicts it).
+#[map]
+pub static PENDING_EXEC: LruHashMap<u32, Argv> = LruHashMap::pinned(8192, 0);
+
+#[map]
+pub static STATS: PerCpuArray<u64> = PerCpuArray::pinned(agent_common::policy::stats::COUNT, 0);
+
+/// `exec_judge` at index 0: the second half of `sched_process_exec`. Pinned, so that the
+/// pinned first half keeps reaching it while no daemon runs.
+#[map]
+pub static EXEC_TAIL: ProgramArray = ProgramArray::pinned(1, 0);
+
+/// What the first half of `sched_process_exec` hands to the second.
+#[map]
+pub static EXEC_CTX: PerCpuArray<crate::exec::ExecCtx> = PerCpuArray::with_max_entries(1, 0);
+
+/// Per-CPU scratch space for big values that do not fit the 512-byte BPF stack.
+#[map]
+pub static SCRATCH_ARGV: PerCpuArray<Argv> = PerCpuArray::with_max_entries(1, 0);
+
+/// All zeroes, never written: the source for clearing scratch memory in one helper call.
+#[map]
+pub static ZEROES: PerCpuArray<[u8; 2048]> = PerCpuArray::with_max_entries(1, 0);
+
+/// Size check of the event record as the ring buffer carries it.
+const _: () = assert!(core::mem::size_of::<Event>() < 4096);
+
+/// Adds one to a per-CPU counter.
+#[inline(always)]
+pub fn count(index: u32) {
+    if let Some(v) = STATS.get_ptr_mut(index) {
+        // SAFETY: per-CPU slot, programs do not migrate CPUs while running.
+        unsafe { *v += 1 };
+    }
+}

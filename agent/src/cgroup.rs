@@ -1,1 +1,0 @@
-//! cgroup v2 hierarchy: mount point, ids, levels, sessions.

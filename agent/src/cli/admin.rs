@@ -1,0 +1,127 @@
+//! Commands that talk to a running daemon over its admin socket.
+
+use std::{ffi::OsString, path::Path, time::Duration};
+
+use anyhow::{bail, Result};
+
+use crate::{
+    cgroup::Hierarchy,
+    launch,
+    socket::{
+        client::call,
+        protocol::{Request, Response},
+    },
+};
+
+pub fn status(socket: &Path, json: bool) -> Result<i32> {
+    let Response::Status(s) = call(socket, &Request::Status)? else {
+        bail!("unexpected reply")
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(0);
+    }
+    println!("mode:      {} ({})", s.mode, s.mode_reason);
+    println!("kernel:    {}", s.kernel);
+    println!("daemon:    pid {}", s.pid);
+    println!(
+        "policy:    generation {}, {} rules, from {}",
+        s.generation,
+        s.rules,
+        s.policy_files.join(", ")
+    );
+    println!("event log: {}", s.event_log);
+    println!("programs:");
+    for p in &s.programs {
+        println!(
+            "  {:<22} {:<45} {}",
+            p.name,
+            p.hook,
+            if p.pinned {
+                "pinned"
+            } else {
+                "NOT pinned: stops with the daemon"
+            }
+        );
+    }
+    println!("agent groups:");
+    for g in &s.groups {
+        println!(
+            "  {:<20} {} (id {}){}",
+            g.name,
+            g.cgroup,
+            g.cgroup_id,
+            if g.monitor { " monitor mode" } else { "" }
+        );
+    }
+    let c = &s.counters;
+    println!("counters:");
+    println!(
+        "  exec judged {} refused {} | connect judged {} refused {} | grants used {}",
+        c.exec_judged, c.exec_refused, c.connect_judged, c.connect_refused, c.grants_used
+    );
+    println!("  events logged {} lost {} | argv mismatches {} | failed closed {} | cgroup read errors {}", c.events_logged, c.events_lost, c.argv_mismatch, c.failed_closed, c.watch_errors);
+    Ok(0)
+}
+
+pub fn reload(socket: &Path) -> Result<i32> {
+    let Response::Reloaded {
+        generation,
+        warnings,
+    } = call(socket, &Request::Reload)?
+    else {
+        bail!("unexpected reply")
+    };
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    println!("policy reloaded (generation {generation})");
+    Ok(0)
+}
+
+pub fn grant(
+    socket: &Path,
+    agent: String,
+    session: Option<String>,
+    fingerprint: String,
+    uses: u32,
+    ttl: Duration,
+) -> Result<i32> {
+    let req = Request::Grant {
+        agent,
+        session,
+        fingerprint,
+        uses,
+        ttl_ms: ttl.as_millis() as u64,
+    };
+    let Response::Granted { grant_id } = call(socket, &req)? else {
+        bail!("unexpected reply")
+    };
+    println!("{grant_id}");
+    Ok(0)
+}
+
+pub fn launch(
+    socket: &Path,
+    agent: &str,
+    session: Option<&str>,
+    command: &[OsString],
+) -> Result<i32> {
+    let Response::Group { cgroup, mount } = call(
+        socket,
+        &Request::Group {
+            agent: agent.into(),
+        },
+    )?
+    else {
+        bail!("unexpected reply")
+    };
+    let hierarchy = Hierarchy::at(mount);
+    match launch::launch(&hierarchy, &cgroup, Some(agent), session, command) {
+        Ok(never) => match never {},
+        Err(e) => {
+            eprintln!("countersign-agent launch: {e}");
+            Ok(e.exit_code())
+        }
+    }
+}

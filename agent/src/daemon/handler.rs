@@ -1,0 +1,175 @@
+//! Answers on the admin socket.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Result};
+
+use super::Daemon;
+use crate::{
+    ebpf,
+    grants::{self, NewGrant},
+    socket::{
+        protocol::{Counters, GroupStatus, ProgramStatus, Request, Response, Status},
+        server::{Handler, Peer},
+    },
+};
+
+impl Handler for Daemon {
+    fn handle(&self, req: Request, peer: Peer) -> Response {
+        let result = match req {
+            Request::Status => Ok(Response::Status(Box::new(self.status()))),
+            Request::Group { agent } => self.group(&agent),
+            Request::Reload => self.refuse_agents(peer).and_then(|()| {
+                let (generation, warnings) = self.reload()?;
+                Ok(Response::Reloaded {
+                    generation,
+                    warnings,
+                })
+            }),
+            Request::Grant {
+                agent,
+                session,
+                fingerprint,
+                uses,
+                ttl_ms,
+            } => self
+                .refuse_agents(peer)
+                .and_then(|()| self.grant(&agent, session.as_deref(), &fingerprint, uses, ttl_ms)),
+        };
+        result.unwrap_or_else(|e| Response::Error {
+            message: format!("{e:#}"),
+        })
+    }
+}
+
+impl Daemon {
+    /// Nothing that changes enforcement may come from inside an agent group.
+    fn refuse_agents(&self, peer: Peer) -> Result<()> {
+        if peer.uid != 0 {
+            bail!("permission denied: only root may change enforcement");
+        }
+        let pid = peer
+            .pid
+            .ok_or_else(|| anyhow!("permission denied: the caller's pid is unknown"))?;
+        let cgroup = self
+            .hierarchy
+            .of_pid(pid as u32)
+            .map_err(|e| anyhow!("permission denied: cannot tell the caller's cgroup ({e})"))?;
+        let g = self.generations.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(names) = g.current() {
+            for group in &names.groups {
+                let base = group.cgroup.trim_end_matches('/');
+                if cgroup == base || cgroup.starts_with(&format!("{base}/")) {
+                    bail!(
+                        "permission denied: the caller runs inside agent group {}",
+                        group.name
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn group_cgroup(&self, agent: &str) -> Result<String> {
+        let g = self.generations.read().unwrap_or_else(|p| p.into_inner());
+        let names = g
+            .current()
+            .ok_or_else(|| anyhow!("no policy is installed"))?;
+        names
+            .groups
+            .iter()
+            .find(|x| x.name == agent)
+            .map(|x| x.cgroup.clone())
+            .ok_or_else(|| {
+                let known: Vec<&str> = names.groups.iter().map(|x| x.name.as_str()).collect();
+                anyhow!(
+                    "no agent group {agent:?} in the policy (known: {})",
+                    known.join(", ")
+                )
+            })
+    }
+
+    fn group(&self, agent: &str) -> Result<Response> {
+        Ok(Response::Group {
+            cgroup: self.group_cgroup(agent)?,
+            mount: self.hierarchy.root().display().to_string(),
+        })
+    }
+
+    fn grant(
+        &self,
+        agent: &str,
+        session: Option<&str>,
+        fp: &str,
+        uses: u32,
+        ttl_ms: u64,
+    ) -> Result<Response> {
+        let fingerprint = u64::from_str_radix(fp.trim_start_matches("0x"), 16)
+            .map_err(|_| anyhow!("fingerprint {fp:?} is not 16 hex digits"))?;
+        let group = self.group_cgroup(agent)?;
+        let scope_rel = match session {
+            Some(s) => {
+                crate::launch::validate_session(s)?;
+                format!("{}/{s}", group.trim_end_matches('/'))
+            }
+            None => group,
+        };
+        let scope = self.hierarchy.open(&scope_rel)?.id;
+        let grant_id = grants::new_id()?;
+        let g = NewGrant {
+            scope,
+            fingerprint,
+            uses,
+            ttl: Duration::from_millis(ttl_ms),
+            grant_id,
+        };
+        let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        grants::install(&mut maps, &g)?;
+        tracing::info!(grant_id, agent, scope = %scope_rel, fingerprint = %fp, uses, ttl_ms, "grant installed");
+        Ok(Response::Granted { grant_id })
+    }
+
+    fn status(&self) -> Status {
+        let maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        let g = self.generations.read().unwrap_or_else(|p| p.into_inner());
+        let current = g.current();
+        Status {
+            pid: std::process::id(),
+            mode: ebpf::mode_name(self.attached.mode).into(),
+            mode_reason: self.attached.reason.clone(),
+            kernel: self.kernel.clone(),
+            programs: self
+                .attached
+                .programs
+                .iter()
+                .map(|(name, hook, pinned)| ProgramStatus {
+                    name: (*name).into(),
+                    hook: hook.clone(),
+                    pinned: *pinned,
+                })
+                .collect(),
+            groups: current
+                .map(|n| {
+                    n.groups
+                        .iter()
+                        .map(|x| GroupStatus {
+                            name: x.name.clone(),
+                            cgroup: x.cgroup.clone(),
+                            cgroup_id: x.id,
+                            monitor: x.monitor,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            policy_files: current.map(|n| n.files.clone()).unwrap_or_default(),
+            generation: g.active,
+            rules: current.map_or(0, |n| n.rules.len()),
+            event_log: self.opts.event_log().display().to_string(),
+            counters: Counters::from_kernel(
+                &maps.counters(),
+                self.events_logged
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! Attaching the programs for a mode. Cgroup socket programs are attached once, at the root
+//! of the cgroup v2 hierarchy (multi-attach), and look the agent group up themselves: agent
+//! groups added by a reload need no new attachment, and a socket created outside an agent
+//! cgroup and handed to an agent is still judged when the agent connects it.
+
+use std::{any::Any, fs::File, path::Path};
+
+use agent_common::{names, Mode};
+use aya::maps::ProgramArray;
+use aya::programs::{
+    links::FdLink, CgroupAttachMode, CgroupSockAddr, Lsm, RawTracePoint, TracePoint,
+};
+
+use super::{pins, LoadError, Loaded};
+
+/// What is attached, for `status`.
+pub struct Attached {
+    pub mode: Mode,
+    /// Why this mode (e.g. why LSM mode was not possible).
+    pub reason: String,
+    /// `(program, hook, pinned)`.
+    pub programs: Vec<(&'static str, String, bool)>,
+    /// Links the kernel cannot pin (tracepoints before 5.15): they live as long as the daemon.
+    _unpinned: Vec<Box<dyn Any + Send + Sync>>,
+}
+
+/// Attaches every program the mode needs. With `lsm_optional`, an LSM program the kernel
+/// refuses makes the daemon fall back (and say why) instead of failing.
+pub fn attach(
+    loaded: &mut Loaded,
+    mode: Mode,
+    lsm_optional: bool,
+    reason: String,
+    cgroup_root: &Path,
+) -> Result<Attached, LoadError> {
+    let mut a = Attached {
+        mode,
+        reason,
+        programs: Vec::new(),
+        _unpinned: Vec::new(),
+    };
+    if mode == Mode::Lsm {
+        match attach_lsm(loaded) {
+            Ok(pinned) => a.programs.push((
+                names::PROG_BPRM_CHECK,
+                "lsm/bprm_check_security".into(),
+                pinned,
+            )),
+            Err(e) if lsm_optional => {
+                a.mode = Mode::Fallback;
+                a.reason =
+                    format!("BPF LSM program refused by the kernel ({e}); using fallback mode");
+                tracing::warn!(error = %e, "BPF LSM unavailable, falling back");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    for (prog, syscall) in [
+        (names::PROG_ENTER_EXECVE, "sys_enter_execve"),
+        (names::PROG_ENTER_EXECVEAT, "sys_enter_execveat"),
+    ] {
+        let pinned = attach_tracepoint(loaded, prog, syscall, &mut a._unpinned)?;
+        a.programs
+            .push((prog, format!("tracepoint/syscalls/{syscall}"), pinned));
+    }
+    install_exec_judge(loaded)?;
+    let p: &mut RawTracePoint = program(loaded, names::PROG_PROCESS_EXEC)?;
+    p.load().map_err(prog_err(names::PROG_PROCESS_EXEC))?;
+    let id = p
+        .attach("sched_process_exec")
+        .map_err(prog_err(names::PROG_PROCESS_EXEC))?;
+    let link = p
+        .take_link(id)
+        .map_err(prog_err(names::PROG_PROCESS_EXEC))?;
+    pins::replace(&loaded.bpffs, names::PROG_PROCESS_EXEC, FdLink::from(link))?;
+    a.programs.push((
+        names::PROG_PROCESS_EXEC,
+        "raw_tracepoint/sched_process_exec".into(),
+        true,
+    ));
+
+    let root = File::open(cgroup_root).map_err(|e| {
+        LoadError::Other(format!(
+            "opening cgroup root {}: {e}",
+            cgroup_root.display()
+        ))
+    })?;
+    for prog in [
+        names::PROG_CONNECT4,
+        names::PROG_CONNECT6,
+        names::PROG_SENDMSG4,
+        names::PROG_SENDMSG6,
+    ] {
+        let p: &mut CgroupSockAddr = program(loaded, prog)?;
+        p.load().map_err(prog_err(prog))?;
+        let id = p
+            .attach(&root, CgroupAttachMode::Single)
+            .map_err(prog_err(prog))?;
+        let link = p.take_link(id).map_err(prog_err(prog))?;
+        let hook = format!("cgroup/{prog} at {}", cgroup_root.display());
+        match FdLink::try_from(link) {
+            Ok(fd) => {
+                pins::replace(&loaded.bpffs, prog, fd)?;
+                a.programs.push((prog, hook, true));
+            }
+            Err(e) => {
+                return Err(LoadError::Other(format!(
+                    "{prog}: cannot pin cgroup link: {e}"
+                )))
+            }
+        }
+    }
+    let keep: Vec<String> = a
+        .programs
+        .iter()
+        .filter(|p| p.2)
+        .map(|p| p.0.to_string())
+        .collect();
+    pins::drop_stale(&loaded.bpffs, &keep);
+    Ok(a)
+}
+
+/// Loads `exec_judge` and puts it where `sched_process_exec` tail-calls it (before that one
+/// is attached, so that no exec meets an empty slot).
+fn install_exec_judge(loaded: &mut Loaded) -> Result<(), LoadError> {
+    let judge: &mut RawTracePoint = program(loaded, names::PROG_EXEC_JUDGE)?;
+    judge.load().map_err(prog_err(names::PROG_EXEC_JUDGE))?;
+    let fd = judge
+        .fd()
+        .map_err(prog_err(names::PROG_EXEC_JUDGE))?
+        .try_clone()
+        .map_err(|e| LoadError::Other(format!("duplicating the exec_judge fd: {e}")))?;
+    let map = loaded
+        .ebpf
+        .map_mut(names::EXEC_TAIL)
+        .ok_or(LoadError::MissingMap(names::EXEC_TAIL))?;
+    let mut tail = ProgramArray::try_from(map).map_err(|source| LoadError::Map {
+        name: names::EXEC_TAIL,
+        source,
+    })?;
+    tail.set(0, &fd, 0).map_err(|source| LoadError::Map {
+        name: names::EXEC_TAIL,
+        source,
+    })
+}
+
+fn attach_lsm(loaded: &mut Loaded) -> Result<bool, LoadError> {
+    let btf = aya::Btf::from_sys_fs()
+        .map_err(|e| LoadError::Other(format!("reading kernel BTF: {e}")))?;
+    let p: &mut Lsm = program(loaded, names::PROG_BPRM_CHECK)?;
+    p.load("bprm_check_security", &btf)
+        .map_err(prog_err(names::PROG_BPRM_CHECK))?;
+    let id = p.attach().map_err(prog_err(names::PROG_BPRM_CHECK))?;
+    let link = p.take_link(id).map_err(prog_err(names::PROG_BPRM_CHECK))?;
+    pins::replace(&loaded.bpffs, names::PROG_BPRM_CHECK, FdLink::from(link))?;
+    Ok(true)
+}
+
+/// Attaches a syscall tracepoint; pins its link when the kernel makes it a bpf_link (5.15+).
+fn attach_tracepoint(
+    loaded: &mut Loaded,
+    prog: &'static str,
+    syscall: &str,
+    unpinned: &mut Vec<Box<dyn Any + Send + Sync>>,
+) -> Result<bool, LoadError> {
+    let p: &mut TracePoint = program(loaded, prog)?;
+    p.load().map_err(prog_err(prog))?;
+    let id = p.attach("syscalls", syscall).map_err(prog_err(prog))?;
+    let link = p.take_link(id).map_err(prog_err(prog))?;
+    match FdLink::try_from(link) {
+        Ok(fd) => {
+            pins::replace(&loaded.bpffs, prog, fd)?;
+            Ok(true)
+        }
+        Err(_) => {
+            // A perf-event attachment: re-attach it to keep it (TryFrom consumed the link).
+            let id = p.attach("syscalls", syscall).map_err(prog_err(prog))?;
+            let link = p.take_link(id).map_err(prog_err(prog))?;
+            unpinned.push(Box::new(link));
+            Ok(false)
+        }
+    }
+}
+
+fn program<'a, T>(loaded: &'a mut Loaded, name: &'static str) -> Result<&'a mut T, LoadError>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+{
+    let p = loaded
+        .ebpf
+        .program_mut(name)
+        .ok_or_else(|| LoadError::Other(format!("program {name} is missing from the object")))?;
+    p.try_into().map_err(prog_err(name))
+}
+
+fn prog_err(program: &'static str) -> impl Fn(aya::programs::ProgramError) -> LoadError {
+    move |source| LoadError::Program { program, source }
+}

@@ -1,0 +1,253 @@
+//! Turning a kernel [`Event`] into a [`Record`]: names, addresses, flags, time.
+
+use std::net::Ipv6Addr;
+
+use agent_common::{
+    event::{flags, Event, EventKind},
+    Action, Mode,
+};
+
+use super::record::{Destination, Record};
+
+/// What the decoder needs to know beyond the event itself.
+pub trait Names {
+    /// Rule id of `rule` (index + 1) in policy generation `generation`.
+    fn rule(&self, generation: u32, rule: u32) -> Option<String>;
+    /// Agent group name of group id `group` in `generation`.
+    fn group(&self, generation: u32, group: u32) -> Option<String>;
+}
+
+/// Decodes raw ring buffer bytes; None when they are not an event of this build.
+pub fn parse(bytes: &[u8]) -> Option<Event> {
+    if bytes.len() < std::mem::size_of::<Event>() {
+        return None;
+    }
+    // SAFETY: Event is plain data (Pod) and the buffer holds at least one; the ring buffer
+    // does not guarantee alignment, hence the unaligned read.
+    Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<Event>()) })
+}
+
+/// Builds the record; `wall_ns` converts the event's monotonic time to wall-clock time.
+pub fn record(e: &Event, names: &dyn Names, wall_ns: impl Fn(u64) -> u64) -> Record {
+    let kind = EventKind::from_u32(e.kind);
+    let outcome = outcome(e);
+    let exec = matches!(kind, Some(EventKind::Exec | EventKind::ArgvMismatch));
+    Record {
+        time: rfc3339(wall_ns(e.ktime_ns)),
+        kind: match kind {
+            Some(EventKind::Exec) => "exec",
+            Some(EventKind::Connect) => "connect",
+            Some(EventKind::ArgvMismatch) => "argv_mismatch",
+            None => "unknown",
+        }
+        .into(),
+        action: action_name(e.action).into(),
+        outcome: outcome.into(),
+        mode: match Mode::from_u32(e.mode) {
+            Some(Mode::Lsm) => "lsm",
+            Some(Mode::Fallback) => "fallback",
+            None => "unknown",
+        }
+        .into(),
+        rule: if e.rule == 0 {
+            None
+        } else {
+            names.rule(e.generation, e.rule)
+        },
+        agent: names.group(e.generation, e.group),
+        session: None,
+        cgroup: None,
+        cgroup_id: e.cgroup_id,
+        pid: e.pid,
+        tgid: e.tgid,
+        ppid: (e.ppid != 0).then_some(e.ppid),
+        uid: e.uid,
+        gid: e.gid,
+        comm: c_string(&e.comm),
+        binary: exec.then(|| lossy(&e.path[..(e.path_len as usize).min(e.path.len())])),
+        dev: exec.then(|| format!("{}:{}", e.dev >> 20, e.dev & 0xfffff)),
+        ino: exec.then_some(e.ino),
+        argv: argv(e),
+        argv_truncated: e.flags & flags::ARGV_TRUNCATED != 0,
+        fingerprint: format!("{:016x}", e.fingerprint),
+        grant_id: (e.flags & flags::GRANT_USED != 0).then_some(e.grant_id),
+        destination: (kind == Some(EventKind::Connect)).then(|| destination(e)),
+        parents: Vec::new(),
+        flags: flag_names(e.flags),
+        generation: e.generation,
+    }
+}
+
+pub fn action_name(a: u32) -> &'static str {
+    match Action::from_u32(a) {
+        Some(Action::Allow) => "allow",
+        Some(Action::Audit) => "audit",
+        Some(Action::Deny) => "deny",
+        Some(Action::Approve) => "approve",
+        None => "unknown",
+    }
+}
+
+fn outcome(e: &Event) -> &'static str {
+    let refusing = Action::from_u32(e.action).is_some_and(Action::refuses);
+    if e.flags & flags::GRANT_USED != 0 {
+        "granted"
+    } else if e.flags & flags::MONITOR != 0 {
+        "would_refuse"
+    } else if e.flags & flags::KILLED != 0 {
+        "killed"
+    } else if refusing {
+        "refused"
+    } else {
+        "allowed"
+    }
+}
+
+fn destination(e: &Event) -> Destination {
+    let v6 = Ipv6Addr::from(e.addr);
+    let (address, family) = match (e.family, v6.to_ipv4_mapped()) {
+        (2, Some(v4)) => (v4.to_string(), "ipv4"),
+        _ => (v6.to_string(), "ipv6"),
+    };
+    Destination {
+        address,
+        port: e.port,
+        protocol: match e.protocol {
+            6 => "tcp".into(),
+            17 => "udp".into(),
+            p => p.to_string(),
+        },
+        family: family.into(),
+    }
+}
+
+fn flag_names(f: u32) -> Vec<String> {
+    [
+        (flags::ARGV_FROM_IMAGE, "argv_from_image"),
+        (flags::INTERPRETED, "interpreted"),
+        (flags::SENDMSG, "sendmsg"),
+        (flags::FAILED_CLOSED, "failed_closed"),
+    ]
+    .iter()
+    .filter(|(bit, _)| f & bit != 0)
+    .map(|(_, n)| (*n).to_string())
+    .collect()
+}
+
+/// argv[0] from its slot, then argv[1..] from the NUL-separated tail.
+fn argv(e: &Event) -> Vec<String> {
+    if e.argc == 0 {
+        return Vec::new();
+    }
+    let mut v = vec![c_string(&e.argv0)];
+    let tail = &e.argv[..(e.argv_len as usize).min(e.argv.len())];
+    let tail = tail.strip_suffix(&[0]).unwrap_or(tail);
+    if !tail.is_empty() {
+        v.extend(tail.split(|c| *c == 0).map(lossy));
+    }
+    v
+}
+
+fn c_string(b: &[u8]) -> String {
+    lossy(b.split(|c| *c == 0).next().unwrap_or_default())
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn rfc3339(wall_ns: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(wall_ns);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct N;
+    impl Names for N {
+        fn rule(&self, _: u32, rule: u32) -> Option<String> {
+            Some(format!("r{rule}"))
+        }
+        fn group(&self, _: u32, group: u32) -> Option<String> {
+            Some(format!("g{group}"))
+        }
+    }
+
+    fn event() -> Event {
+        // SAFETY: all-zero is a valid Event.
+        let mut e: Event = unsafe { std::mem::zeroed() };
+        e.kind = EventKind::Exec as u32;
+        e.action = Action::Deny as u32;
+        e.mode = Mode::Lsm as u32;
+        e.rule = 2;
+        e.group = 1;
+        e.dev = (8 << 20) | 1;
+        e.ino = 42;
+        e.comm[..4].copy_from_slice(b"bash");
+        e.argv0[..7].copy_from_slice(b"kubectl");
+        let argv = b"delete\0pod\0";
+        e.argv[..argv.len()].copy_from_slice(argv);
+        e.argv_len = argv.len() as u32;
+        e.argc = 3;
+        e.path[..16].copy_from_slice(b"/usr/bin/kubectl");
+        e.path_len = 16;
+        e.fingerprint = 0xab;
+        e
+    }
+
+    #[test]
+    fn exec_refusal() {
+        let r = record(&event(), &N, |_| 1_700_000_000_000_000_000);
+        assert_eq!(r.kind, "exec");
+        assert_eq!(r.outcome, "refused");
+        assert_eq!(r.rule.as_deref(), Some("r2"));
+        assert_eq!(r.agent.as_deref(), Some("g1"));
+        assert_eq!(r.argv, ["kubectl", "delete", "pod"]);
+        assert_eq!(r.binary.as_deref(), Some("/usr/bin/kubectl"));
+        assert_eq!(r.dev.as_deref(), Some("8:1"));
+        assert_eq!(r.comm, "bash");
+        assert_eq!(r.fingerprint, "00000000000000ab");
+        assert_eq!(r.time, "2023-11-14T22:13:20.000Z");
+    }
+
+    #[test]
+    fn outcomes_follow_flags() {
+        let mut e = event();
+        e.flags = flags::KILLED;
+        assert_eq!(record(&e, &N, |t| t).outcome, "killed");
+        e.flags = flags::MONITOR;
+        assert_eq!(record(&e, &N, |t| t).outcome, "would_refuse");
+        e.flags = flags::GRANT_USED;
+        e.grant_id = 7;
+        let r = record(&e, &N, |t| t);
+        assert_eq!((r.outcome.as_str(), r.grant_id), ("granted", Some(7)));
+    }
+
+    #[test]
+    fn v4_mapped_destinations() {
+        let mut e = event();
+        e.kind = EventKind::Connect as u32;
+        e.addr = Ipv6Addr::from([0, 0, 0, 0, 0, 0xffff, 0x7f00, 2]).octets();
+        e.port = 5432;
+        e.protocol = 6;
+        e.family = 2;
+        let d = record(&e, &N, |t| t).destination.expect("destination");
+        assert_eq!(
+            (d.address.as_str(), d.family.as_str()),
+            ("127.0.0.2", "ipv4")
+        );
+        e.family = 10;
+        let d = record(&e, &N, |t| t).destination.expect("destination");
+        assert_eq!(
+            (d.address.as_str(), d.family.as_str()),
+            ("::ffff:127.0.0.2", "ipv6")
+        );
+    }
+
+    #[test]
+    fn short_buffers_are_rejected() {
+        assert!(parse(&[0u8; 10]).is_none());
+    }
+}

@@ -1,0 +1,8 @@
+//! Events: from the kernel's ring buffer to the JSON Lines event log.
+
+pub mod decode;
+pub mod log;
+pub mod reader;
+pub mod record;
+
+pub use record::Record;

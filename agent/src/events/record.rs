@@ -1,0 +1,66 @@
+//! One line of the event log, as operators, auditors and tests read it.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// RFC 3339, UTC, milliseconds.
+    pub time: String,
+    /// `exec`, `connect` or `argv_mismatch`.
+    pub kind: String,
+    /// What the rule or default said: `allow`, `audit`, `deny`, `approve`.
+    pub action: String,
+    /// What happened: `allowed`, `refused`, `killed`, `would_refuse`, `granted`.
+    pub outcome: String,
+    /// `lsm` or `fallback`.
+    pub mode: String,
+    /// Rule id, or None when the agent group's default applied.
+    pub rule: Option<String>,
+    /// Agent group name.
+    pub agent: Option<String>,
+    /// Session (the child cgroup of the agent group), when the process is in one.
+    pub session: Option<String>,
+    /// cgroup path inside the cgroup v2 hierarchy.
+    pub cgroup: Option<String>,
+    pub cgroup_id: u64,
+    pub pid: u32,
+    pub tgid: u32,
+    pub ppid: Option<u32>,
+    pub uid: u32,
+    pub gid: u32,
+    pub comm: String,
+    /// Executed file as the caller named it (exec only).
+    pub binary: Option<String>,
+    /// `major:minor` of the executed file (exec only).
+    pub dev: Option<String>,
+    pub ino: Option<u64>,
+    pub argv: Vec<String>,
+    pub argv_truncated: bool,
+    /// 16 hex digits.
+    pub fingerprint: String,
+    pub grant_id: Option<u64>,
+    pub destination: Option<Destination>,
+    /// Parent chain, nearest first (best effort: processes may be gone).
+    pub parents: Vec<Parent>,
+    /// Extra facts: `argv_from_image`, `interpreted`, `sendmsg`, `failed_closed`.
+    pub flags: Vec<String>,
+    /// Policy generation the decision was made with.
+    pub generation: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Destination {
+    pub address: String,
+    pub port: u16,
+    /// `tcp` or `udp` (or the protocol number).
+    pub protocol: String,
+    /// `ipv4` or `ipv6`, as the caller used it.
+    pub family: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parent {
+    pub pid: u32,
+    pub comm: String,
+    pub exe: Option<String>,
+}

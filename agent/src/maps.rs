@@ -1,0 +1,72 @@
+//! Typed handles on the pinned maps the daemon reads and writes.
+
+use agent_common::{
+    grant::{Grant, GrantKey},
+    names,
+    policy::{BinaryKey, ExecRules, ExecRulesKey, Group, NetKey, NetRules, State, WatchKey},
+};
+use aya::{
+    maps::{Array, HashMap, LpmTrie, Map, MapData, PerCpuArray, RingBuf},
+    Ebpf,
+};
+
+use crate::ebpf::LoadError;
+
+/// Every map the daemon uses, taken out of the loaded object.
+pub struct Maps {
+    pub state: Array<MapData, State>,
+    pub watched: HashMap<MapData, WatchKey, Group>,
+    pub binaries: HashMap<MapData, BinaryKey, u32>,
+    pub exec_rules: HashMap<MapData, ExecRulesKey, ExecRules>,
+    pub net_rules: LpmTrie<MapData, NetKey, NetRules>,
+    pub grants: HashMap<MapData, GrantKey, Grant>,
+    pub stats: PerCpuArray<MapData, u64>,
+    /// Taken by the event reader.
+    pub events: Option<RingBuf<MapData>>,
+}
+
+impl Maps {
+    pub fn take(ebpf: &mut Ebpf) -> Result<Self, LoadError> {
+        Ok(Self {
+            state: typed(ebpf, names::STATE)?,
+            watched: typed(ebpf, names::WATCHED)?,
+            binaries: typed(ebpf, names::BINARIES)?,
+            exec_rules: typed(ebpf, names::EXEC_RULES)?,
+            net_rules: typed(ebpf, names::NET_RULES)?,
+            grants: typed(ebpf, names::GRANTS)?,
+            stats: typed(ebpf, names::STATS)?,
+            events: Some(typed(ebpf, names::EVENTS)?),
+        })
+    }
+
+    /// The switch of the active policy generation and mode (zeroed before the first policy).
+    pub fn read_state(&self) -> State {
+        self.state
+            .get(&agent_common::policy::STATE_INDEX, 0)
+            .unwrap_or_default()
+    }
+
+    pub fn write_state(&mut self, s: State) -> Result<(), LoadError> {
+        self.state
+            .set(agent_common::policy::STATE_INDEX, s, 0)
+            .map_err(|source| LoadError::Map {
+                name: names::STATE,
+                source,
+            })
+    }
+
+    /// Sum over CPUs of each counter of `STATS`.
+    pub fn counters(&self) -> Vec<u64> {
+        (0..agent_common::policy::stats::COUNT)
+            .map(|i| self.stats.get(&i, 0).map(|v| v.iter().sum()).unwrap_or(0))
+            .collect()
+    }
+}
+
+fn typed<T>(ebpf: &mut Ebpf, name: &'static str) -> Result<T, LoadError>
+where
+    T: TryFrom<Map, Error = aya::maps::MapError>,
+{
+    let map = ebpf.take_map(name).ok_or(LoadError::MissingMap(name))?;
+    T::try_from(map).map_err(|source| LoadError::Map { name, source })
+}

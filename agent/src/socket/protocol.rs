@@ -1,0 +1,106 @@
+//! Requests and responses of the admin socket.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    Status,
+    Reload,
+    /// Where an agent group's cgroup is (for `launch`).
+    Group {
+        agent: String,
+    },
+    Grant {
+        agent: String,
+        session: Option<String>,
+        /// 16 hex digits.
+        fingerprint: String,
+        uses: u32,
+        ttl_ms: u64,
+    },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Response {
+    Error {
+        message: String,
+    },
+    Status(Box<Status>),
+    Reloaded {
+        generation: u32,
+        warnings: Vec<String>,
+    },
+    Group {
+        cgroup: String,
+        mount: String,
+    },
+    Granted {
+        grant_id: u64,
+    },
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Status {
+    pub pid: u32,
+    pub mode: String,
+    pub mode_reason: String,
+    pub kernel: String,
+    pub programs: Vec<ProgramStatus>,
+    pub groups: Vec<GroupStatus>,
+    pub policy_files: Vec<String>,
+    pub generation: u32,
+    pub rules: usize,
+    pub event_log: String,
+    pub counters: Counters,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ProgramStatus {
+    pub name: String,
+    pub hook: String,
+    /// Pinned on bpffs: keeps enforcing while no daemon runs.
+    pub pinned: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct GroupStatus {
+    pub name: String,
+    pub cgroup: String,
+    pub cgroup_id: u64,
+    pub monitor: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Counters {
+    pub exec_judged: u64,
+    pub exec_refused: u64,
+    pub connect_judged: u64,
+    pub connect_refused: u64,
+    pub grants_used: u64,
+    pub events_lost: u64,
+    pub argv_mismatch: u64,
+    pub failed_closed: u64,
+    pub watch_errors: u64,
+    pub events_logged: u64,
+}
+
+impl Counters {
+    /// From the kernel's `STATS` counters (in `agent_common::policy::stats` order).
+    pub fn from_kernel(v: &[u64], events_logged: u64) -> Self {
+        let g = |i: usize| v.get(i).copied().unwrap_or(0);
+        Self {
+            exec_judged: g(0),
+            exec_refused: g(1),
+            connect_judged: g(2),
+            connect_refused: g(3),
+            grants_used: g(4),
+            events_lost: g(5),
+            argv_mismatch: g(6),
+            failed_closed: g(7),
+            watch_errors: g(8),
+            events_logged,
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Policy → the entries of the kernel maps (`agent_common::policy`) for one generation.
+//!
+//! Layout decisions the kernel relies on (see `agent-ebpf/src/rules.rs`):
+//! - Exec rules are filed under each binary they name (`ExecRulesKey::binary`), or under
+//!   [`ANY_BINARY`] when they name none; the kernel scans both lists and keeps the lowest rule
+//!   number, so policy order holds across the two.
+//! - One rule becomes several slots: one per combination of argument alternatives, per parent
+//!   and per agent group it lists (a rule listing no group gets one slot with [`ANY_GROUP`]).
+//!   Network rules get one slot per port range and per agent group.
+//! - Network rules live in an LPM trie: under every distinct prefix of the policy (and `::/0`
+//!   when a rule has no CIDR) the value lists every rule whose CIDR covers that prefix, so the
+//!   longest-prefix match of a destination yields every rule that can apply to it.
+
+mod exec;
+mod net;
+
+use std::path::{Path, PathBuf};
+
+use agent_common::policy::{
+    group_flags, BinaryKey, ExecRules, ExecRulesKey, Group, NetKey, NetRules, ANY_GROUP,
+};
+
+use crate::{
+    error::{PolicyError, PolicyErrors},
+    model::{Policy, Rule},
+    resolve::Resolver,
+};
+
+/// An agent group as loaded into `WATCHED`.
+#[derive(Clone, Debug)]
+pub struct CompiledGroup {
+    /// Position in [`Policy::agents`].
+    pub index: usize,
+    pub name: String,
+    /// Path inside the cgroup v2 hierarchy.
+    pub cgroup: String,
+    /// `id` = index + 1; `level` is 0: the daemon sets it from the cgroup it finds.
+    pub group: Group,
+}
+
+/// The map entries of one policy generation, and what the daemon needs to turn the numbers
+/// the kernel reports back into names.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    pub generation: u32,
+    pub groups: Vec<CompiledGroup>,
+    /// `BINARIES`: each file identity named by a rule (binary or parent) once; ids from 1.
+    pub binaries: Vec<(BinaryKey, u32)>,
+    /// `EXEC_RULES`, slots in policy order.
+    pub exec_rules: Vec<(ExecRulesKey, ExecRules)>,
+    /// `NET_RULES`: (LPM prefix length in bits, generation bits included; key; value).
+    pub net_rules: Vec<(u32, NetKey, NetRules)>,
+    /// Rule ids by rule number - 1.
+    pub rule_ids: Vec<String>,
+    /// The first path that named each binary, by binary id - 1.
+    pub binary_paths: Vec<PathBuf>,
+    /// Not fatal: rule paths that do not exist on this host.
+    pub warnings: Vec<PolicyError>,
+}
+
+impl Compiled {
+    /// Id of the rule the kernel reports as `rule` (index + 1); None for 0 (group default).
+    pub fn rule_id(&self, rule: u32) -> Option<&str> {
+        let i = (rule as usize).checked_sub(1)?;
+        self.rule_ids.get(i).map(String::as_str)
+    }
+
+    /// Name of the agent group with kernel id `id` (index + 1).
+    pub fn group_name(&self, id: u32) -> Option<&str> {
+        self.groups
+            .iter()
+            .find(|g| g.group.id == id)
+            .map(|g| g.name.as_str())
+    }
+
+    /// A path that names binary `id`.
+    pub fn binary_path(&self, id: u32) -> Option<&Path> {
+        let i = (id as usize).checked_sub(1)?;
+        self.binary_paths.get(i).map(PathBuf::as_path)
+    }
+}
+
+/// Compiles `policy` for `generation` (0 or 1), resolving rule paths with `resolver`.
+/// Fails when a binary or a prefix would need more slots than a map value holds.
+pub fn compile(
+    policy: &Policy,
+    generation: u32,
+    resolver: &dyn Resolver,
+) -> Result<Compiled, PolicyErrors> {
+    let groups = policy
+        .agents
+        .iter()
+        .enumerate()
+        .map(|(index, a)| CompiledGroup {
+            index,
+            name: a.name.clone(),
+            cgroup: a.cgroup.clone(),
+            group: Group {
+                id: index as u32 + 1,
+                flags: if a.monitor { group_flags::MONITOR } else { 0 },
+                default_exec: a.default_exec as u32,
+                default_net: a.default_network as u32,
+                level: 0,
+                _pad: 0,
+            },
+        })
+        .collect();
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let exec = exec::compile(policy, generation, resolver, &mut warnings, &mut errors);
+    let net_rules = net::compile(policy, generation, &mut errors);
+    if !errors.is_empty() {
+        return Err(PolicyErrors(errors));
+    }
+    Ok(Compiled {
+        generation,
+        groups,
+        binaries: exec.binaries,
+        exec_rules: exec.rules,
+        net_rules,
+        rule_ids: policy.rules.iter().map(|r| r.id.clone()).collect(),
+        binary_paths: exec.paths,
+        warnings,
+    })
+}
+
+/// Kernel group ids a rule is limited to: [`ANY_GROUP`] alone when it lists none.
+fn group_ids(policy: &Policy, rule: &Rule) -> Vec<u32> {
+    if rule.agents.is_empty() {
+        return vec![ANY_GROUP];
+    }
+    rule.agents
+        .iter()
+        .filter_map(|name| policy.agents.iter().position(|a| &a.name == name))
+        .map(|i| i as u32 + 1)
+        .collect()
+}
+
+/// `'a' (3 slots), 'b' (14 slots)` for overflow errors.
+fn describe(policy: &Policy, counts: &[(usize, usize)]) -> String {
+    counts
+        .iter()
+        .map(|(i, n)| format!("'{}' ({n})", policy.rules[*i].id))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

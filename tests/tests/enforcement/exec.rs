@@ -1,0 +1,245 @@
+//! Which execs are refused: guarded binaries inside agent cgroups (and their descendants),
+//! nothing else; and nothing at all, only reported, in monitor mode.
+
+use tests::{file_identity, net::TcpServer};
+
+use crate::{exec_rule, network_rule, testbed};
+
+#[test]
+fn guarded_exec_is_refused_inside_the_agent_cgroup() {
+    let mut t = testbed("exec-refused");
+    let guarded = t.bin("guarded");
+    t.start_agent(&t.policy(&exec_rule("no-guarded", &guarded, "deny")));
+
+    let out = t.exec(&[&guarded, "get", "pods"]);
+    t.assert_exec_refused(&out);
+    assert_eq!(
+        t.probe_log(),
+        Vec::<String>::new(),
+        "the guarded binary ran"
+    );
+
+    let event = t.refusal_event(&out, "no-guarded");
+    let (dev, ino) = file_identity(&guarded);
+    assert_eq!(
+        (event.kind.as_str(), event.action.as_str()),
+        ("exec", "deny"),
+        "{}",
+        event.line
+    );
+    assert_eq!(
+        event.binary.as_deref(),
+        Some(guarded.as_str()),
+        "binary of {}",
+        event.line
+    );
+    assert_eq!(
+        event.argv(),
+        [guarded.as_str(), "get", "pods"],
+        "argv of {}",
+        event.line
+    );
+    assert_eq!(
+        event.dev.as_deref(),
+        Some(dev.as_str()),
+        "dev of {}",
+        event.line
+    );
+    assert_eq!(event.ino, Some(ino), "ino of {}", event.line);
+    assert_eq!(
+        event.agent.as_deref(),
+        Some(t.name()),
+        "agent of {}",
+        event.line
+    );
+    assert_eq!(
+        event.cgroup.as_deref(),
+        Some(t.group().path()),
+        "cgroup of {}",
+        event.line
+    );
+    assert_eq!(
+        event.cgroup_id,
+        Some(t.group().id()),
+        "cgroup_id of {}",
+        event.line
+    );
+}
+
+#[test]
+fn unguarded_exec_runs_inside_the_agent_cgroup_without_an_event() {
+    let mut t = testbed("exec-unguarded");
+    let (guarded, other) = (t.bin("guarded"), t.bin("other"));
+    t.start_agent(&t.policy(&exec_rule("no-guarded", &guarded, "deny")));
+
+    let ran = t.exec(&[&other, "hello"]);
+    ran.assert_ran();
+    assert!(ran.printed("ran hello"), "{ran}");
+
+    // A later refusal's event proves the log is flowing past the allowed exec.
+    let sentinel = t.exec(&[&guarded, "sentinel"]);
+    t.assert_exec_refused(&sentinel);
+    t.refusal_event(&sentinel, "no-guarded");
+    t.events()
+        .assert_none_for_pid(ran.pid, "a plain allow produces no event");
+}
+
+#[test]
+fn guarded_exec_runs_outside_agent_cgroups() {
+    let mut t = testbed("exec-outside");
+    let guarded = t.bin("guarded");
+    t.start_agent(&t.policy(&exec_rule("no-guarded", &guarded, "deny")));
+
+    let outside = t.probe(&["exec", &guarded, "outside"]).outside().run();
+    outside.assert_ran();
+    assert!(outside.printed("ran outside"), "{outside}");
+
+    let sentinel = t.exec(&[&guarded, "sentinel"]);
+    t.assert_exec_refused(&sentinel);
+    t.refusal_event(&sentinel, "no-guarded");
+    t.events().assert_none_for_pid(
+        outside.pid,
+        "processes outside agent cgroups are not judged",
+    );
+}
+
+#[test]
+fn descendant_cgroup_created_after_start_is_enforced() {
+    let mut t = testbed("exec-descendant");
+    let (guarded, other) = (t.bin("guarded"), t.bin("other"));
+    t.start_agent(&t.policy(&exec_rule("no-guarded", &guarded, "deny")));
+
+    let deeper = t.sub_cgroup("sub/deeper");
+    let out = t
+        .probe(&["exec", &guarded, "deep"])
+        .in_cgroup(&deeper)
+        .run();
+    t.assert_exec_refused(&out);
+    let event = t.refusal_event(&out, "no-guarded");
+    assert_eq!(
+        event.cgroup.as_deref(),
+        Some(deeper.path()),
+        "cgroup of {}",
+        event.line
+    );
+    assert_eq!(
+        event.cgroup_id,
+        Some(deeper.id()),
+        "cgroup_id of {}",
+        event.line
+    );
+    assert_eq!(
+        event.agent.as_deref(),
+        Some(t.name()),
+        "agent of {}",
+        event.line
+    );
+
+    t.probe(&["exec", &other, "deep"])
+        .in_cgroup(&deeper)
+        .run()
+        .assert_ran();
+}
+
+#[test]
+fn launch_runs_the_command_in_an_enforced_session() {
+    let mut t = testbed("exec-launch");
+    let guarded = t.bin("guarded");
+    t.start_agent(&t.policy(&exec_rule("no-guarded", &guarded, "deny")));
+
+    let probe = t.env().probe_bin.to_string_lossy().into_owned();
+    let run_dir = t.agent().run_dir();
+    let mut cmd = t.agent().command();
+    cmd.args([
+        "launch",
+        "--agent",
+        t.name(),
+        "--session",
+        "s1",
+        "--run-dir",
+        &run_dir,
+        "--",
+    ]);
+    cmd.args([probe.as_str(), "exec", &guarded, "launched"]);
+    let out = t.spawn_command(cmd, "launch").wait();
+
+    t.assert_exec_refused(&out);
+    let event = t.refusal_event(&out, "no-guarded");
+    assert_eq!(
+        event.session.as_deref(),
+        Some("s1"),
+        "session of {}",
+        event.line
+    );
+    assert_eq!(
+        event.cgroup.as_deref(),
+        Some(t.group().child("s1").path()),
+        "{}",
+        event.line
+    );
+}
+
+#[test]
+fn monitor_mode_refuses_nothing_and_reports_would_refuse() {
+    let mut t = testbed("monitor");
+    let guarded = t.bin("guarded");
+    let server = TcpServer::bind("127.0.2.9", 0);
+    let rules = exec_rule("no-guarded", &guarded, "deny")
+        + &network_rule("no-net", "{ cidr: [127.0.2.0/24] }", "deny");
+    t.start_agent(&t.policy_with(true, &rules));
+
+    let out = t.exec(&[&guarded, "monitored"]);
+    out.assert_ran();
+    let event = t.events().wait_for_pid("exec", out.pid);
+    assert_eq!(
+        (event.outcome.as_str(), event.action.as_str()),
+        ("would_refuse", "deny"),
+        "{}",
+        event.line
+    );
+    assert_eq!(
+        event.rule.as_deref(),
+        Some("no-guarded"),
+        "rule of {}",
+        event.line
+    );
+
+    let port = server.port().to_string();
+    let conn = t.probe(&["connect", "tcp", "127.0.2.9", &port]).run();
+    conn.assert_ok();
+    server.assert_accepted();
+    let event = t.events().wait_for_pid("connect", conn.pid);
+    assert_eq!(event.outcome, "would_refuse", "{}", event.line);
+    assert_eq!(
+        event.rule.as_deref(),
+        Some("no-net"),
+        "rule of {}",
+        event.line
+    );
+}
+
+#[test]
+fn audit_rule_lets_the_exec_run_and_reports_it() {
+    let mut t = testbed("exec-audit");
+    let guarded = t.bin("guarded");
+    t.start_agent(&t.policy(&exec_rule("watch-guarded", &guarded, "audit")));
+
+    let out = t.exec(&[&guarded, "audited"]);
+    out.assert_ran();
+    assert!(out.printed("ran audited"), "{out}");
+    let event = t.events().wait_for_pid("exec", out.pid);
+    let verdict = (event.action.as_str(), event.outcome.as_str());
+    assert_eq!(verdict, ("audit", "allowed"), "{}", event.line);
+    assert_eq!(
+        event.rule.as_deref(),
+        Some("watch-guarded"),
+        "rule of {}",
+        event.line
+    );
+    assert_eq!(
+        event.argv(),
+        [guarded.as_str(), "audited"],
+        "argv of {}",
+        event.line
+    );
+}

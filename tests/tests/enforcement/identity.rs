@@ -1,0 +1,99 @@
+//! A guarded binary is a file, not a name: symlinks, hard links, relative paths, `execveat`
+//! on a descriptor and `#!` interpreters all reach the same file and are all refused.
+
+use std::{fs, os::unix::fs::PermissionsExt as _};
+
+use tests::{file_identity, Outcome, TestBed};
+
+use crate::{exec_rule, testbed};
+
+/// Starts the daemon with `bin/guarded` denied; returns its path.
+fn start_guarding(t: &mut TestBed) -> String {
+    let guarded = t.bin("guarded");
+    t.start_agent(&t.policy(&exec_rule("no-guarded", &guarded, "deny")));
+    guarded
+}
+
+/// `out` was refused, and its event names the guarded file (by inode) as what was executed.
+fn assert_refused_as_guarded(t: &TestBed, out: &Outcome) {
+    t.assert_exec_refused(out);
+    let event = t.refusal_event(out, "no-guarded");
+    let (_, ino) = file_identity(&t.bin("guarded"));
+    assert_eq!(
+        event.ino,
+        Some(ino),
+        "the event must name the guarded inode: {}",
+        event.line
+    );
+    assert!(
+        t.probe_log().is_empty(),
+        "the guarded binary ran: {:?}",
+        t.probe_log()
+    );
+}
+
+/// Writes an executable `#!interpreter` script and returns its path.
+fn script(t: &TestBed, rel: &str, interpreter: &str) -> String {
+    let path = t.path(rel);
+    fs::write(&path, format!("#!{interpreter}\n")).expect("write the script");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod the script");
+    path
+}
+
+#[test]
+fn exec_through_a_symlink_is_refused() {
+    let mut t = testbed("via-symlink");
+    let guarded = start_guarding(&mut t);
+    let link = t.path("links/innocent-name");
+    std::os::unix::fs::symlink(&guarded, &link).expect("symlink to the guarded binary");
+    assert_refused_as_guarded(&t, &t.exec(&[&link, "via", "symlink"]));
+}
+
+#[test]
+fn exec_through_a_hard_link_is_refused() {
+    let mut t = testbed("via-hardlink");
+    let guarded = start_guarding(&mut t);
+    let link = t.path("links/innocent-name");
+    fs::hard_link(&guarded, &link).expect("hard link to the guarded binary");
+    assert_refused_as_guarded(&t, &t.exec(&[&link, "via", "hardlink"]));
+}
+
+#[test]
+fn exec_by_relative_path_is_refused() {
+    let mut t = testbed("via-relative");
+    start_guarding(&mut t);
+    let bin_dir = t.dir().join("bin");
+    let out = t
+        .probe(&["exec", "./guarded", "relative"])
+        .cwd(&bin_dir)
+        .run();
+    assert_refused_as_guarded(&t, &out);
+    t.probe(&["exec", "./other", "relative"])
+        .cwd(&bin_dir)
+        .run()
+        .assert_ran();
+}
+
+#[test]
+fn execveat_on_a_file_descriptor_is_refused() {
+    let mut t = testbed("via-execveat");
+    let guarded = start_guarding(&mut t);
+    assert_refused_as_guarded(&t, &t.probe(&["execveat-fd", &guarded, "by-fd"]).run());
+    // Control: the same route to an unguarded binary works, so the refusal above is real.
+    let other = t.probe(&["execveat-fd", &t.bin("other"), "by-fd"]).run();
+    other.assert_ran();
+    assert!(other.printed("ran by-fd"), "{other}");
+}
+
+#[test]
+fn script_with_the_guarded_binary_as_interpreter_is_refused() {
+    let mut t = testbed("via-interpreter");
+    let guarded = start_guarding(&mut t);
+    let refused = script(&t, "scripts/refused.sh", &guarded);
+    assert_refused_as_guarded(&t, &t.exec(&[&refused, "by-script"]));
+    // Control: an unguarded interpreter runs the script (with the script as first argument).
+    let allowed = script(&t, "scripts/allowed.sh", &t.bin("other"));
+    let out = t.exec(&[&allowed, "by-script"]);
+    out.assert_ran();
+    assert!(out.printed(&format!("ran {allowed} by-script")), "{out}");
+}
