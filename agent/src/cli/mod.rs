@@ -80,12 +80,7 @@ pub enum Command {
         #[command(flatten)]
         run_dir: RunDir,
         /// The command and its arguments.
-        #[arg(
-            required = true,
-            trailing_var_arg = true,
-            allow_hyphen_values = true,
-            last = true
-        )]
+        #[arg(required = true, last = true)]
         command: Vec<OsString>,
     },
     /// Install a grant (a retry token) for one operation.

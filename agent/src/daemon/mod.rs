@@ -79,7 +79,7 @@ pub async fn run(opts: Options) -> Result<()> {
     let mut maps = Maps::take(&mut loaded.ebpf)?;
     let events = maps.events.take().context("event ring buffer")?;
 
-    let generations = Arc::new(RwLock::new(Generations::default()));
+    let generations = Arc::new(RwLock::new(Generations::load(&opts.state_dir, maps.read_state().active)));
     let log = EventLog::open(&opts.event_log(), opts.follow)
         .with_context(|| format!("opening the event log {}", opts.event_log().display()))?;
     let daemon = Arc::new(Daemon {
@@ -139,6 +139,9 @@ impl Daemon {
         let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
         let mode: Mode = self.attached.mode;
         let i = install::install(&mut maps, &self.hierarchy, &self.opts.policy, mode)?;
+        if let Err(e) = Generations::save(&self.opts.state_dir, i.generation, &i.names) {
+            tracing::warn!(error = %e, "recording the names of the new policy generation");
+        }
         let mut g = self.generations.write().unwrap_or_else(|p| p.into_inner());
         g.by_generation[i.generation as usize] = Some(i.names);
         g.active = i.generation;

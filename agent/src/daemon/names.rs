@@ -1,12 +1,14 @@
 //! What the daemon knows about each installed policy generation, for turning events into
 //! records a person can read.
 
-use std::sync::Arc;
+use std::{path::Path, sync::Arc};
+
+use serde::{Deserialize, Serialize};
 
 use crate::events::decode::Names;
 
 /// An agent group as installed.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GroupInfo {
     pub name: String,
     /// Path inside the cgroup v2 hierarchy.
@@ -16,7 +18,7 @@ pub struct GroupInfo {
 }
 
 /// Names of one installed generation.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct GenNames {
     /// Rule ids by index (rule number - 1).
     pub rules: Vec<String>,
@@ -32,7 +34,36 @@ pub struct Generations {
     pub by_generation: [Option<Arc<GenNames>>; 2],
 }
 
+/// Where the names of generation `g` are kept, so that a restarted daemon can still name
+/// the rules of events the kernel queued under the previous daemon's policy.
+fn file(state_dir: &Path, g: u32) -> std::path::PathBuf {
+    state_dir.join(format!("generation-{}.json", g & 1))
+}
+
 impl Generations {
+    /// The names a previous daemon installed (missing or unreadable files are skipped).
+    pub fn load(state_dir: &Path, active: u32) -> Self {
+        let mut g = Generations { active: active & 1, ..Default::default() };
+        for n in 0..2u32 {
+            if let Ok(text) = std::fs::read_to_string(file(state_dir, n)) {
+                match serde_json::from_str::<GenNames>(&text) {
+                    Ok(names) => g.by_generation[n as usize] = Some(Arc::new(names)),
+                    Err(e) => tracing::warn!(error = %e, generation = n, "ignoring unreadable generation names"),
+                }
+            }
+        }
+        g
+    }
+
+    /// Records the names of a newly installed generation.
+    pub fn save(state_dir: &Path, generation: u32, names: &GenNames) -> std::io::Result<()> {
+        std::fs::create_dir_all(state_dir)?;
+        let path = file(state_dir, generation);
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(names).map_err(std::io::Error::other)?)?;
+        std::fs::rename(tmp, path)
+    }
+
     pub fn current(&self) -> Option<&Arc<GenNames>> {
         self.by_generation[(self.active & 1) as usize].as_ref()
     }
