@@ -141,14 +141,16 @@ fn read_arg(a: &mut Argv, i: u32, p: *const u8) {
     if i == 0 {
         return;
     }
-    let off = get(&a.len) as usize;
-    if off >= ARGV_LEN {
+    if get(&a.len) as usize >= ARGV_LEN {
         put(&mut a.truncated, 1);
         return;
     }
+    // A second (volatile) read, masked: the compiler cannot prove the mask redundant and drop
+    // it, and older verifiers need to see it (they lose the bound of a spilled register).
+    let off = get(&a.len) as usize & (ARGV_LEN - 1);
     // SAFETY: off < ARGV_LEN and the read is at most ARGV_LEN bytes: inside `tail`.
     let n = unsafe {
-        let dst = a.tail.as_mut_ptr().add(off & (ARGV_LEN - 1));
+        let dst = a.tail.as_mut_ptr().add(off);
         gen::bpf_probe_read_user_str(dst as *mut _, ARGV_LEN as u32, p as *const _)
     };
     if n <= 0 {

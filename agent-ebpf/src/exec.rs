@@ -52,28 +52,36 @@ pub fn check(bprm_ptr: usize) -> Result<i32, Error> {
         Err(e) => return Ok(fail_closed(&w, e)),
     };
     // At an interpreter level the new image will get other arguments than the caller passed
-    // (`interp [arg] script args…`): they are not known yet.
-    let entry: Option<&mut Argv> = PENDING_EXEC
-        .get_ptr_mut(&tid)
+    // (`interp [arg] script args…`): they are not known yet. (Explicit branches rather than
+    // Option combinators: the compiler would otherwise mask map pointers, which the verifier
+    // refuses.)
+    if let Some(p) = PENDING_EXEC.get_ptr(&tid) {
         // SAFETY: map value valid for this run; only this thread's exec uses this key.
-        .map(|p| unsafe { &mut *p })
-        .filter(|a| a.state & CAPTURED != 0);
-    let known = if b.interpreted {
-        None
-    } else {
-        entry.as_deref()
-    };
-    let facts = facts(&w, &b, known)?;
-    let v = rules::judge_exec(&facts.0, w.group.default_exec);
+        let a = unsafe { &*p };
+        if a.state & CAPTURED != 0 && !b.interpreted {
+            return decide(&w, &b, tid, Some(a));
+        }
+    }
+    decide(&w, &b, tid, None)
+}
+
+/// The LSM verdict on an exec whose arguments are `known` (or not yet).
+#[inline(always)]
+fn decide(w: &Watched, b: &Bprm, tid: u32, known: Option<&Argv>) -> Result<i32, Error> {
+    let (facts, ppid) = facts(w, b, known)?;
+    let v = rules::judge_exec(&facts, w.group.default_exec);
     if v.deferred != 0 {
-        defer(tid, entry)?;
+        defer(tid)?;
         return Ok(0);
     }
-    let fp = argv::fingerprint(known.unwrap_or(empty()?), b.file.dev, b.file.ino);
-    let o = enforce::outcome(&w, &v, fp);
+    let fp = match known {
+        Some(a) => argv::fingerprint(a, b.file.dev, b.file.ino),
+        None => agent_common::hash::exec_fingerprint(b.file.dev, b.file.ino, 0),
+    };
+    let o = enforce::outcome(w, &v, fp);
     count(stats::EXEC_JUDGED);
     if o.report {
-        report(&w, &v, &o, &b, fp, facts.1, known, 0);
+        report(w, &v, &o, b, fp, ppid, known, 0);
     }
     if o.refuse {
         count(stats::EXEC_REFUSED);
@@ -274,22 +282,15 @@ fn facts<'a>(w: &Watched, b: &Bprm, argv: Option<&'a Argv>) -> Result<(ExecFacts
 
 /// Marks the thread's pending exec as deferred to `sched_process_exec`.
 #[inline(always)]
-fn defer(tid: u32, entry: Option<&mut Argv>) -> Result<(), Error> {
-    match entry {
-        Some(e) => e.state |= DEFERRED,
-        None => {
-            let a = argv::scratch()?;
-            a.state = DEFERRED;
-            argv::remember(tid, a)?;
-        }
+fn defer(tid: u32) -> Result<(), Error> {
+    if let Some(p) = PENDING_EXEC.get_ptr_mut(&tid) {
+        // SAFETY: map value valid for this run.
+        unsafe { (*p).state |= DEFERRED };
+        return Ok(());
     }
-    Ok(())
-}
-
-/// An empty argument list (for fingerprints when the arguments are unknown).
-#[inline(always)]
-fn empty() -> Result<&'static Argv, Error> {
-    Ok(argv::scratch()?)
+    let a = argv::scratch()?;
+    a.state = DEFERRED;
+    argv::remember(tid, a)
 }
 
 #[allow(clippy::too_many_arguments)]

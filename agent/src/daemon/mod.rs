@@ -79,7 +79,10 @@ pub async fn run(opts: Options) -> Result<()> {
     let mut maps = Maps::take(&mut loaded.ebpf)?;
     let events = maps.events.take().context("event ring buffer")?;
 
-    let generations = Arc::new(RwLock::new(Generations::load(&opts.state_dir, maps.read_state().active)));
+    let generations = Arc::new(RwLock::new(Generations::load(
+        &opts.state_dir,
+        maps.read_state().active,
+    )));
     let log = EventLog::open(&opts.event_log(), opts.follow)
         .with_context(|| format!("opening the event log {}", opts.event_log().display()))?;
     let daemon = Arc::new(Daemon {

@@ -43,12 +43,17 @@ fn file(state_dir: &Path, g: u32) -> std::path::PathBuf {
 impl Generations {
     /// The names a previous daemon installed (missing or unreadable files are skipped).
     pub fn load(state_dir: &Path, active: u32) -> Self {
-        let mut g = Generations { active: active & 1, ..Default::default() };
+        let mut g = Generations {
+            active: active & 1,
+            ..Default::default()
+        };
         for n in 0..2u32 {
             if let Ok(text) = std::fs::read_to_string(file(state_dir, n)) {
                 match serde_json::from_str::<GenNames>(&text) {
                     Ok(names) => g.by_generation[n as usize] = Some(Arc::new(names)),
-                    Err(e) => tracing::warn!(error = %e, generation = n, "ignoring unreadable generation names"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, generation = n, "ignoring unreadable generation names")
+                    }
                 }
             }
         }
@@ -60,7 +65,10 @@ impl Generations {
         std::fs::create_dir_all(state_dir)?;
         let path = file(state_dir, generation);
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(names).map_err(std::io::Error::other)?)?;
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec_pretty(names).map_err(std::io::Error::other)?,
+        )?;
         std::fs::rename(tmp, path)
     }
 

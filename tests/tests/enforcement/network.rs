@@ -124,7 +124,12 @@ fn ipv4_mapped_ipv6_destinations_are_caught_by_ipv4_rules() {
     // (udpv6_sendmsg hands it to udp_sendmsg), so the IPv4 hook judges it and the event says
     // so: the plain IPv4 destination.
     let out = net(&t, "sendto", "udp", mapped, udp_in.port());
-    assert_refused(&t, &out, "lab-net", ("127.0.2.7", udp_in.port(), "udp", "ipv4"));
+    assert_refused(
+        &t,
+        &out,
+        "lab-net",
+        ("127.0.2.7", udp_in.port(), "udp", "ipv4"),
+    );
     udp_in.assert_nothing_received();
 
     net(&t, "connect", "tcp", "::ffff:127.0.3.7", tcp_out.port()).assert_ok();
