@@ -232,7 +232,12 @@ pub fn fingerprint(a: &Argv, dev: u64, ino: u64) -> u64 {
 #[inline(always)]
 pub fn same_args(entry: &Argv, image: &Argv, interpreted: bool) -> bool {
     if !interpreted {
-        return entry.argc == image.argc && entry.tail_hash == image.tail_hash;
+        // Both the slots (what rules matched) and the tail (what the fingerprint binds) are
+        // compared: each argument is read twice at entry, and a racing thread could change it
+        // between the two reads.
+        return entry.argc == image.argc
+            && entry.tail_hash == image.tail_hash
+            && shifted_equal::<0>(entry, image);
     }
     match image.argc.wrapping_sub(entry.argc) {
         1 => shifted_equal::<1>(entry, image),

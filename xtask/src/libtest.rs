@@ -1,6 +1,34 @@
-//! Reading libtest's summary lines (`test result: ok. 12 passed; 0 failed; 1 ignored; …`).
+//! Running libtest binaries and reading their summary lines
+//! (`test result: ok. 12 passed; 0 failed; 1 ignored; …`).
 
-use std::ops::AddAssign;
+use std::{ops::AddAssign, process::Command, time::Duration};
+
+use anyhow::Result;
+
+use crate::util;
+
+/// What one test run produced.
+pub struct Run {
+    /// Its summed summary lines.
+    pub counts: Counts,
+    /// Why it failed; `None` when it passed.
+    pub failure: Option<String>,
+}
+
+/// Runs `cmd` (a test binary or `cargo test`), echoing its output with `prefix`.
+pub fn run(cmd: &mut Command, prefix: &str, timeout: Duration) -> Result<Run> {
+    let teed = util::run_tee(cmd, prefix, timeout)?;
+    let failure = match teed.code {
+        Some(0) => None,
+        _ if teed.timed_out => Some(format!("timed out after {}s", timeout.as_secs())),
+        Some(code) => Some(format!("exited with code {code}")),
+        None => Some("killed by a signal".to_owned()),
+    };
+    Ok(Run {
+        counts: sum(&teed.lines),
+        failure,
+    })
+}
 
 /// Test counts summed over summary lines.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -7,6 +7,7 @@ mod bench;
 mod cpio;
 mod init;
 mod initramfs;
+mod integration;
 mod kernels;
 mod libtest;
 mod linker;

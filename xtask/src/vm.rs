@@ -61,7 +61,12 @@ impl Vm {
         let kernel = kernels::ensure(self.series)?;
         let dir = util::cache_dir("vm");
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let initrd: PathBuf = dir.join(format!("initramfs-{}.cpio.gz", self.label()));
+        // Per process: two runs at once (two developers, two terminals) must not share it.
+        let initrd: PathBuf = dir.join(format!(
+            "initramfs-{}-{}.cpio.gz",
+            self.label(),
+            std::process::id()
+        ));
         initramfs::build(&self.spec, &initrd)?;
         let size = fs::metadata(&initrd).map(|m| m.len()).unwrap_or(0);
         println!(
@@ -84,7 +89,9 @@ impl Vm {
             .arg("-append")
             .arg(format!("console=ttyS0 quiet panic=-1 lsm={lsm}"));
         let started = Instant::now();
-        let teed = util::run_tee(&mut qemu, &format!("[{}] ", self.label()), self.timeout)?;
+        let teed = util::run_tee(&mut qemu, &format!("[{}] ", self.label()), self.timeout);
+        let _ = fs::remove_file(&initrd);
+        let teed = teed?;
         println!(
             "vm: {} finished in {:.1}s",
             self.label(),

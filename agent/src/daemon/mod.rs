@@ -61,6 +61,7 @@ pub struct Daemon {
 
 pub async fn run(opts: Options) -> Result<()> {
     mounts::ensure_mounted().context("mounting securityfs, bpffs and tracefs")?;
+    crate::kernel::raise_memlock().context("raising RLIMIT_MEMLOCK for the BPF maps")?;
     let report = mode::detect();
     let wanted = mode::choose(opts.mode, &report)?;
     let btf = btf::Btf::from_sys().context("reading the kernel's BTF")?;
