@@ -116,7 +116,7 @@ pub struct Event {
     pub argv: [u8; ARGV_LEN],
 }
 
-const _: () = assert!(core::mem::size_of::<Event>() % 8 == 0);
+const _: () = assert!(core::mem::size_of::<Event>().is_multiple_of(8));
 const _: () = assert!(
     core::mem::size_of::<Event>()
         == 7 * 8 + 16 * 4 + 4 * 2 + 16 + COMM_LEN + PATH_LEN + ARG_SLOT + ARGV_LEN
