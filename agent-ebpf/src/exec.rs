@@ -127,7 +127,7 @@ pub fn committed(
     if fail_closed(&w, Error::Map) != 0 {
         kill();
     }
-    prepared
+    prepared.and(Err(Error::TailCall))
 }
 
 #[inline(always)]

@@ -22,14 +22,17 @@ use aya_ebpf::{
     macros::{cgroup_sock_addr, lsm, raw_tracepoint, tracepoint},
     programs::{LsmContext, RawTracePointContext, SockAddrContext, TracePointContext},
 };
+use aya_log_ebpf::warn;
 
-/// Why a program could not finish judging.
+/// Why a program could not finish judging (its number appears in the daemon's log).
+#[repr(u32)]
 #[derive(Clone, Copy, Debug)]
 pub enum Error {
     NullPointer,
     KernelRead,
     UserRead,
     Map,
+    TailCall,
 }
 
 // Offsets of the syscall tracepoints' arguments (`struct trace_event_raw_sys_enter`: 8 bytes
@@ -64,7 +67,16 @@ pub fn bprm_check_security(ctx: LsmContext) -> i32 {
     if previous != 0 {
         return previous;
     }
-    exec::check(ctx.arg::<usize>(0)).unwrap_or(-1)
+    match exec::check(ctx.arg::<usize>(0)) {
+        Ok(verdict) => verdict,
+        Err(e) => {
+            warn!(
+                &ctx,
+                "exec refused: could not judge a watched exec (error {})", e as u32
+            );
+            -1
+        }
+    }
 }
 
 /// Both modes: `sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *)`
@@ -77,7 +89,12 @@ pub fn sched_process_exec(ctx: RawTracePointContext) -> i32 {
         Some(m) => m,
         None => return 0,
     };
-    let _ = exec::committed(&ctx, old_pid as u32, bprm, mode);
+    if let Err(e) = exec::committed(&ctx, old_pid as u32, bprm, mode) {
+        warn!(
+            &ctx,
+            "exec killed: could not judge a watched exec (error {})", e as u32
+        );
+    }
     0
 }
 

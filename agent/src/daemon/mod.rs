@@ -61,7 +61,11 @@ pub struct Daemon {
 
 pub async fn run(opts: Options) -> Result<()> {
     mounts::ensure_mounted().context("mounting securityfs, bpffs and tracefs")?;
-    crate::kernel::raise_memlock().context("raising RLIMIT_MEMLOCK for the BPF maps")?;
+    if let Err(e) = crate::kernel::raise_memlock() {
+        // Kernels since 5.11 account BPF memory to the cgroup instead; on older ones the map
+        // creation below fails with a clear error if the limit is too low.
+        tracing::warn!(error = %e, "could not raise RLIMIT_MEMLOCK");
+    }
     let report = mode::detect();
     let wanted = mode::choose(opts.mode, &report)?;
     let btf = btf::Btf::from_sys().context("reading the kernel's BTF")?;
@@ -77,6 +81,9 @@ pub async fn run(opts: Options) -> Result<()> {
         report.reason.clone(),
         hierarchy.root(),
     )?;
+    if let Some(logger) = loaded.logger.take() {
+        tokio::spawn(ebpf::forward_logs(logger));
+    }
     let mut maps = Maps::take(&mut loaded.ebpf)?;
     let events = maps.events.take().context("event ring buffer")?;
 

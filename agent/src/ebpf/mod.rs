@@ -52,8 +52,8 @@ pub enum LoadError {
 pub struct Loaded {
     pub ebpf: Ebpf,
     pub bpffs: PathBuf,
-    /// Keeps the aya-log reader alive: dropping it closes its map.
-    _logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+    /// The kernel programs' log (aya-log); see [`forward_logs`]. Dropping it closes its map.
+    pub logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
 }
 
 /// Loads the object, reusing the maps a previous daemon pinned (its policy, grants and
@@ -81,7 +81,7 @@ pub fn load(bpffs: &Path, offsets: &Offsets) -> Result<Loaded, LoadError> {
     Ok(Loaded {
         ebpf,
         bpffs: bpffs.to_path_buf(),
-        _logger: logger,
+        logger,
     })
 }
 
@@ -90,5 +90,20 @@ pub fn mode_name(mode: Mode) -> &'static str {
     match mode {
         Mode::Lsm => "lsm",
         Mode::Fallback => "fallback",
+    }
+}
+
+/// Forwards the kernel programs' log records (aya-log) into `tracing`, as they come.
+pub async fn forward_logs(
+    logger: aya_log::EbpfLogger<&'static dyn log::Log>,
+) -> std::io::Result<()> {
+    use tokio::io::{unix::AsyncFd, Interest};
+    // SAFETY: the logger owns its fd for as long as the AsyncFd owns the logger.
+    let mut fd = unsafe { AsyncFd::register_with_interest(logger, Interest::READABLE) }
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    loop {
+        let mut guard = fd.readable_mut().await?;
+        guard.get_inner_mut().flush();
+        guard.clear_ready();
     }
 }
