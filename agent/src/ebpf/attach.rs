@@ -47,10 +47,17 @@ pub fn attach(
                 pinned,
             )),
             Err(e) if lsm_optional => {
+                let why = e.to_string();
+                let why = why
+                    .trim_end()
+                    .trim_end_matches("Verifier output:")
+                    .trim_end();
                 a.mode = Mode::Fallback;
-                a.reason =
-                    format!("BPF LSM program refused by the kernel ({e}); using fallback mode");
-                tracing::warn!(error = %e, "BPF LSM unavailable, falling back");
+                a.reason = format!(
+                    "the kernel refused the BPF LSM program ({why}); \
+                     exec refusals kill the process instead"
+                );
+                tracing::warn!(error = %why, "BPF LSM unavailable, falling back");
             }
             Err(e) => return Err(e),
         }
