@@ -9,7 +9,10 @@ use agent_common::{
     Mode, MAX_CGROUP_LEVEL,
 };
 use anyhow::{bail, Context, Result};
-use aya::maps::lpm_trie::Key;
+use aya::{
+    maps::{lpm_trie::Key, HashMap, MapData},
+    Pod,
+};
 
 use super::names::{GenNames, GroupInfo};
 use crate::{cgroup::Hierarchy, maps::Maps};
@@ -115,41 +118,26 @@ pub fn install(
 
 /// Removes every entry of `generation` from the policy maps.
 fn clear_generation(maps: &mut Maps, generation: u32) {
-    let w: Vec<_> = maps
-        .watched
-        .keys()
-        .flatten()
-        .filter(|k| k.generation == generation)
-        .collect();
-    for k in w {
-        let _ = maps.watched.remove(&k);
-    }
-    let b: Vec<_> = maps
-        .binaries
-        .keys()
-        .flatten()
-        .filter(|k| k.generation == generation)
-        .collect();
-    for k in b {
-        let _ = maps.binaries.remove(&k);
-    }
-    let e: Vec<_> = maps
-        .exec_rules
-        .keys()
-        .flatten()
-        .filter(|k| k.generation == generation)
-        .collect();
-    for k in e {
-        let _ = maps.exec_rules.remove(&k);
-    }
+    remove_where(&mut maps.watched, |k| k.generation == generation);
+    remove_where(&mut maps.binaries, |k| k.generation == generation);
+    remove_where(&mut maps.exec_rules, |k| k.generation == generation);
     let be = generation.to_be_bytes();
-    let n: Vec<Key<NetKey>> = maps
+    let stale: Vec<Key<NetKey>> = maps
         .net_rules
         .keys()
         .flatten()
         .filter(|k| k.data().generation == be)
         .collect();
-    for k in n {
+    for k in stale {
         let _ = maps.net_rules.remove(&k);
+    }
+}
+
+/// Removes the keys of a hash map that match `stale` (collected first: deleting while
+/// iterating would restart the kernel's iteration).
+fn remove_where<K: Pod, V: Pod>(map: &mut HashMap<MapData, K, V>, stale: impl Fn(&K) -> bool) {
+    let keys: Vec<K> = map.keys().flatten().filter(|k| stale(k)).collect();
+    for k in keys {
+        let _ = map.remove(&k);
     }
 }
