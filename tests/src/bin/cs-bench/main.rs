@@ -1,0 +1,72 @@
+//! `cs-bench`: the workloads of `cargo xtask bench` and the orchestration that measures the
+//! cost of Countersign's hooks against a baseline without the agent, in the same run.
+//!
+//! Like cs-probe it needs only std and libc (plus the test harness of this crate), so the
+//! host run and the VM run (busybox userland) execute the very same code.
+//!
+//! Subcommands:
+//! - `exec-loop N [PATH]` — `fork` + `execve(PATH)` (default `/bin/true`) N times, waiting for
+//!   each child; prints `ns_per_op=<wall-clock nanoseconds per exec>`.
+//! - `connect-loop N ADDR PORT` — `socket` + `connect` + `close` to a TCP listener N times;
+//!   port 0 starts a listener thread on ADDR first. Prints `ns_per_op=…`.
+//! - `suite --agent PATH --mode lsm|fallback --env host|vm [--rounds R] [--exec-ops N]
+//!   [--connect-ops N]` — the whole benchmark (needs root): baseline rounds without the agent,
+//!   then the agent with a 100-rule policy and alternating rounds outside and inside a watched
+//!   cgroup, then baseline rounds again after unloading. Prints a markdown report between
+//!   [`report::BEGIN`] and [`report::END`] lines. Everything it created (daemon, pins,
+//!   cgroups, temp files) is removed on success, on error and on SIGINT/SIGTERM.
+//!
+//! Exit code: 0 on success, 1 on any failure (message on stderr), 2 on usage errors.
+
+mod policy;
+mod report;
+mod suite;
+mod workload;
+
+use std::process::ExitCode;
+
+/// Why a subcommand failed.
+enum Failure {
+    /// Bad command line: exit 2.
+    Usage(String),
+    /// The benchmark itself failed: exit 1.
+    Run(String),
+}
+
+impl From<String> for Failure {
+    fn from(msg: String) -> Self {
+        Self::Run(msg)
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let rest = args.get(2..).unwrap_or_default();
+    let result = match args.get(1).map(String::as_str) {
+        Some("exec-loop") => workload::exec_cmd(rest),
+        Some("connect-loop") => workload::connect_cmd(rest),
+        Some("suite") => suite::cmd(rest),
+        other => Err(Failure::Usage(format!(
+            "unknown subcommand {other:?}: expected exec-loop, connect-loop or suite"
+        ))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(msg)) => {
+            eprintln!("cs-bench: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Run(msg)) => {
+            eprintln!("cs-bench: error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Parses `value` of `what` as a number, or explains the usage error.
+fn parse_num<T: std::str::FromStr>(what: &str, value: Option<&String>) -> Result<T, Failure> {
+    let value = value.ok_or_else(|| Failure::Usage(format!("{what} is missing")))?;
+    value
+        .parse()
+        .map_err(|_| Failure::Usage(format!("{what}: {value:?} is not a valid number")))
+}

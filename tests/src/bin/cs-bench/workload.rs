@@ -1,0 +1,156 @@
+//! The timed loops. Each runs in a process of its own, started by the suite inside the cgroup
+//! under test, and prints one line, `ns_per_op=N`: wall-clock nanoseconds per operation.
+
+use std::{
+    ffi::CString,
+    io,
+    net::{IpAddr, SocketAddr, TcpListener, TcpStream},
+    os::fd::AsRawFd as _,
+    ptr, thread,
+    time::Instant,
+};
+
+use crate::{parse_num, Failure};
+
+/// Prefix of the one result line of a workload.
+pub const RESULT_PREFIX: &str = "ns_per_op=";
+
+/// Program `exec-loop` runs when no PATH is given.
+const DEFAULT_EXEC_PATH: &str = "/bin/true";
+
+/// Listen backlog of the connect-loop listener: the accept thread may fall behind for a
+/// moment, and a full accept queue drops SYNs (a one-second retransmit would wreck a round).
+const BACKLOG: i32 = 4096;
+
+/// `exec-loop N [PATH]`.
+pub fn exec_cmd(args: &[String]) -> Result<(), Failure> {
+    let n: u64 = parse_num("exec-loop N", args.first())?;
+    let path = args.get(1).map_or(DEFAULT_EXEC_PATH, String::as_str);
+    let ns = exec_loop(n.max(1), path)?;
+    println!("{RESULT_PREFIX}{ns}");
+    Ok(())
+}
+
+/// `connect-loop N ADDR PORT`.
+pub fn connect_cmd(args: &[String]) -> Result<(), Failure> {
+    let n: u64 = parse_num("connect-loop N", args.first())?;
+    let addr: IpAddr = parse_num("connect-loop ADDR", args.get(1))?;
+    let port: u16 = parse_num("connect-loop PORT", args.get(2))?;
+    let target = if port == 0 {
+        start_listener(addr)?
+    } else {
+        SocketAddr::new(addr, port)
+    };
+    let ns = connect_loop(n.max(1), target)?;
+    println!("{RESULT_PREFIX}{ns}");
+    Ok(())
+}
+
+/// Forks and execs `path` `n` times, one child at a time; each child must exit 0.
+fn exec_loop(n: u64, path: &str) -> Result<u64, String> {
+    let prog = CString::new(path).map_err(|_| format!("NUL byte in {path:?}"))?;
+    let argv = [prog.as_ptr(), ptr::null()];
+    let envp: [*const libc::c_char; 1] = [ptr::null()];
+    let start = Instant::now();
+    for i in 0..n {
+        // SAFETY: this process has a single thread, and the child only calls execve and
+        // _exit (async-signal-safe) with pointers prepared before the fork.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: see above; argv and envp are NULL-terminated arrays of C strings.
+            unsafe {
+                libc::execve(prog.as_ptr(), argv.as_ptr(), envp.as_ptr());
+                libc::_exit(127);
+            }
+        }
+        if pid < 0 {
+            return Err(format!("fork #{i}: {}", io::Error::last_os_error()));
+        }
+        let status = wait(pid)?;
+        if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+            return Err(format!(
+                "exec #{i} of {path}: the child ended with wait status {status:#x} \
+                 (killed or exec failed: is a rule matching it?)"
+            ));
+        }
+    }
+    Ok(per_op(start, n))
+}
+
+/// Waits for child `pid` and returns its wait status.
+fn wait(pid: libc::pid_t) -> Result<i32, String> {
+    let mut status = 0;
+    loop {
+        // SAFETY: plain waitpid on our own child with a valid status pointer.
+        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if rc == pid {
+            return Ok(status);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(format!("waitpid({pid}): {err}"));
+        }
+    }
+}
+
+/// Connects to `target` `n` times. Each socket is closed with an RST (linger 0) so that no
+/// TIME_WAIT sockets pile up: thousands of them would make port selection, and with it every
+/// later round, slower (a drift the rounds would then measure).
+fn connect_loop(n: u64, target: SocketAddr) -> Result<u64, String> {
+    let start = Instant::now();
+    for i in 0..n {
+        let stream =
+            TcpStream::connect(target).map_err(|e| format!("connect #{i} to {target}: {e}"))?;
+        reset_on_close(&stream).map_err(|e| format!("SO_LINGER: {e}"))?;
+        drop(stream);
+    }
+    Ok(per_op(start, n))
+}
+
+fn reset_on_close(stream: &TcpStream) -> io::Result<()> {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid socket fd and a pointer to a correctly sized linger struct.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            ptr::from_ref(&linger).cast(),
+            size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Binds `addr`:0, accepts (and drops) connections on a detached thread for the life of
+/// the process, and returns the bound address.
+fn start_listener(addr: IpAddr) -> Result<SocketAddr, String> {
+    let listener =
+        TcpListener::bind((addr, 0)).map_err(|e| format!("listening on {addr}: {e}"))?;
+    // SAFETY: listen(2) again on a listening socket only changes its backlog.
+    if unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) } != 0 {
+        return Err(format!("listen: {}", io::Error::last_os_error()));
+    }
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("listener address: {e}"))?;
+    thread::spawn(move || {
+        // Errors (a connection reset before it was accepted) are part of the game.
+        for conn in listener.incoming() {
+            drop(conn);
+        }
+    });
+    Ok(local)
+}
+
+fn per_op(start: Instant, n: u64) -> u64 {
+    let total = start.elapsed().as_nanos() / u128::from(n);
+    u64::try_from(total).unwrap_or(u64::MAX)
+}
