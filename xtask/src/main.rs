@@ -66,8 +66,8 @@ enum Cmd {
     Test(test::Options),
     /// Build and run the agent in the foreground with examples/policy.yaml.
     Up,
-    /// Benchmarks (not implemented yet).
-    Bench,
+    /// Hook overhead against a no-agent baseline, on the host and in a 6.1 VM.
+    Bench(bench::Options),
 }
 
 fn main() -> ExitCode {
@@ -112,7 +112,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             })
         }
         Cmd::Up => up::run(),
-        Cmd::Bench => bench::run(),
+        Cmd::Bench(options) => bench::run(&options),
     };
     done.map(|()| ExitCode::SUCCESS)
 }

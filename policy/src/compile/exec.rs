@@ -213,12 +213,7 @@ fn overflow(
     total: usize,
     counts: &[(usize, usize)],
 ) -> PolicyError {
-    let mut running = 0;
-    let culprit = counts.iter().find(|(_, n)| {
-        running += n;
-        running > EXEC_SLOTS
-    });
-    let rule = &policy.rules[culprit.or(counts.last()).map_or(0, |c| c.0)];
+    let rule = super::culprit(policy, counts, EXEC_SLOTS);
     let what = match paths.get((binary as usize).wrapping_sub(1)) {
         Some(p) if binary != ANY_BINARY => format!("binary {}", p.display()),
         _ => "rules without a binary".to_owned(),

@@ -137,6 +137,17 @@ fn group_ids(policy: &Policy, rule: &Rule) -> Vec<u32> {
 }
 
 /// `'a' (3 slots), 'b' (14 slots)` for overflow errors.
+/// The rule whose slots made a list overflow `limit`: `counts` holds (rule index, slots) in
+/// policy order.
+fn culprit<'p>(policy: &'p Policy, counts: &[(usize, usize)], limit: usize) -> &'p Rule {
+    let mut running = 0;
+    let found = counts.iter().find(|(_, n)| {
+        running += n;
+        running > limit
+    });
+    &policy.rules[found.or(counts.last()).map_or(0, |c| c.0)]
+}
+
 fn describe(policy: &Policy, counts: &[(usize, usize)]) -> String {
     counts
         .iter()

@@ -92,12 +92,7 @@ fn overflow(
     total: usize,
     counts: &[(usize, usize)],
 ) -> PolicyError {
-    let mut running = 0;
-    let culprit = counts.iter().find(|(_, n)| {
-        running += n;
-        running > NET_SLOTS
-    });
-    let rule = &policy.rules[culprit.or(counts.last()).map_or(0, |c| c.0)];
+    let rule = super::culprit(policy, counts, NET_SLOTS);
     let message = format!(
         "addresses in {prefix} are covered by {total} kernel slots, at most {NET_SLOTS}: rules {}; \
          merge port ranges or rules",

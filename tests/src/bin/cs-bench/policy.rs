@@ -126,7 +126,13 @@ fn network(i: usize) -> String {
         0 => format!("{{ cidr: [10.{i}.0.0/16], ports: [5432, \"8000-8100\"], protocol: tcp }}"),
         1 => format!("{{ cidr: [\"fd00:{i:x}::/32\"], ports: [443], protocol: any }}"),
         2 => format!("{{ cidr: [192.168.{i}.0/24, 198.51.100.{i}/32], protocol: udp }}"),
-        3 => format!("{{ cidr: [127.0.0.0/8], ports: [{}, \"1-1023\"], protocol: tcp }}", 1 + i),
-        _ => format!("{{ cidr: [172.{}.0.0/16], ports: [22, 3306, 6379] }}", 16 + i % 16),
+        3 => format!(
+            "{{ cidr: [127.0.0.0/8], ports: [{}, \"1-1023\"], protocol: tcp }}",
+            1 + i
+        ),
+        _ => format!(
+            "{{ cidr: [172.{}.0.0/16], ports: [22, 3306, 6379] }}",
+            16 + i % 16
+        ),
     }
 }

@@ -132,8 +132,7 @@ fn reset_on_close(stream: &TcpStream) -> io::Result<()> {
 /// Binds `addr`:0, accepts (and drops) connections on a detached thread for the life of
 /// the process, and returns the bound address.
 fn start_listener(addr: IpAddr) -> Result<SocketAddr, String> {
-    let listener =
-        TcpListener::bind((addr, 0)).map_err(|e| format!("listening on {addr}: {e}"))?;
+    let listener = TcpListener::bind((addr, 0)).map_err(|e| format!("listening on {addr}: {e}"))?;
     // SAFETY: listen(2) again on a listening socket only changes its backlog.
     if unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) } != 0 {
         return Err(format!("listen: {}", io::Error::last_os_error()));
