@@ -2,3 +2,5 @@
 //! (Slack, Teams, CLI, API), turns them into grants on the right host, and keeps the audit
 //! trail. The host side it will drive already exists: grants are installed through the
 //! daemon's `grants` module, and every decision is an event record (`agent::events::Record`).
+
+pub mod audit;
