@@ -4,3 +4,6 @@
 //! daemon's `grants` module, and every decision is an event record (`agent::events::Record`).
 
 pub mod audit;
+pub mod certs;
+pub mod rpc;
+pub mod tls;
