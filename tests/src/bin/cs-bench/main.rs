@@ -10,11 +10,12 @@
 //! - `connect-loop N ADDR PORT` — `socket` + `connect` + `close` to a TCP listener N times;
 //!   port 0 starts a listener thread on ADDR first. Prints `ns_per_op=…`.
 //! - `suite --agent PATH --mode lsm|fallback --env host|vm [--rounds R] [--exec-ops N]
-//!   [--connect-ops N]` — the whole benchmark (needs root): baseline rounds without the agent,
-//!   then the agent with a 100-rule policy and alternating rounds outside and inside a watched
-//!   cgroup, then baseline rounds again after unloading. Prints a markdown report between
-//!   [`report::BEGIN`] and [`report::END`] lines. Everything it created (daemon, pins,
-//!   cgroups, temp files) is removed on success, on error and on SIGINT/SIGTERM.
+//!   [--connect-ops N]` — the whole benchmark (needs root). Each round runs the workloads
+//!   without the agent, loads the agent with a 100-rule policy, runs them outside and inside a
+//!   watched cgroup (alternating), unloads it and runs them without it again. Prints a
+//!   markdown report between [`report::BEGIN`] and [`report::END`] lines. Everything it
+//!   created (daemon, pins, cgroups, temp files) is removed on success, on error and on
+//!   SIGINT/SIGTERM.
 //!
 //! Exit code: 0 on success, 1 on any failure (message on stderr), 2 on usage errors.
 

@@ -1,0 +1,64 @@
+//! The command line of `cs-bench suite`.
+
+use std::{path::PathBuf, time::Duration};
+
+use tests::env::Mode;
+
+use crate::{parse_num, Failure};
+
+/// Options of `suite`.
+pub struct Options {
+    /// Path of `countersign-agent`.
+    pub agent: PathBuf,
+    /// Mode forced on the daemon (and expected in its status).
+    pub mode: Mode,
+    /// `host` or `vm`, for the report.
+    pub env: String,
+    pub rounds: usize,
+    pub exec_ops: u64,
+    pub connect_ops: u64,
+    /// How long the daemon may take to become ready.
+    pub ready_timeout: Duration,
+}
+
+/// Parses `suite`'s arguments; defaults depend on `--env` (the VM emulates its CPU).
+pub fn parse(args: &[String]) -> Result<Options, Failure> {
+    let mut agent = None;
+    let mut mode = None;
+    let mut env = None;
+    let mut rounds = None;
+    let mut exec_ops = None;
+    let mut connect_ops = None;
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next();
+        let missing = || Failure::Usage(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--agent" => agent = Some(PathBuf::from(value.ok_or_else(missing)?)),
+            "--mode" => mode = Some(value.ok_or_else(missing)?.clone()),
+            "--env" => env = Some(value.ok_or_else(missing)?.clone()),
+            "--rounds" => rounds = Some(parse_num::<usize>(flag, value)?),
+            "--exec-ops" => exec_ops = Some(parse_num::<u64>(flag, value)?),
+            "--connect-ops" => connect_ops = Some(parse_num::<u64>(flag, value)?),
+            _ => return Err(Failure::Usage(format!("suite: unknown option {flag}"))),
+        }
+    }
+    let agent = agent.ok_or_else(|| Failure::Usage("suite: --agent PATH is required".into()))?;
+    let mode = match mode.as_deref() {
+        Some("lsm") => Mode::Lsm,
+        Some("fallback") => Mode::Fallback,
+        _ => return Err(Failure::Usage("suite: --mode lsm|fallback".into())),
+    };
+    let env = env.unwrap_or_else(|| "host".into());
+    // Under software emulation an exec costs milliseconds: fewer operations per round.
+    let in_vm = env == "vm";
+    Ok(Options {
+        agent,
+        mode,
+        rounds: rounds.unwrap_or(7).max(1),
+        exec_ops: exec_ops.unwrap_or(if in_vm { 400 } else { 2000 }),
+        connect_ops: connect_ops.unwrap_or(if in_vm { 2000 } else { 5000 }),
+        ready_timeout: Duration::from_secs(if in_vm { 300 } else { 60 }),
+        env,
+    })
+}
