@@ -19,14 +19,7 @@ pub fn to_line(record: &Record) -> Result<String, ExportError> {
 pub fn write<'a, W: Write>(
     records: impl IntoIterator<Item = &'a Record>,
     filter: &Filter,
-    mut out: W,
+    out: W,
 ) -> Result<u64, ExportError> {
-    let mut n = 0;
-    for record in records.into_iter().filter(|r| filter.matches(r)) {
-        out.write_all(&line_bytes(record)?)?;
-        out.write_all(b"\n")?;
-        n += 1;
-    }
-    out.flush()?;
-    Ok(n)
+    super::write_lines(records, filter, out, |r| Ok(line_bytes(r)?))
 }

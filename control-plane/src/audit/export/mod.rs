@@ -7,9 +7,11 @@ pub mod csv;
 pub mod jsonl;
 pub mod ocsf;
 
+use std::io::Write;
+
 use thiserror::Error;
 
-use super::canonical::EncodeError;
+use super::{canonical::EncodeError, filter::Filter, record::Record};
 
 /// Why an export failed.
 #[derive(Debug, Error)]
@@ -23,4 +25,22 @@ pub enum ExportError {
     /// A record could not be serialized.
     #[error(transparent)]
     Encode(#[from] EncodeError),
+}
+
+/// Writes one line per selected record, `encode` giving the line's bytes; returns how many.
+/// The line-per-record writers (JSON Lines, OCSF) differ only in `encode`.
+fn write_lines<'a, W: Write>(
+    records: impl IntoIterator<Item = &'a Record>,
+    filter: &Filter,
+    mut out: W,
+    encode: impl Fn(&Record) -> Result<Vec<u8>, ExportError>,
+) -> Result<u64, ExportError> {
+    let mut n = 0;
+    for record in records.into_iter().filter(|r| filter.matches(r)) {
+        out.write_all(&encode(record)?)?;
+        out.write_all(b"\n")?;
+        n += 1;
+    }
+    out.flush()?;
+    Ok(n)
 }

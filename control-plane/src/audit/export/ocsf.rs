@@ -123,16 +123,9 @@ pub fn event(record: &Record) -> Result<Value, ExportError> {
 pub fn write<'a, W: Write>(
     records: impl IntoIterator<Item = &'a Record>,
     filter: &Filter,
-    mut out: W,
+    out: W,
 ) -> Result<u64, ExportError> {
-    let mut n = 0;
-    for record in records.into_iter().filter(|r| filter.matches(r)) {
-        out.write_all(&to_bytes(&event(record)?))?;
-        out.write_all(b"\n")?;
-        n += 1;
-    }
-    out.flush()?;
-    Ok(n)
+    super::write_lines(records, filter, out, |r| Ok(to_bytes(&event(r)?)))
 }
 
 fn exec_fields(record: &Record, obj: &mut Map<String, Value>) {
