@@ -23,12 +23,8 @@ const VM_SERIES: Series = Series::V6_1;
 /// Options of `cargo xtask bench`.
 #[derive(Args)]
 pub struct Options {
-    /// Only the host run (fallback mode).
-    #[arg(long, conflicts_with = "vm_only")]
-    host_only: bool,
-    /// Only the VM run (Linux 6.1, LSM mode).
-    #[arg(long)]
-    vm_only: bool,
+    #[command(flatten)]
+    runs: crate::runs::Runs,
     /// Rounds per configuration; the report gives their median.
     #[arg(long, default_value_t = 7)]
     rounds: u32,
@@ -49,7 +45,7 @@ pub fn run(opts: &Options) -> Result<()> {
     let rounds = opts.rounds.to_string();
     let mut reports = Vec::new();
     let mut failures = Vec::new();
-    let runs: [(&str, bool); 2] = [("host", !opts.vm_only), ("vm", !opts.host_only)];
+    let runs: [(&str, bool); 2] = [("host", opts.runs.host()), ("vm", opts.runs.vm())];
     for (env, wanted) in runs {
         if !wanted {
             continue;

@@ -11,6 +11,7 @@ mod integration;
 mod kernels;
 mod libtest;
 mod linker;
+mod runs;
 mod setup;
 mod test;
 mod up;

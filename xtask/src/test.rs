@@ -23,12 +23,8 @@ const UNIT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// Options of `cargo xtask test`.
 #[derive(Args)]
 pub struct Options {
-    /// Only the host (fallback mode) integration run.
-    #[arg(long, conflicts_with = "vm_only")]
-    host_only: bool,
-    /// Only the VM integration runs.
-    #[arg(long)]
-    vm_only: bool,
+    #[command(flatten)]
+    runs: crate::runs::Runs,
     /// Only VM runs on these kernel series (repeatable).
     #[arg(long = "kernel")]
     kernels: Vec<Series>,
@@ -152,7 +148,7 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
         filter: opts.filter.clone(),
         timeout: Duration::from_secs(opts.timeout),
     };
-    if !opts.vm_only {
+    if opts.runs.host() {
         report.tests("integration tests on the host (fallback mode)", || {
             integration::host(&bins, &settings)
         });
@@ -173,7 +169,7 @@ fn cargo(args: &[&str]) -> Result<()> {
 
 /// (kernel, BPF LSM on) pairs to run; 6.1 also runs without BPF LSM to test the fallback.
 fn vm_matrix(opts: &Options) -> Vec<(Series, bool)> {
-    if opts.host_only {
+    if !opts.runs.vm() {
         return Vec::new();
     }
     let all = [
