@@ -1,6 +1,7 @@
 //! countersign-agent: loads the kernel programs, compiles the policy into their maps, reads
 //! their events, and serves the local socket.
 
+pub mod agent_api;
 pub mod cgroup;
 pub mod cli;
 pub mod daemon;

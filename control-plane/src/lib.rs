@@ -1,9 +1,11 @@
-//! The Countersign control plane (next milestone): the gRPC server that brokers approvals
-//! (Slack, Teams, CLI, API), turns them into grants on the right host, and keeps the audit
-//! trail. The host side it will drive already exists: grants are installed through the
-//! daemon's `grants` module, and every decision is an event record (`agent::events::Record`).
+//! The Countersign control plane: the gRPC server that brokers approvals (CLI, API, and the
+//! chat bridges of the next milestone), turns them into grants on the right host, stores
+//! everything (SQLite or PostgreSQL) and keeps the hash-chained audit trail.
 
 pub mod audit;
 pub mod certs;
+pub mod decide;
+pub mod people;
 pub mod rpc;
+pub mod store;
 pub mod tls;

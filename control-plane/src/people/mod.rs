@@ -1,0 +1,1 @@
+//! People: who may call what (roles, groups), authenticated by certificate or token.
