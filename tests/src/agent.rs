@@ -39,6 +39,8 @@ pub struct Agent {
     daemon: Option<Child>,
     /// Daemon starts so far (each start logs into its own files).
     starts: u32,
+    /// Extra options of `run` (the control-plane link).
+    extra: Vec<String>,
 }
 
 impl Agent {
@@ -58,7 +60,18 @@ impl Agent {
             logs,
             daemon: None,
             starts: 0,
+            extra: Vec::new(),
         }
+    }
+
+    /// Options every later `start` passes to `run` (e.g. the control-plane link).
+    pub fn set_run_options(&mut self, options: Vec<String>) {
+        self.extra = options;
+    }
+
+    /// The agent socket of this daemon (for `countersign exec` and friends).
+    pub fn agent_socket(&self) -> PathBuf {
+        self.dirs.run.join("agent-api.sock")
     }
 
     pub fn dirs(&self) -> &AgentDirs {
@@ -93,6 +106,7 @@ impl Agent {
             .arg("--bpffs")
             .arg(&d.bpffs);
         cmd.args(["--mode", &self.env.agent_mode]);
+        cmd.args(&self.extra);
         cmd.env(
             "RUST_LOG",
             std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),

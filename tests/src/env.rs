@@ -15,6 +15,12 @@ pub const EXPECT_MODE: &str = "COUNTERSIGN_EXPECT_MODE";
 pub const RUN_ENV: &str = "COUNTERSIGN_ENV";
 /// Optional `--mode` given to the daemon (default `auto`: the detection itself is under test).
 pub const AGENT_MODE: &str = "COUNTERSIGN_AGENT_MODE";
+/// Path of `countersign-server` (needed by the approval tests only).
+pub const SERVER_BIN: &str = "COUNTERSIGN_SERVER_BIN";
+/// Path of the `countersign` CLI (needed by the approval tests only).
+pub const CLI_BIN: &str = "COUNTERSIGN_CLI_BIN";
+/// Optional PostgreSQL URL: the approval scenario then also runs on a PostgreSQL store.
+pub const POSTGRES_URL: &str = "COUNTERSIGN_TEST_POSTGRES";
 /// Optional number of attempts of the argv-rewrite race (default 200).
 pub const RACE_ATTEMPTS: &str = "COUNTERSIGN_RACE_ATTEMPTS";
 /// Optional seconds a started daemon has to become ready (default 60; the verifier is slow
@@ -67,6 +73,12 @@ pub struct TestEnv {
     pub race_attempts: usize,
     /// How long a started daemon has to become ready.
     pub ready_timeout: Duration,
+    /// `countersign-server`, when the run includes the control plane.
+    pub server_bin: Option<PathBuf>,
+    /// `countersign`, when the run includes the control plane.
+    pub cli_bin: Option<PathBuf>,
+    /// PostgreSQL server for the store, when the run has one.
+    pub postgres: Option<String>,
 }
 
 impl TestEnv {
@@ -102,7 +114,26 @@ impl TestEnv {
             agent_mode: std::env::var(AGENT_MODE).unwrap_or_else(|_| "auto".into()),
             race_attempts,
             ready_timeout,
+            server_bin: std::env::var_os(SERVER_BIN).map(PathBuf::from),
+            cli_bin: std::env::var_os(CLI_BIN).map(PathBuf::from),
+            postgres: std::env::var(POSTGRES_URL).ok().filter(|u| !u.is_empty()),
         }
+    }
+
+    /// `countersign-server` and `countersign`; a run without them cannot test approvals, which
+    /// is a set-up error, not a reason to skip.
+    pub fn control_plane_bins(&self) -> (PathBuf, PathBuf) {
+        let get = |bin: &Option<PathBuf>, var: &str| {
+            let path = bin.clone().unwrap_or_else(|| {
+                panic!("{var} is not set; run the tests through `cargo xtask test`")
+            });
+            assert!(path.is_file(), "{var}: {} does not exist", path.display());
+            path
+        };
+        (
+            get(&self.server_bin, SERVER_BIN),
+            get(&self.cli_bin, CLI_BIN),
+        )
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod agent;
 pub mod cgroup;
+pub mod control_plane;
 pub mod diagnostics;
 pub mod env;
 pub mod events;

@@ -67,6 +67,16 @@ impl Outcome {
     }
 
     /// Panics unless a cs-probe network operation succeeded (`ok`).
+    /// Panics unless the process exited with status 0 (for commands other than cs-probe).
+    pub fn assert_success(&self) {
+        assert!(self.status.success(), "expected success: {self}");
+    }
+
+    /// Panics unless the process exited with `code`.
+    pub fn assert_exit(&self, code: i32) {
+        assert_eq!(self.status.code(), Some(code), "exit code of {self}");
+    }
+
     pub fn assert_ok(&self) {
         self.assert_ran();
         assert!(self.printed("ok"), "expected `ok`: {self}");

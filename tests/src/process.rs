@@ -57,6 +57,37 @@ impl Spawned {
         fs::read_to_string(&self.stdout).unwrap_or_default()
     }
 
+    /// What the process printed on stderr so far.
+    pub fn stderr_so_far(&self) -> String {
+        fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Whether the process has ended (it stays reapable by [`Self::wait`]).
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// Waits until stderr contains `text`; panics after `timeout` or if the process ends first.
+    pub fn wait_for_stderr(&mut self, text: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.stderr_so_far().contains(text) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "`{}` exited ({status}) before printing {text:?} on stderr: {}",
+                    self.label,
+                    self.stderr_so_far()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{}` did not print {text:?} on stderr within {timeout:?}: {}",
+                self.label,
+                self.stderr_so_far()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Waits until stdout has the line `line`; panics after `timeout`.
     pub fn wait_for_line(&mut self, line: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;

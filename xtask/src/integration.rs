@@ -1,7 +1,12 @@
-//! The enforcement integration tests: building their binaries and running them on the host
-//! or in a VM, with the environment the `tests` crate expects.
+//! The integration tests (`enforcement`: the kernel side; `approvals`: the whole loop with
+//! the control plane): building their binaries and running them on the host or in a VM, with
+//! the environment the `tests` crate expects.
 
-use std::{path::PathBuf, process::Command, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
 
 use anyhow::Result;
 
@@ -10,19 +15,54 @@ use crate::{artifacts, initramfs, kernels::Series, libtest, util, vm::Vm};
 /// The binaries an integration run needs.
 pub struct Binaries {
     agent: PathBuf,
+    server: PathBuf,
+    cli: PathBuf,
     probe: PathBuf,
     enforcement: PathBuf,
+    approvals: PathBuf,
 }
 
-/// Builds `countersign-agent`, `cs-probe` and the `enforcement` test binary.
+/// One test binary of the `tests` crate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Suite {
+    /// Kernel enforcement: the daemon alone.
+    Enforcement,
+    /// The approval loop: daemon, server and CLI.
+    Approvals,
+}
+
+impl Suite {
+    /// The test target's name (also its file name in the VM's `/bin`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Suite::Enforcement => "enforcement",
+            Suite::Approvals => "approvals",
+        }
+    }
+
+    fn binary(self, bins: &Binaries) -> &Path {
+        match self {
+            Suite::Enforcement => &bins.enforcement,
+            Suite::Approvals => &bins.approvals,
+        }
+    }
+}
+
+/// Builds `countersign-agent`, `countersign-server`, `countersign`, `cs-probe` and the test
+/// binaries.
 pub fn build() -> Result<Binaries> {
     let agent = artifacts::cargo_build(&["build", "-p", "agent", "--bins"])?;
+    let server = artifacts::cargo_build(&["build", "-p", "control-plane", "--bins"])?;
+    let cli = artifacts::cargo_build(&["build", "-p", "cli", "--bins"])?;
     let probe = artifacts::cargo_build(&["build", "-p", "tests", "--bins"])?;
     let tests = artifacts::cargo_build(&["test", "-p", "tests", "--no-run"])?;
     Ok(Binaries {
         agent: artifacts::find(&agent, "countersign-agent", "bin")?,
+        server: artifacts::find(&server, "countersign-server", "bin")?,
+        cli: artifacts::find(&cli, "countersign", "bin")?,
         probe: artifacts::find(&probe, "cs-probe", "bin")?,
         enforcement: artifacts::find(&tests, "enforcement", "test")?,
+        approvals: artifacts::find(&tests, "approvals", "test")?,
     })
 }
 
@@ -45,9 +85,12 @@ impl Settings {
 /// The tests' environment: what xtask decides, plus every other `COUNTERSIGN_*` variable
 /// of xtask's own environment (tuning knobs such as `COUNTERSIGN_READY_TIMEOUT`), so a knob
 /// set for the host run reaches the VMs too.
-fn env(agent: &str, probe: &str, mode: &str, env: &str) -> Vec<(String, String)> {
+fn env(bins: [&str; 4], mode: &str, env: &str) -> Vec<(String, String)> {
+    let [agent, server, cli, probe] = bins;
     let ours = [
         ("COUNTERSIGN_AGENT_BIN", agent),
+        ("COUNTERSIGN_SERVER_BIN", server),
+        ("COUNTERSIGN_CLI_BIN", cli),
         ("COUNTERSIGN_PROBE_BIN", probe),
         ("COUNTERSIGN_EXPECT_MODE", mode),
         ("COUNTERSIGN_ENV", env),
@@ -61,12 +104,22 @@ fn env(agent: &str, probe: &str, mode: &str, env: &str) -> Vec<(String, String)>
 }
 
 /// On this machine, whose kernel refuses BPF LSM: the agent must use its fallback.
-pub fn host(bins: &Binaries, settings: &Settings) -> Result<libtest::Run> {
-    let agent = bins.agent.to_string_lossy();
-    let probe = bins.probe.to_string_lossy();
-    let mut cmd = Command::new(&bins.enforcement);
+/// `extra_env` adds to the tests' environment (the PostgreSQL server of the run).
+pub fn host(
+    bins: &Binaries,
+    settings: &Settings,
+    suite: Suite,
+    extra_env: &[(String, String)],
+) -> Result<libtest::Run> {
+    let paths = [&bins.agent, &bins.server, &bins.cli, &bins.probe].map(|p| p.to_string_lossy());
+    let mut cmd = Command::new(suite.binary(bins));
     cmd.args(settings.args())
-        .envs(env(&agent, &probe, "fallback", "host"));
+        .envs(env(
+            [&paths[0], &paths[1], &paths[2], &paths[3]].map(|p| &**p),
+            "fallback",
+            "host",
+        ))
+        .envs(extra_env.iter().cloned());
     libtest::run(&mut cmd, "[host] ", settings.timeout)
 }
 
@@ -76,22 +129,37 @@ pub fn in_vm(
     settings: &Settings,
     series: Series,
     bpf_lsm: bool,
+    suites: &[Suite],
 ) -> Result<libtest::Run> {
     let mode = if bpf_lsm { "lsm" } else { "fallback" };
-    let mut cmd = vec!["/bin/enforcement".to_owned()];
-    cmd.extend(settings.args());
+    let cmd = vm_command(suites, &settings.args());
     let mut binaries = vec![
         (bins.agent.clone(), "countersign-agent".to_owned()),
+        (bins.server.clone(), "countersign-server".to_owned()),
+        (bins.cli.clone(), "countersign".to_owned()),
         (bins.probe.clone(), "cs-probe".to_owned()),
-        (bins.enforcement.clone(), "enforcement".to_owned()),
     ];
+    binaries.extend(
+        suites
+            .iter()
+            .map(|s| (s.binary(bins).to_owned(), s.name().to_owned())),
+    );
     // busybox's `ip` lacks `netns`, which the network tests use.
     if let Ok(ip) = util::output(Command::new("sh").args(["-c", "command -v ip"])) {
         binaries.push((PathBuf::from(ip.trim()), "ip".to_owned()));
     }
     let spec = initramfs::Spec {
         bins: binaries,
-        env: env("/bin/countersign-agent", "/bin/cs-probe", mode, "vm"),
+        env: env(
+            [
+                "/bin/countersign-agent",
+                "/bin/countersign-server",
+                "/bin/countersign",
+                "/bin/cs-probe",
+            ],
+            mode,
+            "vm",
+        ),
         cmd,
     };
     let outcome = Vm {
@@ -105,4 +173,41 @@ pub fn in_vm(
         counts: libtest::sum(&outcome.lines),
         failure: outcome.failure,
     })
+}
+
+/// The VM's one command: every suite in turn (all run even when one fails), failing when any
+/// failed.
+fn vm_command(suites: &[Suite], args: &[String]) -> Vec<String> {
+    let quoted: Vec<String> = args
+        .iter()
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    let mut script = String::from("rc=0");
+    for suite in suites {
+        script.push_str(&format!(
+            "; /bin/{} {} || rc=1",
+            suite.name(),
+            quoted.join(" ")
+        ));
+    }
+    script.push_str("; exit $rc");
+    vec!["/bin/sh".into(), "-c".into(), script]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vm_command_runs_every_suite_and_keeps_failures() {
+        let cmd = vm_command(
+            &[Suite::Enforcement, Suite::Approvals],
+            &["--test-threads=1".into(), "it's".into()],
+        );
+        assert_eq!(
+            cmd[2],
+            "rc=0; /bin/enforcement '--test-threads=1' 'it'\\''s' || rc=1; \
+             /bin/approvals '--test-threads=1' 'it'\\''s' || rc=1; exit $rc"
+        );
+    }
 }

@@ -11,7 +11,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use crate::{
-    integration::{self, Settings},
+    integration::{self, Settings, Suite},
     kernels::{self, Series},
     libtest::{self, Counts},
     setup, util,
@@ -149,15 +149,23 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
         timeout: Duration::from_secs(opts.timeout),
     };
     if opts.runs.host() {
-        report.tests("integration tests on the host (fallback mode)", || {
-            integration::host(&bins, &settings)
-        });
+        for suite in [Suite::Enforcement, Suite::Approvals] {
+            report.tests(
+                &format!("{} tests on the host (fallback mode)", suite.name()),
+                || integration::host(&bins, &settings, suite, &[]),
+            );
+        }
     }
     for (series, bpf_lsm) in vms {
         let mode = if bpf_lsm { "lsm" } else { "fallback" };
+        let suites = vm_suites(series, bpf_lsm);
+        let names: Vec<&str> = suites.iter().map(|s| s.name()).collect();
         report.tests(
-            &format!("integration tests in a VM: Linux {series}, {mode} mode"),
-            || integration::in_vm(&bins, &settings, series, bpf_lsm),
+            &format!(
+                "{} tests in a VM: Linux {series}, {mode} mode",
+                names.join(" + ")
+            ),
+            || integration::in_vm(&bins, &settings, series, bpf_lsm, &suites),
         );
     }
     Ok(report.finish())
@@ -165,6 +173,17 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
 
 fn cargo(args: &[&str]) -> Result<()> {
     util::run(Command::new("cargo").args(args))
+}
+
+/// The suites of one VM run. The approval loop is kernel-independent above the grant map,
+/// so it runs on the oldest and the newest kernel in LSM mode (the host covers fallback);
+/// enforcement runs everywhere.
+fn vm_suites(series: Series, bpf_lsm: bool) -> Vec<Suite> {
+    if bpf_lsm && matches!(series, Series::V5_10 | Series::V6_12) {
+        vec![Suite::Enforcement, Suite::Approvals]
+    } else {
+        vec![Suite::Enforcement]
+    }
 }
 
 /// (kernel, BPF LSM on) pairs to run; 6.1 also runs without BPF LSM to test the fallback.

@@ -67,6 +67,9 @@ impl World {
             agent_mode: opts.mode.as_str().to_owned(),
             race_attempts: 0,
             ready_timeout: opts.ready_timeout,
+            server_bin: None,
+            cli_bin: None,
+            postgres: None,
         };
         let run = Cgroup::new(&cgroup_root, &format!("{CGROUP_PARENT}/run-{pid}"));
         let world = Self {

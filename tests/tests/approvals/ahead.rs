@@ -1,0 +1,92 @@
+//! Asking ahead with a reason, and policies distributed by the server.
+
+use std::{
+    thread,
+    time::{Duration, Instant},
+};
+
+use tests::Verdict;
+
+use crate::{request_id, World};
+
+#[test]
+fn asking_ahead_carries_the_reason_to_the_approver() {
+    let w = World::start("ahead", "", "");
+    let mut asking = w.spawn_agent_cli(
+        &w.session,
+        &[
+            "request",
+            "--reason",
+            "roll back the broken release",
+            "--",
+            &w.guarded,
+            "delete",
+            "release",
+        ],
+    );
+    let req = w.pending_for("alice", &["delete", "release"]);
+    assert_eq!(req["reason"], "roll back the broken release", "{req}");
+    assert_eq!(req["attempts"], 0, "asked ahead, never tried: {req}");
+    w.cp.cli("alice", &["approve", &request_id(&req), "--once"])
+        .assert_success();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !asking.has_exited() {
+        assert!(
+            Instant::now() < deadline,
+            "`countersign request` did not end"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+    let asked = asking.wait();
+    asked.assert_success();
+    // The grant is in the kernel before `request` reports it: the first try passes.
+    w.exec(&["delete", "release"]).assert_ran();
+}
+
+#[test]
+fn a_pushed_policy_reaches_the_daemon_and_history_names_its_author() {
+    let w = World::start("push", "", "");
+    let other = w.t.bin("other");
+    let yaml = w.t.policy(&format!(
+        "{}  - id: no-other\n    exec: {{ binary: \"{other}\" }}\n    action: deny\n",
+        crate::approve_rule(&w.guarded, "")
+    ));
+    let file = w.t.path("second.yaml");
+    std::fs::write(&file, &yaml).unwrap_or_else(|e| panic!("{file}: {e}"));
+
+    // Only security admins change policies; a broken policy is refused with its line.
+    let refused = w.cp.cli("alice", &["policy", "push", &file]);
+    refused.assert_exit(1);
+    let broken = w.t.path("broken.yaml");
+    std::fs::write(&broken, yaml.replace("action: deny", "action: maybe"))
+        .unwrap_or_else(|e| panic!("{broken}: {e}"));
+    let bad = w.cp.cli("carol", &["policy", "push", &broken]);
+    bad.assert_exit(1);
+    assert!(bad.stderr.contains("maybe"), "{bad}");
+
+    w.cp.cli(
+        "carol",
+        &["policy", "push", &file, "--comment", "block other"],
+    )
+    .assert_success();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = w.t.probe(&["exec", &other]).in_cgroup(&w.session).run();
+        if !matches!(out.verdict(), Verdict::Ran { .. }) {
+            w.t.assert_exec_refused(&out);
+            w.t.refusal_event(&out, "no-other");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the pushed policy never reached the daemon"
+        );
+        thread::sleep(Duration::from_millis(500));
+    }
+    let history = w.cp.cli("carol", &["policy", "history"]);
+    history.assert_success();
+    assert!(
+        history.stdout.contains("carol") && history.stdout.contains("block other"),
+        "{history}"
+    );
+}

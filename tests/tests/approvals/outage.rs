@@ -1,0 +1,94 @@
+//! Nothing is lost: a server that is down, a server that restarts, a daemon that restarts.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tests::Verdict;
+
+use crate::{finish, request_id, World, RULE};
+
+/// Audit records of kind `attempt` of `guarded delete WHAT` (each test uses a WHAT once).
+fn attempts_of(trail: &[Value], what: &str) -> usize {
+    trail
+        .iter()
+        .filter(|r| {
+            r["kind"] == "attempt"
+                && r["subject"]["argv"]
+                    .as_array()
+                    .and_then(|a| a.last())
+                    .is_some_and(|last| last == what)
+        })
+        .count()
+}
+
+#[test]
+fn refusals_while_the_server_is_down_arrive_when_it_is_back() {
+    let mut w = World::start("server-down", "", "");
+    // A request raised before the server restarts survives the restart.
+    let before = w.exec(&["delete", "before"]);
+    w.t.assert_exec_refused(&before);
+    let kept = request_id(&w.pending_for("alice", &["delete", "before"]));
+
+    w.cp.stop();
+    let during = w.exec(&["delete", "during"]);
+    w.t.assert_exec_refused(&during);
+    w.t.refusal_event(&during, RULE);
+    w.cp.start();
+
+    let raised = w.pending_for("alice", &["delete", "during"]);
+    assert_eq!(raised["state"], "pending", "{raised}");
+    assert!(
+        w.cp.pending("alice").iter().any(|r| request_id(r) == kept),
+        "the request raised before the restart is still pending"
+    );
+    // Uploaded once: the daemon's retries after the outage left no duplicates.
+    let trail = w.cp.audit();
+    assert_eq!(
+        attempts_of(&trail, "during"),
+        1,
+        "attempt records of `delete during`"
+    );
+    assert_eq!(
+        attempts_of(&trail, "before"),
+        1,
+        "attempt records of `delete before`"
+    );
+}
+
+#[test]
+fn a_daemon_restart_keeps_enforcing_and_loses_nothing() {
+    let mut w = World::start("daemon-restart", "", "");
+    let first = w.exec(&["delete", "one"]);
+    w.t.assert_exec_refused(&first);
+    let id = request_id(&w.pending_for("alice", &["delete", "one"]));
+
+    w.t.agent_mut().stop();
+    // The pinned programs keep refusing while no daemon runs.
+    let while_down = w.exec(&["delete", "two"]);
+    w.t.assert_exec_refused(&while_down);
+    w.t.agent_mut().start();
+
+    // The refusal made while the daemon was down reaches the approvers too.
+    w.pending_for("alice", &["delete", "two"]);
+    let mut waiting = w.spawn_exec(&["delete", "one"]);
+    waiting.wait_for_stderr("waiting", Duration::from_secs(30));
+    w.cp.cli("alice", &["approve", &id, "--once"])
+        .assert_success();
+    let (out, took) = finish(waiting, Instant::now());
+    eprintln!("approval after a daemon restart → retry passed: {took:?}");
+    assert_eq!(out.verdict(), Verdict::Ran { code: 0 }, "{out}");
+
+    let trail = w.cp.audit();
+    // `delete one`: the first try and the retry through `countersign exec` (its refusal
+    // before the grant, then the granted use is a `grant_use` record).
+    assert_eq!(
+        attempts_of(&trail, "one"),
+        2,
+        "attempt records of `delete one`"
+    );
+    assert_eq!(
+        attempts_of(&trail, "two"),
+        1,
+        "attempt records of `delete two`"
+    );
+}
