@@ -5,6 +5,7 @@ mod artifacts;
 mod bench;
 
 mod cpio;
+mod demo;
 mod init;
 mod initramfs;
 mod integration;
@@ -13,6 +14,7 @@ mod libtest;
 mod linker;
 mod runs;
 mod setup;
+mod stack;
 mod test;
 mod up;
 mod util;
@@ -65,8 +67,11 @@ enum Cmd {
     },
     /// The full test pipeline: lint, unit tests, host (fallback) and VM (LSM) integration tests.
     Test(test::Options),
-    /// Build and run the agent in the foreground with examples/policy.yaml.
+    /// Build and run the server and the agent (connected over mTLS) in the foreground with
+    /// examples/policy.yaml.
     Up,
+    /// Play the approval story by itself, narrated (a private server and agent).
+    Demo,
     /// Hook overhead against a no-agent baseline, on the host and in a 6.1 VM.
     Bench(bench::Options),
 }
@@ -113,6 +118,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             })
         }
         Cmd::Up => up::run(),
+        Cmd::Demo => demo::run(),
         Cmd::Bench(options) => bench::run(&options),
     };
     done.map(|()| ExitCode::SUCCESS)

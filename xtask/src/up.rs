@@ -1,27 +1,45 @@
-//! `cargo xtask up`: the local demo — set up, build, and run the agent in the foreground.
+//! `cargo xtask up`: the local installation in the foreground — set up, build, start
+//! `countersign-server` (SQLite and development certificates in /var/lib/countersign-server)
+//! and `countersign-agent` connected to it with examples/policy.yaml.
 
-use std::{fs, os::unix::process::CommandExt as _, process::Command};
+use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 
-use crate::{artifacts, setup, util};
+use crate::{setup, stack, util};
 
-/// Where the agent keeps its state and its admin socket (its defaults).
-const DIRS: &[&str] = &["/var/lib/countersign", "/run/countersign"];
+/// The server's data directory (its default).
+pub const SERVER_DIR: &str = "/var/lib/countersign-server";
+/// Where `up` listens.
+const LISTEN: &str = "127.0.0.1:7443";
 
-/// Replaces this process with `countersign-agent run --follow`, so Ctrl-C reaches the agent.
+/// Runs until the agent exits (Ctrl-C stops both; the pinned programs keep enforcing until
+/// `countersign-agent unload`).
 pub fn run() -> Result<()> {
     setup::run()?;
-    let built = artifacts::cargo_build(&["build", "-p", "agent", "--bins"])?;
-    let agent = artifacts::find(&built, "countersign-agent", "bin")?;
-    for dir in DIRS {
-        fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
-    }
+    let bins = stack::build()?;
+    let dirs = stack::Dirs {
+        server: PathBuf::from(SERVER_DIR),
+        agent_state: None,
+        agent_run: None,
+        bpffs: None,
+    };
+    let host = stack::prepare(&bins, &dirs)?;
     let policy = util::repo_root().join("examples/policy.yaml");
-    let mut cmd = Command::new(&agent);
-    cmd.args(["run", "--policy"]).arg(&policy).arg("--follow");
-    println!("    $ {}", util::describe(&cmd));
-    // exec only returns on failure.
-    let err = cmd.exec();
-    Err(err).with_context(|| format!("executing {}", agent.display()))
+    let mut stack = stack::start(&bins, &dirs, &host, &policy, LISTEN, false)?;
+    println!(
+        "\ncountersign is up: server {} (host certificate '{host}'), people in {}/people.yaml.\n\
+         Approver CLI:  {} --as alice pending\n\
+         Agent session: {} launch --agent coding-agents -- bash\n",
+        stack.url,
+        SERVER_DIR,
+        bins.cli.display(),
+        bins.agent.display(),
+    );
+    let status = stack
+        .agent
+        .wait()
+        .context("waiting for countersign-agent")?;
+    println!("countersign-agent exited ({status}); stopping the server");
+    Ok(())
 }
