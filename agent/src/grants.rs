@@ -59,6 +59,64 @@ pub fn install(maps: &mut Maps, g: &NewGrant) -> Result<(), GrantError> {
     Ok(())
 }
 
+/// Removes every slot of grant `grant_id` (a revocation); returns how many there were.
+pub fn revoke(maps: &mut Maps, grant_id: u64) -> Result<usize, GrantError> {
+    let slots: Vec<GrantKey> = maps
+        .grants
+        .iter()
+        .filter_map(Result::ok)
+        .filter(|(_, g)| g.grant_id == grant_id)
+        .map(|(k, _)| k)
+        .collect();
+    let mut removed = 0;
+    for k in &slots {
+        // A slot the kernel claimed meanwhile is simply gone.
+        if maps.grants.remove(k).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// A grant the kernel holds now for `fingerprint` in `scope`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Live {
+    pub grant_id: u64,
+    /// CLOCK_MONOTONIC nanoseconds.
+    pub expires_ns: u64,
+    /// One-use slots left (0: unlimited uses).
+    pub uses_left: u32,
+}
+
+/// The unexpired grant for `fingerprint` in `scope`, if any (read-only: nothing is claimed).
+pub fn live(maps: &Maps, scope: u64, fingerprint: u64) -> Option<Live> {
+    let now = monotonic_ns().ok()?;
+    let mut found: Option<Live> = None;
+    for slot in 0..MAX_GRANT_SLOTS {
+        let key = GrantKey {
+            scope,
+            fingerprint,
+            slot,
+            _pad: 0,
+        };
+        let Ok(g) = maps.grants.get(&key, 0) else {
+            continue;
+        };
+        if g.expires_ns <= now {
+            continue;
+        }
+        let f = found.get_or_insert(Live {
+            grant_id: g.grant_id,
+            expires_ns: g.expires_ns,
+            uses_left: 0,
+        });
+        if g.uses != 0 && f.grant_id == g.grant_id {
+            f.uses_left += 1;
+        }
+    }
+    found
+}
+
 /// Removes expired grants (the kernel removes the ones it meets; this sweeps the rest).
 pub fn sweep(maps: &mut Maps) -> Result<usize, GrantError> {
     let now = monotonic_ns().map_err(GrantError::Clock)?;

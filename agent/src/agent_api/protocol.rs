@@ -33,7 +33,10 @@ pub enum AgentRequest {
     },
     /// Waits until the operation `fingerprint` of the caller's session is granted, denied or
     /// expired, or until `timeout_ms` passes.
-    Wait { fingerprint: String, timeout_ms: u64 },
+    Wait {
+        fingerprint: String,
+        timeout_ms: u64,
+    },
 }
 
 /// An exec to ask ahead for: the binary as a path the daemon resolves, and argv (argv[0]
@@ -61,7 +64,9 @@ pub struct ConnectSpec {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum AgentResponse {
     /// The request was malformed or not allowed (another session, not in an agent group...).
-    Error { message: String },
+    Error {
+        message: String,
+    },
     Whoami {
         agent_group: String,
         session: String,
@@ -69,12 +74,20 @@ pub enum AgentResponse {
         connected: bool,
     },
     /// The refusal asked about; `None` when nothing was refused.
-    Refusal { refusal: Option<Refusal> },
-    Requests { requests: Vec<RequestView> },
+    Refusal {
+        refusal: Option<Refusal>,
+    },
+    Requests {
+        requests: Vec<RequestView>,
+    },
     /// The ask-ahead request was forwarded (or queued while the control plane is away).
-    Requested { request: RequestView },
+    Requested {
+        request: RequestView,
+    },
     /// How a wait ended.
-    Waited { outcome: WaitOutcome },
+    Waited {
+        outcome: WaitOutcome,
+    },
 }
 
 /// One refused operation of the session.

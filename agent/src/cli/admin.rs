@@ -31,6 +31,33 @@ pub fn status(socket: &Path, json: bool) -> Result<i32> {
         s.policy_files.join(", ")
     );
     println!("event log: {}", s.event_log);
+    if !s.agent_socket.is_empty() {
+        println!("agents:    {}", s.agent_socket);
+    }
+    match &s.uplink {
+        None => println!("control plane: none (standalone)"),
+        Some(u) => {
+            let state = if u.connected {
+                format!("connected as host {}", u.host)
+            } else {
+                format!(
+                    "NOT connected ({}); enforcing, events spooled",
+                    u.last_error.as_deref().unwrap_or("connecting")
+                )
+            };
+            println!("control plane: {} — {state}", u.server);
+            println!(
+                "  acked sequence {} | spooled {} | decision cursor {} | asks queued {}",
+                u.acked,
+                u.spooled,
+                if u.cursor.is_empty() { "-" } else { &u.cursor },
+                u.queued_requests
+            );
+            if let Some(rev) = &s.policy_revision {
+                println!("  policy: control plane revision {rev}");
+            }
+        }
+    }
     println!("programs:");
     for p in &s.programs {
         println!(
@@ -107,6 +134,17 @@ pub fn launch(
     session: Option<&str>,
     command: &[OsString],
 ) -> Result<i32> {
+    // The name is fixed here (launch would pick the same default: same pid) so that the
+    // daemon can record who launched it before anything runs in it.
+    let session = session.map_or_else(
+        || launch::default_session_name(std::process::id()),
+        str::to_owned,
+    );
+    if let Err(e) = launch::validate_session(&session) {
+        eprintln!("countersign-agent launch: {e}");
+        return Ok(e.exit_code());
+    }
+    let (user, uid) = crate::sessions::invoking_user();
     let Response::Group { cgroup, mount } = call(
         socket,
         &Request::Group {
@@ -116,8 +154,20 @@ pub fn launch(
     else {
         bail!("unexpected reply")
     };
+    let Response::Session { .. } = call(
+        socket,
+        &Request::Session {
+            agent: agent.into(),
+            session: session.clone(),
+            user,
+            uid,
+        },
+    )?
+    else {
+        bail!("unexpected reply")
+    };
     let hierarchy = Hierarchy::at(mount);
-    match launch::launch(&hierarchy, &cgroup, Some(agent), session, command) {
+    match launch::launch(&hierarchy, &cgroup, Some(agent), Some(&session), command) {
         Ok(never) => match never {},
         Err(e) => {
             eprintln!("countersign-agent launch: {e}");

@@ -23,7 +23,7 @@ pub struct Cli {
 
 #[derive(Debug, Args, Clone)]
 pub struct RunDir {
-    /// Directory of the admin socket.
+    /// Directory of the admin socket (and of the agent socket agent-api.sock).
     #[arg(long, default_value = "/run/countersign")]
     pub run_dir: PathBuf,
 }
@@ -31,6 +31,44 @@ pub struct RunDir {
 impl RunDir {
     pub fn socket(&self) -> PathBuf {
         self.run_dir.join("agent.sock")
+    }
+}
+
+/// The control plane (all four together, or none: standalone).
+#[derive(Debug, Args, Clone)]
+pub struct ServerArgs {
+    /// Control plane URL, e.g. https://countersign.example:7443.
+    #[arg(long, requires_all = ["tls_ca", "tls_cert", "tls_key"])]
+    pub server: Option<String>,
+    /// CA certificate (PEM) the server's certificate must chain to.
+    #[arg(long, requires = "server")]
+    pub tls_ca: Option<PathBuf>,
+    /// This host's certificate (PEM, URI SAN countersign://host/NAME).
+    #[arg(long, requires = "server")]
+    pub tls_cert: Option<PathBuf>,
+    /// This host's private key (PEM).
+    #[arg(long, requires = "server")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl ServerArgs {
+    /// The uplink configuration, checked (URL, readable TLS files).
+    fn config(self) -> Result<Option<crate::uplink::Config>> {
+        let (Some(server), Some(ca), Some(cert), Some(key)) =
+            (self.server, self.tls_ca, self.tls_cert, self.tls_key)
+        else {
+            return Ok(None);
+        };
+        let config = crate::uplink::Config {
+            server,
+            ca,
+            cert,
+            key,
+        };
+        config
+            .validate()
+            .map_err(|e| anyhow::anyhow!("--server: {e}"))?;
+        Ok(Some(config))
     }
 }
 
@@ -55,6 +93,8 @@ pub enum Command {
         /// Also print every event on stdout.
         #[arg(long)]
         follow: bool,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Show the daemon's mode, programs, agent groups and counters.
     Status {
@@ -150,6 +190,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             run_dir,
             bpffs,
             follow,
+            server,
         } => {
             let opts = daemon::Options {
                 policy,
@@ -158,6 +199,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 run_dir: run_dir.run_dir,
                 bpffs,
                 follow,
+                server: server.config()?,
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

@@ -6,8 +6,10 @@ use anyhow::{anyhow, bail, Result};
 
 use super::Daemon;
 use crate::{
+    agent_api::session::{scope_cgroup, SessionKey},
     ebpf,
     grants::{self, NewGrant},
+    sessions::SessionRecord,
     socket::{
         protocol::{Counters, GroupStatus, ProgramStatus, Request, Response, Status},
         server::{Handler, Peer},
@@ -17,7 +19,12 @@ use crate::{
 impl Handler for Daemon {
     fn handle(&self, req: Request, peer: Peer) -> Response {
         let result = match req {
-            Request::Status => Ok(Response::Status(Box::new(self.status()))),
+            Request::Status => {
+                let mut status = self.status();
+                // Outside the map lock: counting the spool reads the event log.
+                status.uplink = self.link.as_ref().map(|l| l.status());
+                Ok(Response::Status(Box::new(status)))
+            }
             Request::Group { agent } => self.group(&agent),
             Request::Reload => self.refuse_agents(peer).and_then(|()| {
                 let (generation, warnings) = self.reload()?;
@@ -35,6 +42,14 @@ impl Handler for Daemon {
             } => self
                 .refuse_agents(peer)
                 .and_then(|()| self.grant(&agent, session.as_deref(), &fingerprint, uses, ttl_ms)),
+            Request::Session {
+                agent,
+                session,
+                user,
+                uid,
+            } => self
+                .refuse_agents(peer)
+                .and_then(|()| self.record_session(&agent, &session, user, uid)),
         };
         result.unwrap_or_else(|e| Response::Error {
             message: format!("{e:#}"),
@@ -129,7 +144,53 @@ impl Daemon {
         Ok(Response::Granted { grant_id })
     }
 
+    /// Writes `STATE_DIR/sessions/<group>/<session>.json`, unless a live session of that
+    /// name already has its launcher on record (joining it does not make you its launcher).
+    fn record_session(
+        &self,
+        agent: &str,
+        session: &str,
+        user: String,
+        uid: u32,
+    ) -> Result<Response> {
+        crate::launch::validate_session(session)?;
+        let group = self.group_cgroup(agent)?;
+        let key = SessionKey::new(agent, session);
+        let live = self
+            .hierarchy
+            .open(&scope_cgroup(&group, session))
+            .ok()
+            .and_then(|cg| cg.pids().ok())
+            .is_some_and(|pids| !pids.is_empty());
+        if live {
+            if let Some(existing) = self.sessions.read(&key) {
+                tracing::info!(session = %key, launcher = %existing.user, joining = %user, "a live session keeps its first launcher");
+                return Ok(Response::Session {
+                    path: String::new(),
+                    recorded: false,
+                });
+            }
+        }
+        self.sessions.forget(&key);
+        let record = SessionRecord {
+            user,
+            uid,
+            started: crate::uplink::convert::rfc3339(std::time::SystemTime::now()),
+        };
+        let path = self
+            .sessions
+            .record(&key, &record)
+            .map_err(|e| anyhow!("recording session {key}: {e}"))?;
+        tracing::info!(session = %key, user = %record.user, uid, "session launched");
+        Ok(Response::Session {
+            path: path.display().to_string(),
+            recorded: true,
+        })
+    }
+
     fn status(&self) -> Status {
+        // Before the map lock: installs take the policy lock, then the map lock.
+        let policy_revision = self.server_revision();
         let maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
         let g = self.generations.read().unwrap_or_else(|p| p.into_inner());
         let current = g.current();
@@ -170,6 +231,9 @@ impl Daemon {
                 self.events_logged
                     .load(std::sync::atomic::Ordering::Relaxed),
             ),
+            policy_revision,
+            agent_socket: self.opts.agent_socket().display().to_string(),
+            uplink: None,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! completely while the old one is in force, one map update flips `State::active`, and the old
 //! generation is cleared after a grace period longer than any program run.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use agent_common::{
     policy::{NetKey, WatchKey},
@@ -27,20 +27,21 @@ pub struct Installed {
     pub warnings: Vec<String>,
 }
 
-/// Validates and compiles `files`, resolves the agent groups' cgroups (creating them), and
-/// installs the result. On any error nothing changes: the policy in force stays in force.
+/// Compiles a validated `policy` (read from `files`, named in `status`), resolves the agent
+/// groups' cgroups (creating them), and installs the result. On any error nothing changes:
+/// the policy in force stays in force.
 pub fn install(
     maps: &mut Maps,
     hierarchy: &Hierarchy,
-    files: &[PathBuf],
+    policy: &policy::Policy,
+    files: Vec<String>,
     mode: Mode,
 ) -> Result<Installed> {
-    let policy = policy::Policy::load(files).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut state = maps.read_state();
     let old = state.active & 1;
     let first = state.levels == [0, 0];
     let generation = if first { old } else { old ^ 1 };
-    let compiled = policy::compile(&policy, generation, &policy::HostResolver)
+    let compiled = policy::compile(policy, generation, &policy::HostResolver)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let mut groups = Vec::new();
@@ -107,7 +108,7 @@ pub fn install(
     let names = GenNames {
         rules: compiled.rule_ids.clone(),
         groups: groups.into_iter().map(|(_, _, info)| info).collect(),
-        files: files.iter().map(|p| p.display().to_string()).collect(),
+        files,
     };
     Ok(Installed {
         generation,

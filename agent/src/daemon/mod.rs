@@ -4,9 +4,13 @@
 //! pinned are reused, the new programs are attached before the old links are dropped, and the
 //! new policy is installed as a new generation while the old one is in force.
 
+mod agent_host;
+pub mod builtin;
+mod enforcer;
 mod handler;
 mod install;
 mod names;
+pub mod policy_source;
 mod sink;
 
 use std::{
@@ -14,19 +18,24 @@ use std::{
     sync::{atomic::AtomicU64, Arc, Mutex, RwLock},
 };
 
-use agent_common::Mode;
 use anyhow::{Context, Result};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::{
+    agent_api::{self, AgentApi},
+    approvals::{Refusals, RequestTable},
     cgroup::Hierarchy,
     ebpf::{self, Attached},
     events::{log::EventLog, reader},
     kernel::{btf, mode, mounts},
     maps::Maps,
+    sessions::Registry,
     socket::server,
+    uplink::{self, Link},
 };
+use builtin::ControlPlaneRule;
 pub use names::{GenNames, Generations, GroupInfo};
+use policy_source::PolicyState;
 
 /// Options of `run`.
 #[derive(Clone, Debug)]
@@ -37,11 +46,17 @@ pub struct Options {
     pub run_dir: PathBuf,
     pub bpffs: PathBuf,
     pub follow: bool,
+    /// The control plane, when the daemon has one (`--server`).
+    pub server: Option<uplink::Config>,
 }
 
 impl Options {
     pub fn socket(&self) -> PathBuf {
         self.run_dir.join("agent.sock")
+    }
+    /// The agent socket (`agent-api.sock`), open to processes of agent sessions.
+    pub fn agent_socket(&self) -> PathBuf {
+        self.run_dir.join(agent_api::protocol::SOCKET_NAME)
     }
     pub fn event_log(&self) -> PathBuf {
         self.state_dir.join("events.jsonl")
@@ -57,6 +72,12 @@ pub struct Daemon {
     maps: Mutex<Maps>,
     generations: Arc<RwLock<Generations>>,
     events_logged: Arc<AtomicU64>,
+    /// The policy in force and its source.
+    policy: Mutex<PolicyState>,
+    /// With `--server`: where the control plane is (the built-in rule).
+    control_plane: Option<Mutex<ControlPlaneRule>>,
+    sessions: Arc<Registry>,
+    link: Option<Arc<Link>>,
 }
 
 pub async fn run(opts: Options) -> Result<()> {
@@ -93,6 +114,23 @@ pub async fn run(opts: Options) -> Result<()> {
     )));
     let log = EventLog::open(&opts.event_log(), opts.follow)
         .with_context(|| format!("opening the event log {}", opts.event_log().display()))?;
+    let control_plane = match &opts.server {
+        Some(config) => Some(Mutex::new(resolve_control_plane(config).await)),
+        None => None,
+    };
+    let sessions = Arc::new(Registry::new(&opts.state_dir));
+    let table = Arc::new(RequestTable::new());
+    let refusals = Arc::new(Refusals::new());
+    let link = opts.server.as_ref().map(|config| {
+        Arc::new(Link::new(
+            config.clone(),
+            opts.state_dir.clone(),
+            opts.event_log(),
+            table.clone(),
+            sessions.clone(),
+        ))
+    });
+    let source = policy_source::initial(&opts.state_dir, &opts.policy, opts.server.is_some());
     let daemon = Arc::new(Daemon {
         kernel: mode::kernel_release(),
         opts: opts.clone(),
@@ -101,6 +139,14 @@ pub async fn run(opts: Options) -> Result<()> {
         maps: Mutex::new(maps),
         generations: generations.clone(),
         events_logged: Arc::new(AtomicU64::new(0)),
+        policy: Mutex::new(PolicyState {
+            source,
+            policy: None,
+            base: None,
+        }),
+        control_plane,
+        sessions,
+        link: link.clone(),
     });
     let installed = daemon.reload().context("installing the policy")?;
     for w in &installed.1 {
@@ -108,13 +154,29 @@ pub async fn run(opts: Options) -> Result<()> {
     }
 
     let mut sink = sink::EventSink::new(log, generations, hierarchy, daemon.events_logged.clone());
+    sink.refusals = Some(refusals.clone());
+    sink.appended = link.as_ref().map(|l| l.appended.clone());
     let reader = tokio::spawn(async move { reader::run(events, &mut sink).await });
+    let api = Arc::new(AgentApi {
+        host: daemon.clone(),
+        table,
+        refusals,
+        link: link.clone(),
+    });
+    let agent_listener = agent_api::server::bind(&opts.agent_socket())
+        .with_context(|| format!("binding {}", opts.agent_socket().display()))?;
+    let agent_server = tokio::spawn(agent_api::server::serve(agent_listener, api));
+    let uplink_task = link.map(|l| {
+        let enforcer: Arc<dyn uplink::Enforcer> = daemon.clone();
+        tokio::spawn(uplink::run(l, enforcer))
+    });
+    // Last: a `status` that answers means everything above is in place.
     let listener = server::bind(&opts.socket())
         .with_context(|| format!("binding {}", opts.socket().display()))?;
     let server = tokio::spawn(server::serve(listener, daemon.clone()));
 
     let mode_name = ebpf::mode_name(daemon.attached.mode);
-    tracing::info!(mode = mode_name, reason = %daemon.attached.reason, socket = %opts.socket().display(), event_log = %opts.event_log().display(), "enforcing");
+    tracing::info!(mode = mode_name, reason = %daemon.attached.reason, socket = %opts.socket().display(), agent_socket = %opts.agent_socket().display(), event_log = %opts.event_log().display(), server = opts.server.as_ref().map(|c| c.server.as_str()), "enforcing");
     eprintln!(
         "countersign-agent: enforcing in {mode_name} mode ({})",
         daemon.attached.reason
@@ -136,8 +198,13 @@ pub async fn run(opts: Options) -> Result<()> {
         }
     }
     server.abort();
+    agent_server.abort();
+    if let Some(t) = uplink_task {
+        t.abort();
+    }
     reader.abort();
     let _ = std::fs::remove_file(opts.socket());
+    let _ = std::fs::remove_file(opts.agent_socket());
     tracing::info!(
         "stopping; the pinned programs keep enforcing (`countersign-agent unload` removes them)"
     );
@@ -145,26 +212,30 @@ pub async fn run(opts: Options) -> Result<()> {
 }
 
 impl Daemon {
-    /// Re-reads the policy files and installs them as a new generation.
-    pub fn reload(&self) -> Result<(u32, Vec<String>)> {
-        let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
-        let mode: Mode = self.attached.mode;
-        let i = install::install(&mut maps, &self.hierarchy, &self.opts.policy, mode)?;
-        if let Err(e) = Generations::save(&self.opts.state_dir, i.generation, &i.names) {
-            tracing::warn!(error = %e, "recording the names of the new policy generation");
-        }
-        let mut g = self.generations.write().unwrap_or_else(|p| p.into_inner());
-        g.by_generation[i.generation as usize] = Some(i.names);
-        g.active = i.generation;
-        Ok((i.generation, i.warnings))
-    }
-
     fn sweep_grants(&self) {
         let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
         match crate::grants::sweep(&mut maps) {
             Ok(0) => {}
             Ok(n) => tracing::debug!(expired = n, "grants swept"),
             Err(e) => tracing::warn!(error = %e, "sweeping grants"),
+        }
+    }
+}
+
+/// The control plane's addresses at start (a name that does not resolve yet is retried by the
+/// uplink, which re-installs the policy once it does).
+async fn resolve_control_plane(config: &uplink::Config) -> ControlPlaneRule {
+    match config.resolve().await {
+        Ok((addrs, port)) => {
+            tracing::info!(server = %config.server, addresses = ?addrs, port, rule = builtin::RULE_ID, "agents are denied the control plane");
+            ControlPlaneRule { addrs, port }
+        }
+        Err(e) => {
+            tracing::warn!(server = %config.server, error = %e, rule = builtin::RULE_ID, "cannot resolve the control plane yet: the built-in rule waits for its addresses");
+            ControlPlaneRule {
+                addrs: Vec::new(),
+                port: config.host_port().map(|(_, p)| p).unwrap_or(443),
+            }
         }
     }
 }

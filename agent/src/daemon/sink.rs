@@ -11,8 +11,11 @@ use std::{
     },
 };
 
+use tokio::sync::Notify;
+
 use super::names::Generations;
 use crate::{
+    approvals::Refusals,
     cgroup::{parent_chain, Hierarchy},
     events::{
         decode,
@@ -32,6 +35,10 @@ pub struct EventSink {
     pub logged: Arc<AtomicU64>,
     /// Wall clock minus CLOCK_MONOTONIC, in nanoseconds, at start.
     pub clock_offset: u64,
+    /// Where refusals are remembered for the agent socket's `why`.
+    pub refusals: Option<Arc<Refusals>>,
+    /// Told after every synced batch (the uplink uploads at once).
+    pub appended: Option<Arc<Notify>>,
     paths: HashMap<u64, String>,
 }
 
@@ -52,6 +59,8 @@ impl EventSink {
             hierarchy,
             logged,
             clock_offset: wall.saturating_sub(mono),
+            refusals: None,
+            appended: None,
             paths: HashMap::new(),
         }
     }
@@ -130,11 +139,18 @@ impl Sink for EventSink {
             tracing::error!(error = %err, path = %self.log.path().display(), "writing the event log");
         }
         self.logged.fetch_add(1, Ordering::Relaxed);
+        if let Some(refusals) = &self.refusals {
+            refusals.record(&r);
+        }
     }
 
     fn drained(&mut self) {
         if let Err(err) = self.log.sync() {
             tracing::error!(error = %err, "syncing the event log");
+        }
+        if let Some(appended) = &self.appended {
+            // A stored permit: an upload in progress looks again when it is done.
+            appended.notify_one();
         }
     }
 }

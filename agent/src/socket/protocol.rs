@@ -19,6 +19,14 @@ pub enum Request {
         uses: u32,
         ttl_ms: u64,
     },
+    /// Records who launches a session (`launch`, before it moves into the session): the
+    /// control plane keeps that person from approving the session's requests.
+    Session {
+        agent: String,
+        session: String,
+        user: String,
+        uid: u32,
+    },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -39,6 +47,12 @@ pub enum Response {
     Granted {
         grant_id: u64,
     },
+    /// The session's launcher is on record (`recorded` false: a live session of that name
+    /// kept its first launcher).
+    Session {
+        path: String,
+        recorded: bool,
+    },
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -54,6 +68,15 @@ pub struct Status {
     pub rules: usize,
     pub event_log: String,
     pub counters: Counters,
+    /// Control plane revision of the policy in force (None: local files).
+    #[serde(default)]
+    pub policy_revision: Option<String>,
+    /// The agent socket.
+    #[serde(default)]
+    pub agent_socket: String,
+    /// The link to the control plane (None: standalone).
+    #[serde(default)]
+    pub uplink: Option<crate::uplink::UplinkStatus>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

@@ -1,0 +1,96 @@
+//! The daemon as the uplink's [`Enforcer`]: registration facts, grants into the kernel map,
+//! the server's policy, the control plane's addresses.
+
+use std::net::IpAddr;
+
+use agent_common::Mode;
+use anyhow::{anyhow, Result};
+use control_plane::rpc::pb;
+
+use super::Daemon;
+use crate::{
+    agent_api::session::scope_cgroup,
+    grants::{self, NewGrant},
+    uplink::{Enforcer, GrantOrder},
+};
+
+impl Enforcer for Daemon {
+    fn registration(&self) -> pb::RegisterRequest {
+        let groups = {
+            let g = self.generations.read().unwrap_or_else(|p| p.into_inner());
+            g.current()
+                .map(|n| n.groups.iter().map(|x| x.name.clone()).collect())
+                .unwrap_or_default()
+        };
+        let mode = match self.attached.mode {
+            Mode::Lsm => pb::EnforcementMode::Lsm,
+            Mode::Fallback => pb::EnforcementMode::Fallback,
+        };
+        pb::RegisterRequest {
+            agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+            kernel: self.kernel.clone(),
+            mode: mode as i32,
+            agent_groups: groups,
+            policy_revision: self.server_revision().unwrap_or_default(),
+        }
+    }
+
+    fn install_grant(&self, order: &GrantOrder) -> Result<String> {
+        let group = self.group_cgroup_of(&order.group).ok_or_else(|| {
+            anyhow!(
+                "agent group {:?} is not in the policy in force",
+                order.group
+            )
+        })?;
+        if !order.session.is_empty() {
+            crate::launch::validate_session(&order.session)?;
+        }
+        let scope_rel = scope_cgroup(&group, &order.session);
+        let scope = self
+            .hierarchy
+            .open(&scope_rel)
+            .map_err(|e| anyhow!("the session's cgroup is gone ({e})"))?
+            .id;
+        let g = NewGrant {
+            scope,
+            fingerprint: order.fingerprint,
+            uses: order.uses,
+            ttl: order.ttl,
+            grant_id: order.grant_id,
+        };
+        let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        grants::install(&mut maps, &g)?;
+        Ok(scope_rel)
+    }
+
+    fn revoke_grant(&self, grant_id: u64) -> Result<usize> {
+        let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(grants::revoke(&mut maps, grant_id)?)
+    }
+
+    fn policy_revision(&self) -> Option<String> {
+        self.server_revision()
+    }
+
+    fn install_policy(&self, revision: &str, yaml: &str) -> Result<Vec<String>> {
+        self.install_server(revision, yaml)
+    }
+
+    fn server_addresses(&self, addrs: Vec<IpAddr>, port: u16) {
+        let Some(rule) = &self.control_plane else {
+            return;
+        };
+        {
+            let mut r = rule.lock().unwrap_or_else(|p| p.into_inner());
+            if r.addrs == addrs && r.port == port {
+                return;
+            }
+            tracing::info!(old = ?r.addrs, new = ?addrs, port, rule = super::builtin::RULE_ID, "the control plane's addresses changed; re-installing the policy");
+            r.addrs = addrs;
+            r.port = port;
+        }
+        if let Err(e) = self.reinstall() {
+            tracing::error!(error = %format!("{e:#}"), "re-installing the policy with the control plane's new addresses");
+        }
+    }
+}
