@@ -106,8 +106,9 @@ pub fn prepare(bins: &Binaries, dirs: &Dirs) -> Result<String> {
     if !people.exists() {
         fs::write(&people, PEOPLE).with_context(|| format!("writing {}", people.display()))?;
     }
+    // Certificate names are lower case.
     let host = util::output(&mut Command::new("hostname"))
-        .map(|h| h.trim().to_owned())
+        .map(|h| h.trim().to_ascii_lowercase())
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".to_owned());

@@ -38,3 +38,29 @@ fn names_are_checked() {
         Err(CertError::InvalidName(_))
     ));
 }
+
+#[test]
+fn server_certificate_names_localhost_and_loopback_addresses() {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    use x509_parser::extensions::GeneralName;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dev = generate_dev(dir.path()).expect("generate");
+    let pem = std::fs::read(&dev.server.cert).expect("server.pem");
+    let (_, block) = x509_parser::pem::parse_x509_pem(&pem).expect("pem");
+    let (_, cert) = x509_parser::parse_x509_certificate(&block.contents).expect("x509");
+    let san = cert
+        .subject_alternative_name()
+        .expect("san extension")
+        .expect("has a san");
+    let names = &san.value.general_names;
+    // Clients reach a development server as https://localhost:7443 or https://127.0.0.1:PORT.
+    assert!(
+        names.contains(&GeneralName::DNSName("localhost")),
+        "{names:?}"
+    );
+    let v4 = Ipv4Addr::LOCALHOST.octets();
+    let v6 = Ipv6Addr::LOCALHOST.octets();
+    assert!(names.contains(&GeneralName::IPAddress(&v4)), "{names:?}");
+    assert!(names.contains(&GeneralName::IPAddress(&v6)), "{names:?}");
+}
