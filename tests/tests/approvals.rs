@@ -35,6 +35,8 @@ use tests::{
 pub const RULE: &str = "guarded-deletes";
 /// The session every test's agent runs in (a child cgroup of the agent group).
 pub const SESSION: &str = "s1";
+/// Who launched [`SESSION`] (a person without any role).
+pub const LAUNCHED_BY: &str = "erin";
 
 /// A test's whole world: the control plane, the daemon connected to it, and a session.
 pub struct World {
@@ -89,12 +91,29 @@ impl World {
         t.agent_mut().set_run_options(cp.agent_args());
         let session = t.sub_cgroup(SESSION);
         t.start_agent(&policy);
-        Self {
+        let w = Self {
             t,
             cp,
             session,
             guarded,
-        }
+        };
+        w.launch_session(SESSION, LAUNCHED_BY, &[]).assert_success();
+        w
+    }
+
+    /// `countersign-agent launch --agent GROUP --session SESSION -- cs-probe ARGS…` as `user`
+    /// (through sudo, as the daemon sees it); registers who launched the session.
+    pub fn launch_session(&self, session: &str, user: &str, probe_args: &[&str]) -> Outcome {
+        let mut launch = self.t.agent().command();
+        launch
+            .args(["launch", "--agent", self.t.name(), "--session", session])
+            .args(["--run-dir", &self.t.agent().run_dir(), "--"])
+            .arg(&self.t.env().probe_bin)
+            .args(probe_args)
+            .env("SUDO_USER", user);
+        self.t
+            .spawn_command(launch, &format!("launch-{session}-as-{user}"))
+            .wait()
     }
 
     /// `guarded ARGS…` run by cs-probe inside the session.

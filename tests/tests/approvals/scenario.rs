@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use tests::{control_plane::HOST, Verdict};
 
-use crate::{finish, postgres_database, postgres_url, request_argv, request_id, World, RULE};
+use crate::{
+    finish, postgres_database, postgres_url, request_argv, request_id, World, LAUNCHED_BY, RULE,
+};
 
 /// Approval → retry passes, end to end on this machine (the target is 100 ms; the
 /// bound leaves room for a loaded CI machine and software-emulated VMs, the figure is printed
@@ -45,6 +47,10 @@ fn walk_through(w: World) {
         req["operation"]["agent_group"],
         w.t.name(),
         "group of {req}"
+    );
+    assert_eq!(
+        req["operation"]["launching_user"], LAUNCHED_BY,
+        "launched by, in {req}"
     );
     assert_eq!(
         req["operation"]["binary"],
