@@ -7,5 +7,6 @@ pub mod certs;
 pub mod decide;
 pub mod people;
 pub mod rpc;
+pub mod server;
 pub mod store;
 pub mod tls;

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-/// Parses a policy duration; zero is refused (a grant that never lives is a mistake).
+/// Parses a policy duration; zero is refused (a grant or a request that never lives is a
+/// mistake).
 pub fn parse(s: &str) -> Result<Duration, String> {
     let bad = || {
         format!(
@@ -35,7 +36,7 @@ pub fn parse(s: &str) -> Result<Duration, String> {
         rest = &rest[digits + unit_char.len_utf8()..];
     }
     if total == 0 {
-        return Err(format!("'{s}' is zero: a grant must live some time"));
+        return Err(format!("'{s}' is zero: write a duration longer than 0"));
     }
     Ok(Duration::from_secs(total))
 }

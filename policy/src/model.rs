@@ -216,6 +216,16 @@ pub struct Approvers {
     /// Distinct approvals required.
     pub min: u32,
     pub grant: GrantSpec,
+    /// How long a request stays pending before it expires undecided (default 1h).
+    pub expires: Duration,
+    /// Whether the person who launched the agent session may approve its requests
+    /// (default false: separation of duties).
+    pub allow_launcher: bool,
+}
+
+impl Approvers {
+    /// Lifetime of a pending request when the rule does not say.
+    pub const DEFAULT_EXPIRES: Duration = Duration::from_secs(3600);
 }
 
 /// What an approval grants.

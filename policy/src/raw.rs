@@ -63,6 +63,10 @@ pub struct RawApprovers {
     pub groups: Option<Spanned<OneOrMany>>,
     pub min: Option<Str>,
     pub grant: Option<Spanned<RawGrant>>,
+    /// Lifetime of a pending request (a duration).
+    pub expires: Option<Str>,
+    /// Whether the launching user may approve (`true`/`false`).
+    pub allow_launcher: Option<Str>,
 }
 
 #[derive(Deserialize)]

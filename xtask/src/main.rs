@@ -12,6 +12,7 @@ mod integration;
 mod kernels;
 mod libtest;
 mod linker;
+mod postgres;
 mod runs;
 mod setup;
 mod stack;

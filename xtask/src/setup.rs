@@ -5,7 +5,7 @@ use std::{fs, process::Command};
 
 use anyhow::{Context as _, Result};
 
-use crate::{linker, util};
+use crate::{linker, postgres, util};
 
 /// Debian packages: qemu boots the test kernels, busybox fills the initramfs, binutils
 /// strips the binaries copied into it, iproute2 and kmod serve the network tests.
@@ -31,6 +31,7 @@ pub fn run() -> Result<()> {
     stable_components()?;
     nightly()?;
     linker::ensure()?;
+    postgres::install()?;
     mounts()
 }
 

@@ -14,7 +14,7 @@ use crate::{
     integration::{self, Settings, Suite},
     kernels::{self, Series},
     libtest::{self, Counts},
-    setup, util,
+    postgres, setup, util,
 };
 
 /// How long the unit tests may take.
@@ -126,6 +126,14 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
             cargo(&[&clippy[..], &["--", "-D", "warnings"]].concat())
         });
     }
+    // The store tests and the approval walk-through also run on PostgreSQL: a throw-away
+    // server lives until the host runs are done. Required, so that nothing skips for want of
+    // it (a failed start fails its stage and every PostgreSQL test).
+    let pg = report.stage("start PostgreSQL", postgres::Postgres::start);
+    let mut pg_env = vec![("COUNTERSIGN_REQUIRE_POSTGRES".to_owned(), "1".to_owned())];
+    if let Some(pg) = &pg {
+        pg_env.push(("COUNTERSIGN_TEST_POSTGRES".to_owned(), pg.url().to_owned()));
+    }
     report.tests("unit tests", || {
         let mut cargo = Command::new("cargo");
         cargo.args([
@@ -136,6 +144,7 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
             "--exclude",
             "tests",
         ]);
+        cargo.envs(pg_env.iter().cloned());
         libtest::run(&mut cargo, "", UNIT_TIMEOUT)
     });
     let Some(bins) = report.stage(
@@ -152,7 +161,7 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
         for suite in [Suite::Enforcement, Suite::Approvals] {
             report.tests(
                 &format!("{} tests on the host (fallback mode)", suite.name()),
-                || integration::host(&bins, &settings, suite, &[]),
+                || integration::host(&bins, &settings, suite, &pg_env),
             );
         }
     }

@@ -1,5 +1,5 @@
-//! `countersign-server`: the control-plane gRPC server (first slice: AgentService.Register over
-//! mutual TLS) and a development-certificate generator.
+//! `countersign-server`: the control-plane gRPC server, and a development-certificate
+//! generator.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,8 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use control_plane::certs;
-use control_plane::rpc::agent::{self, AgentApi};
-use control_plane::tls::{self, TlsFiles};
+use control_plane::server::{self, config, Config};
 
 #[derive(Parser)]
 #[command(version, about = "Countersign control-plane server")]
@@ -25,26 +24,44 @@ enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
-    /// Serve the gRPC API over mutual TLS.
+    /// Serve the gRPC API (AgentService, ApprovalService, PolicyService, AuditService).
     Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:7443")]
-        listen: SocketAddr,
-        /// CA that client certificates must chain to (PEM).
+        /// Database, audit key, development certificates, default people file.
+        #[arg(long, default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// Database URL: sqlite:///PATH or postgres://USER@HOST/DB
+        /// [default: sqlite://DATA_DIR/countersign.db].
         #[arg(long)]
-        client_ca: PathBuf,
+        database: Option<String>,
+        /// People file (roles, groups, token digests) [default: DATA_DIR/people.yaml; missing
+        /// there = nobody has a role].
+        #[arg(long)]
+        people: Option<PathBuf>,
+        /// Policy stored as the first revision (author "bootstrap") when the store has none.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Address to listen on.
+        #[arg(long, default_value = config::DEFAULT_LISTEN)]
+        listen: SocketAddr,
+        /// CA that client certificates must chain to (PEM). Without the three --tls-* flags,
+        /// development certificates are created in DATA_DIR/certs.
+        #[arg(long)]
+        tls_ca: Option<PathBuf>,
         /// Server certificate (PEM).
         #[arg(long)]
-        cert: PathBuf,
+        tls_cert: Option<PathBuf>,
         /// Server private key (PEM).
         #[arg(long)]
-        key: PathBuf,
+        tls_key: Option<PathBuf>,
     },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Logs on stderr: stdout carries only the ready line (and dev-certs' listing).
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -63,26 +80,56 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Serve {
+            data_dir,
+            database,
+            people,
+            policy,
             listen,
-            client_ca,
-            cert,
-            key,
+            tls_ca,
+            tls_cert,
+            tls_key,
         } => {
-            let files = TlsFiles {
-                ca: client_ca,
-                cert,
-                key,
-            };
-            tracing::info!(%listen, "serving countersign.v1 over mutual TLS");
-            tls::server(&files)?
-                .add_service(agent::service(AgentApi))
-                .serve_with_shutdown(listen, async {
-                    // Ctrl-C or SIGINT stops accepting and drains in-flight calls.
-                    let _ = tokio::signal::ctrl_c().await;
-                })
-                .await
-                .context("gRPC server")?;
+            let mut config = Config::new(data_dir, listen);
+            config.database = database;
+            config.people = people;
+            config.policy = policy;
+            config.tls = config::tls_files(tls_ca, tls_cert, tls_key)?;
+            let running = server::start(config).await?;
+            println!(
+                "countersign-server: serving on {} (store: {})",
+                running.addr, running.store_description
+            );
+            running.serve_until(shutdown_signal()).await?;
+            tracing::info!("stopped");
         }
     }
     Ok(())
+}
+
+/// SIGTERM (systemd, docker stop) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
 }

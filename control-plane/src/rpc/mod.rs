@@ -1,6 +1,27 @@
 //! The gRPC API (`proto/countersign.proto`, package `countersign.v1`) and its services.
+//!
+//! One module per service ([`agent`], [`approval`], [`policy`], [`audit`]), all sharing one
+//! [`Ctx`] (store, people, the server's current policy). Each service is wrapped by the
+//! [`Authenticator`](crate::people::Authenticator) interceptor of its audience, so handlers
+//! always find a [`Caller`](crate::people::Caller) in the request extensions.
 
 pub mod agent;
+pub mod approval;
+pub mod audit;
+pub mod check;
+pub mod convert;
+pub mod events;
+pub mod policy;
+pub mod spec;
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::people::auth::Audience;
+use crate::people::logins::Logins;
+use crate::people::{Authenticator, People};
+use crate::store::Store;
 
 /// Messages, clients and servers generated from `proto/countersign.proto` at build time.
 #[allow(
@@ -12,4 +33,58 @@ pub mod agent;
 )]
 pub mod pb {
     tonic::include_proto!("countersign.v1");
+}
+
+/// What every service shares. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    /// The database.
+    pub store: Store,
+    /// The people file (roles, groups, tokens).
+    pub people: Arc<People>,
+    /// The server's current policy, parsed (rule specs of new requests).
+    pub policy: Arc<spec::PolicyCache>,
+    /// Login audit records, deduplicated per person and hour.
+    pub logins: Logins,
+    /// Becomes true when the server shuts down: endless streams (Decisions) end then, so
+    /// that the graceful shutdown does not wait for them forever.
+    pub stopping: watch::Receiver<bool>,
+}
+
+impl Ctx {
+    /// A context over `store` and `people`; `logins` feeds the login audit writer;
+    /// `stopping` turns true at shutdown.
+    pub fn new(
+        store: Store,
+        people: Arc<People>,
+        logins: Logins,
+        stopping: watch::Receiver<bool>,
+    ) -> Ctx {
+        Ctx {
+            store,
+            people,
+            policy: Arc::new(spec::PolicyCache::default()),
+            logins,
+            stopping,
+        }
+    }
+
+    /// The interceptor for a service of `audience` named `service`.
+    pub fn authenticator(&self, audience: Audience, service: &'static str) -> Authenticator {
+        Authenticator::new(self.people.clone(), self.logins.clone(), audience, service)
+    }
+}
+
+/// The current time at the store's precision (milliseconds), so that what a call returns
+/// equals what a later read of the same row returns (idempotent replays compare equal).
+pub fn now() -> std::time::SystemTime {
+    crate::audit::Timestamp::now().system_time()
+}
+
+/// The four services, each behind its authenticator, added to a tonic server.
+pub fn routes(ctx: &Ctx) -> tonic::service::Routes {
+    tonic::service::Routes::new(agent::service(ctx))
+        .add_service(approval::service(ctx))
+        .add_service(policy::service(ctx))
+        .add_service(audit::service(ctx))
 }

@@ -1,5 +1,6 @@
 //! Unit tests of the whole library: parse → validate → match / explain / compile.
 
+mod approvers;
 mod compile;
 mod example;
 mod kernel_twin;

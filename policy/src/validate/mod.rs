@@ -40,6 +40,12 @@ impl Policy {
         Self::from_sources([(name, text)])
     }
 
+    /// Parses and validates a document given as text (e.g. received over the API); `origin`
+    /// names it in errors (`origin:LINE: rule 'ID': …`). Same validation as [`Policy::load`].
+    pub fn parse_str(origin: &str, text: &str) -> Result<Policy, PolicyErrors> {
+        Self::from_str(origin, text)
+    }
+
     /// Like [`Policy::load`] for texts already in memory: `(name, text)` pairs.
     pub fn from_sources<'a>(
         sources: impl IntoIterator<Item = (&'a str, &'a str)>,

@@ -194,5 +194,31 @@ fn approvers(s: &mut Scope, a: &Spanned<RawApprovers>) -> Option<Approvers> {
             }
         }
     }
-    Some(Approvers { groups, min, grant })
+    let expires = match &a.expires {
+        None => Approvers::DEFAULT_EXPIRES,
+        // `duration::parse` refuses zero: a request that expires at once can never be decided.
+        Some(t) => duration::parse(t.as_str()).unwrap_or_else(|e| {
+            s.err(line(t.span()), format!("approvers.expires: {e}"));
+            Approvers::DEFAULT_EXPIRES
+        }),
+    };
+    let allow_launcher = match a.allow_launcher.as_ref().map(|b| (b, b.as_str())) {
+        None => false,
+        Some((_, "true")) => true,
+        Some((_, "false")) => false,
+        Some((b, other)) => {
+            s.err(
+                line(b.span()),
+                format!("approvers.allow_launcher must be true or false, not '{other}'"),
+            );
+            false
+        }
+    };
+    Some(Approvers {
+        groups,
+        min,
+        grant,
+        expires,
+        allow_launcher,
+    })
 }

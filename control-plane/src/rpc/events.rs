@@ -1,0 +1,215 @@
+//! Checking uploaded event records and turning them into store [`Ingest`] items.
+//!
+//! A bad record refuses the whole batch (`invalid_argument` naming its index and field):
+//! the daemon keeps its log and the operator sees the error, rather than the server storing
+//! half a batch and acknowledging past a gap.
+
+use policy::Policy;
+use tonic::Status;
+
+use super::check::{self, invalid};
+use super::pb;
+use super::spec::spec_for;
+use crate::store::Ingest;
+
+/// Most records in one `UploadEvents` call (the daemon sends at most 1000).
+pub const MAX_BATCH: usize = 5000;
+
+/// Whether a record with this action and outcome opens (or joins) an approval request.
+pub fn opens_request(event: &pb::EventRecord) -> bool {
+    event.action == "approve" && matches!(event.outcome.as_str(), "refused" | "killed")
+}
+
+/// Checks one operation (`field` names it in errors, e.g. `events[3].operation`).
+/// `needs_fingerprint`: a request is keyed by it, so it must be there.
+pub fn operation(
+    field: &str,
+    op: Option<&pb::Operation>,
+    needs_fingerprint: bool,
+) -> Result<(), Status> {
+    let Some(op) = op else {
+        return if needs_fingerprint {
+            Err(invalid(format!("{field} is required")))
+        } else {
+            Ok(())
+        };
+    };
+    if needs_fingerprint || !op.fingerprint.is_empty() {
+        check::fingerprint(&format!("{field}.fingerprint"), &op.fingerprint)?;
+    }
+    if needs_fingerprint && op.agent_group.is_empty() {
+        return Err(invalid(format!("{field}.agent_group is required")));
+    }
+    for (name, value) in [
+        ("agent_group", &op.agent_group),
+        ("session", &op.session),
+        ("launching_user", &op.launching_user),
+    ] {
+        if value.len() > 256 || value.chars().any(char::is_control) {
+            return Err(invalid(format!(
+                "{field}.{name} {:?} is too long or has control characters",
+                check::shorten(value)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a batch and builds its ingest items; requests get the spec of their rule in
+/// `policy` (or the defaults).
+pub fn ingest_batch(
+    events: Vec<pb::EventRecord>,
+    policy: Option<&Policy>,
+    default_approvers: &[String],
+) -> Result<Vec<Ingest>, Status> {
+    if events.len() > MAX_BATCH {
+        return Err(invalid(format!(
+            "events: {} records in one call; at most {MAX_BATCH}",
+            events.len()
+        )));
+    }
+    let mut previous: Option<u64> = None;
+    let mut out = Vec::with_capacity(events.len());
+    for (i, event) in events.into_iter().enumerate() {
+        let at = |f: &str| format!("events[{i}].{f}");
+        if event.sequence == 0 {
+            return Err(invalid(format!(
+                "{} must be > 0 (sequences start at 1)",
+                at("sequence")
+            )));
+        }
+        if let Some(p) = previous.filter(|p| event.sequence <= *p) {
+            return Err(invalid(format!(
+                "{} {} is not greater than events[{}].sequence {p}: records must be in increasing order",
+                at("sequence"),
+                event.sequence,
+                i - 1
+            )));
+        }
+        previous = Some(event.sequence);
+        match pb::OperationKind::try_from(event.kind) {
+            Ok(pb::OperationKind::Unspecified) | Err(_) => {
+                return Err(invalid(format!(
+                    "{} {} is not a known operation kind (exec, connect, argv_mismatch)",
+                    at("kind"),
+                    event.kind
+                )))
+            }
+            Ok(_) => {}
+        }
+        if event.time.is_none() {
+            return Err(invalid(format!("{} is required", at("time"))));
+        }
+        let opens = opens_request(&event);
+        operation(&at("operation"), event.operation.as_ref(), opens)?;
+        if !event.grant_id.is_empty() {
+            check::grant_id(&at("grant_id"), &event.grant_id)?;
+        }
+        for (name, value) in [
+            ("action", &event.action),
+            ("outcome", &event.outcome),
+            ("rule", &event.rule),
+        ] {
+            if value.len() > 128 || value.chars().any(char::is_control) {
+                return Err(invalid(format!(
+                    "{} {:?} is too long or has control characters",
+                    at(name),
+                    check::shorten(value)
+                )));
+            }
+        }
+        let request = opens.then(|| spec_for(policy, &event.rule, default_approvers));
+        out.push(Ingest { event, request });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(sequence: u64) -> pb::EventRecord {
+        pb::EventRecord {
+            sequence,
+            time: Some(std::time::SystemTime::now().into()),
+            kind: pb::OperationKind::Exec.into(),
+            action: "approve".into(),
+            outcome: "refused".into(),
+            operation: Some(pb::Operation {
+                agent_group: "ai".into(),
+                session: "s1".into(),
+                fingerprint: "00000000000000aa".into(),
+                ..Default::default()
+            }),
+            rule: "kubectl".into(),
+            ..Default::default()
+        }
+    }
+
+    fn error(events: Vec<pb::EventRecord>) -> String {
+        let e = ingest_batch(events, None, &[]).expect_err("invalid");
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        e.message().to_owned()
+    }
+
+    #[test]
+    fn good_batch() {
+        let mut allowed = event(3);
+        allowed.action = "allow".into();
+        allowed.outcome = "allowed".into();
+        allowed.operation = None;
+        let items =
+            ingest_batch(vec![event(1), allowed, event(7)], None, &["sec".into()]).expect("valid");
+        assert_eq!(items.len(), 3);
+        assert!(items[0].request.is_some() && items[1].request.is_none());
+        assert_eq!(
+            items[2].request.as_ref().map(|s| s.approver_groups.clone()),
+            Some(vec!["sec".to_owned()])
+        );
+        assert!(ingest_batch(vec![], None, &[]).expect("empty").is_empty());
+    }
+
+    #[test]
+    fn bad_records_name_index_and_field() {
+        assert_eq!(
+            error(vec![event(0)]),
+            "events[0].sequence must be > 0 (sequences start at 1)"
+        );
+        assert_eq!(
+            error(vec![event(2), event(2)]),
+            "events[1].sequence 2 is not greater than events[0].sequence 2: records must be in increasing order"
+        );
+        let mut e = event(1);
+        e.kind = 0;
+        assert!(error(vec![e]).starts_with("events[0].kind 0 is not a known operation kind"));
+        let mut e = event(1);
+        e.kind = 42;
+        assert!(error(vec![e]).starts_with("events[0].kind 42"));
+        let mut e = event(2);
+        if let Some(op) = e.operation.as_mut() {
+            op.fingerprint = "NOT-HEX".into();
+        }
+        assert_eq!(
+            error(vec![event(1), e.clone()]),
+            "events[1].operation.fingerprint \"NOT-HEX\" is not a fingerprint (16 lowercase hex digits)"
+        );
+        e.operation = None;
+        assert_eq!(error(vec![e]), "events[0].operation is required");
+        // An event that opens no request may omit the operation, but a fingerprint given
+        // must still be well formed.
+        let mut e = event(1);
+        e.outcome = "allowed".into();
+        if let Some(op) = e.operation.as_mut() {
+            op.fingerprint = "0x12".into();
+        }
+        assert!(error(vec![e]).starts_with("events[0].operation.fingerprint"));
+        let mut e = event(1);
+        e.grant_id = "0000000000000000".into();
+        assert!(error(vec![e]).starts_with("events[0].grant_id"));
+        let mut e = event(1);
+        e.time = None;
+        assert_eq!(error(vec![e]), "events[0].time is required");
+        let many = (1..=(MAX_BATCH as u64 + 1)).map(event).collect();
+        assert!(error(many).contains("at most 5000"));
+    }
+}

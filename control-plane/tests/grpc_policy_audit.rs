@@ -1,0 +1,306 @@
+//! Policy revisions and the audit trail over gRPC: put/conflict/history, validation errors,
+//! daemons fetching the policy, exports that verify offline.
+
+mod grpc_support;
+
+use control_plane::audit;
+use control_plane::rpc::pb;
+use control_plane::server::keys;
+use grpc_support::*;
+use tonic::Code;
+
+const SMALL: &str = "version: 1\nagents:\n  - name: coding\n    cgroup: /agents/coding\n";
+
+#[tokio::test]
+async fn policy_put_conflict_history() {
+    let server = TestServer::start(Some(POLICY)).await;
+    let mut erin = server.policies("erin").await;
+    // The seed revision, by "bootstrap".
+    let seed = erin
+        .get(pb::GetPolicyRevisionRequest::default())
+        .await
+        .expect("current")
+        .into_inner();
+    assert_eq!(seed.author, "bootstrap");
+    assert_eq!(seed.yaml, POLICY);
+
+    // Invalid documents are refused with every error.
+    let bad = format!("{SMALL}rules:\n  - id: r\n    exec: {{ binary: /x }}\n    action: block\n  - id: s\n    action: deny\n");
+    let e = erin
+        .put(pb::PutPolicyRequest {
+            yaml: bad.clone(),
+            comment: "bad".into(),
+            base_revision: seed.revision.clone(),
+        })
+        .await
+        .expect_err("invalid policy");
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("2 errors"), "{e:?}");
+    let v = server
+        .policies("dave")
+        .await
+        .validate(pb::ValidateRequest { yaml: bad })
+        .await
+        .expect("validate")
+        .into_inner();
+    assert_eq!(v.errors.len(), 2, "{v:?}");
+    assert_eq!((v.errors[0].line, v.errors[0].rule.as_str()), (8, "r"));
+    assert!(
+        v.errors[0].message.starts_with("unknown action 'block'"),
+        "{v:?}"
+    );
+    assert_eq!(v.errors[1].rule, "s");
+    let v = server
+        .policies("dave")
+        .await
+        .validate(pb::ValidateRequest { yaml: SMALL.into() })
+        .await
+        .expect("validate")
+        .into_inner();
+    assert!(v.errors.is_empty());
+
+    // Put on the current base.
+    let second = erin
+        .put(pb::PutPolicyRequest {
+            yaml: SMALL.into(),
+            comment: "smaller".into(),
+            base_revision: seed.revision.clone(),
+        })
+        .await
+        .expect("put")
+        .into_inner()
+        .revision;
+    assert_ne!(second, seed.revision);
+    // A put on the stale base is a conflict.
+    let e = erin
+        .put(pb::PutPolicyRequest {
+            yaml: POLICY.into(),
+            comment: "stale".into(),
+            base_revision: seed.revision.clone(),
+        })
+        .await
+        .expect_err("stale base");
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains("policy changed since"), "{e:?}");
+
+    // History, newest first, with authors and comments, without the text; paging.
+    let mut dave = server.policies("dave").await;
+    let h = dave
+        .history(pb::PolicyHistoryRequest::default())
+        .await
+        .expect("history")
+        .into_inner();
+    let revs: Vec<(&str, &str, &str)> = h
+        .revisions
+        .iter()
+        .map(|r| (r.revision.as_str(), r.author.as_str(), r.comment.as_str()))
+        .collect();
+    assert_eq!(revs[0], (second.as_str(), "erin", "smaller"));
+    assert_eq!(
+        (revs[1].0, revs[1].1),
+        (seed.revision.as_str(), "bootstrap")
+    );
+    assert!(h.revisions.iter().all(|r| r.yaml.is_empty()));
+    let page = dave
+        .history(pb::PolicyHistoryRequest {
+            page_size: 1,
+            page_token: String::new(),
+        })
+        .await
+        .expect("page 1")
+        .into_inner();
+    assert_eq!(page.revisions.len(), 1);
+    assert!(!page.next_page_token.is_empty());
+    let page2 = dave
+        .history(pb::PolicyHistoryRequest {
+            page_size: 1,
+            page_token: page.next_page_token,
+        })
+        .await
+        .expect("page 2")
+        .into_inner();
+    assert_eq!(page2.revisions[0].revision, seed.revision);
+    let old = dave
+        .get(pb::GetPolicyRevisionRequest {
+            revision: seed.revision.clone(),
+        })
+        .await
+        .expect("old")
+        .into_inner();
+    assert_eq!(old.yaml, POLICY);
+    let e = dave
+        .get(pb::GetPolicyRevisionRequest {
+            revision: "p-9999".into(),
+        })
+        .await
+        .expect_err("unknown");
+    assert_eq!(e.code(), Code::NotFound);
+
+    // The daemon fetches the current revision, and nothing when it has it.
+    let mut agent = server.agent().await;
+    let got = agent
+        .get_policy(pb::GetPolicyRequest::default())
+        .await
+        .expect("get policy")
+        .into_inner();
+    let doc = got.policy.expect("a document");
+    assert_eq!(
+        (doc.revision.as_str(), doc.yaml.as_str()),
+        (second.as_str(), SMALL)
+    );
+    let none = agent
+        .get_policy(pb::GetPolicyRequest {
+            known_revision: second,
+        })
+        .await
+        .expect("current")
+        .into_inner();
+    assert!(none.policy.is_none());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn audit_exports_verify_offline() {
+    let server = TestServer::start(Some(POLICY)).await;
+    // Some history: a registration, a refused attempt, a decision, a grant, a login.
+    server
+        .agent()
+        .await
+        .register(pb::RegisterRequest::default())
+        .await
+        .expect("register");
+    let id = raise(
+        &server,
+        1,
+        "kubectl",
+        "/usr/bin/kubectl",
+        "0000000000000c01",
+        "lena",
+    )
+    .await;
+    server
+        .approvals("alice")
+        .await
+        .decide(approve_once(&id))
+        .await
+        .expect("approve");
+
+    let mut dave = server.audit("dave").await;
+    let export = |format: pb::ExportFormat| pb::ExportRequest {
+        filter: None,
+        format: format.into(),
+    };
+    let jsonl = collect(
+        dave.export(export(pb::ExportFormat::Jsonl))
+            .await
+            .expect("export"),
+    )
+    .await;
+    let text = String::from_utf8(jsonl.clone()).expect("utf-8");
+    assert!(text.ends_with('\n'));
+    let last = text.lines().last().expect("records");
+    assert!(
+        last.contains("\"kind\":\"checkpoint\""),
+        "a JSONL export ends signed: {last}"
+    );
+    for kind in ["attempt", "request", "decision", "grant", "login"] {
+        assert!(
+            text.contains(&format!("\"kind\":\"{kind}\"")),
+            "no {kind} record in\n{text}"
+        );
+    }
+    // Offline: only the export and the public key file.
+    let key = keys::read_public_key(&keys::public_key_path(&server.data())).expect("public key");
+    let summary = audit::verify(jsonl.as_slice(), &key).expect("verifies");
+    // Everything before the final checkpoint is covered by its signature.
+    assert_eq!(
+        summary.signed_through,
+        Some(summary.last_seq - 1),
+        "{summary:?}"
+    );
+    assert!(summary.checkpoints >= 1);
+    // An edited export does not.
+    let tampered = text.replacen("\"alice\"", "\"bob\"", 1);
+    assert!(audit::verify(tampered.as_bytes(), &key).is_err());
+
+    let csv = String::from_utf8(
+        collect(
+            dave.export(export(pb::ExportFormat::Csv))
+                .await
+                .expect("csv"),
+        )
+        .await,
+    )
+    .expect("utf-8");
+    let mut lines = csv.lines();
+    assert!(lines.next().expect("header").starts_with("seq,time,kind,"));
+    assert!(lines.count() as u64 >= summary.records - 1, "{csv}");
+    let ocsf = String::from_utf8(
+        collect(
+            dave.export(export(pb::ExportFormat::Ocsf))
+                .await
+                .expect("ocsf"),
+        )
+        .await,
+    )
+    .expect("utf-8");
+    assert!(ocsf.lines().count() >= 5);
+    for line in ocsf.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("OCSF line is JSON");
+        assert!(v.get("class_uid").is_some(), "{line}");
+    }
+    let e = dave
+        .export(pb::ExportRequest::default())
+        .await
+        .expect_err("no format");
+    assert_eq!(e.code(), Code::InvalidArgument);
+
+    // Query with a filter and paging.
+    let filter = pb::AuditFilter {
+        person: "alice".into(),
+        ..Default::default()
+    };
+    let q = dave
+        .query(pb::AuditQueryRequest {
+            filter: Some(filter.clone()),
+            page_size: 1,
+            page_token: String::new(),
+        })
+        .await
+        .expect("query")
+        .into_inner();
+    assert_eq!(q.records.len(), 1);
+    assert!(q.records[0].record_json.contains("\"alice\""));
+    let rest = dave
+        .query(pb::AuditQueryRequest {
+            filter: Some(filter),
+            page_size: 100,
+            page_token: q.next_page_token.clone(),
+        })
+        .await
+        .expect("next page")
+        .into_inner();
+    assert!(rest.records.iter().all(|r| r.seq > q.records[0].seq));
+    assert!(
+        rest.records.iter().any(|r| r.kind == "decision"),
+        "{rest:?}"
+    );
+
+    let v = dave
+        .verify(pb::VerifyRequest {})
+        .await
+        .expect("verify")
+        .into_inner();
+    assert!(v.ok, "{v:?}");
+    assert!(v.records_checked >= summary.records);
+    server.stop().await;
+}
+
+async fn collect(response: tonic::Response<tonic::Streaming<pb::ExportChunk>>) -> Vec<u8> {
+    let mut stream = response.into_inner();
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.message().await.expect("chunk") {
+        out.extend_from_slice(&chunk.data);
+    }
+    out
+}
