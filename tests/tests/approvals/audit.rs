@@ -22,7 +22,7 @@ fn exports_verify_and_tampering_is_named() {
     w.cp.cli("alice", &["approve", &exec_req, "--once"])
         .assert_success();
     let refused =
-        w.t.probe(&["connect", "127.0.0.1", &port])
+        w.t.probe(&["connect", "tcp", "127.0.0.1", &port])
             .in_cgroup(&w.session)
             .run();
     refused.assert_errno(libc::EPERM);

@@ -10,7 +10,7 @@ fn agents_cannot_reach_the_control_plane() {
     let w = World::start("no-server", "", "");
     let port = w.cp.port().to_string();
     let out =
-        w.t.probe(&["connect", "127.0.0.1", &port])
+        w.t.probe(&["connect", "tcp", "127.0.0.1", &port])
             .in_cgroup(&w.session)
             .run();
     out.assert_errno(libc::EPERM);

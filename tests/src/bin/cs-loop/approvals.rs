@@ -1,0 +1,280 @@
+//! `cs-loop approvals`: how long the human approval loop takes around the human — a refusal
+//! until the approver can see it, an approval until the agent's retry passes — over a real
+//! kernel, a real daemon and a real server on this machine.
+
+mod checks;
+mod report;
+mod session;
+mod world;
+
+use std::{
+    thread,
+    time::{Duration, Instant, SystemTime},
+};
+
+use control_plane::rpc::pb::{
+    decide_request::Verdict, ApprovalRequest, ApproveOnce, DecideRequest, ListPendingRequest,
+};
+use tests::{control_plane::HOST, env::Mode};
+use tokio::runtime::Runtime;
+use tonic::transport::Channel;
+
+use crate::{
+    grpc,
+    harness::{self, Bins},
+    options::Flags,
+    progress, Failure,
+};
+use session::Exec;
+use world::{World, APPROVER, GROUP};
+
+/// Longest wait for any one step (a request to show up, a grant to arrive).
+const STEP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pause between two ListPending polls: short enough not to blur the figure, long enough
+/// not to turn the poller into the server's main load.
+const POLL_PAUSE: Duration = Duration::from_millis(1);
+
+/// Options of `approvals`.
+pub struct Options {
+    pub bins: Bins,
+    pub mode: Mode,
+    /// `host` or `vm`, for the report.
+    pub env: String,
+    pub iterations: usize,
+    /// Unmeasured iterations first (connections, caches, the daemon's link to the server).
+    pub warmup: usize,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Self, Failure> {
+        let known = [
+            "agent",
+            "server",
+            "cli",
+            "mode",
+            "env",
+            "iterations",
+            "warmup",
+        ];
+        let f = Flags::parse("approvals", args, &known)?;
+        let mode = match f.get("mode").unwrap_or("fallback") {
+            "lsm" => Mode::Lsm,
+            "fallback" => Mode::Fallback,
+            other => {
+                return Err(Failure::Usage(format!(
+                    "approvals: --mode {other:?}: expected lsm or fallback"
+                )))
+            }
+        };
+        Ok(Self {
+            bins: Bins {
+                agent: f.path("agent")?,
+                server: f.path("server")?,
+                cli: f.path("cli")?,
+            },
+            mode,
+            env: f.get("env").unwrap_or("host").to_owned(),
+            iterations: f.num("iterations", 200_usize)?.max(1),
+            warmup: f.num("warmup", 5)?,
+        })
+    }
+}
+
+/// The timings of one iteration.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    /// The refused exec was reaped → the approver's ListPending showed its request.
+    pub visible: Duration,
+    /// Decide sent → the retry exec ended successfully.
+    pub retry: Duration,
+    /// Decide sent → Decide returned.
+    pub decide: Duration,
+    /// Decide returned → the waiter printed the daemon's `granted`.
+    pub delivered: Duration,
+    /// `granted` printed → the retry exec ended.
+    pub exec: Duration,
+    /// The refused exec, from spawn to reaped.
+    pub refused_exec: Duration,
+    /// A plain exec of an unguarded binary in the session, from spawn to reaped: what any
+    /// exec costs here, to read `exec` against.
+    pub plain_exec: Duration,
+}
+
+/// What one iteration left behind, for the checks.
+#[derive(Clone, Debug)]
+pub struct Iteration {
+    /// argv[1] of the guarded exec (`req-17`, `warm-2`).
+    pub label: String,
+    pub request_id: String,
+    pub fingerprint: String,
+    /// Attempts of the request when the approver first saw it (must be 1).
+    pub attempts: u32,
+    pub grant_id: String,
+    /// Wall-clock time of the refusal (to compare with the server's audit times).
+    pub refused_at: SystemTime,
+    /// When the server received the refusal: the time of the request's audit record (filled
+    /// in by the checks).
+    pub received_at: Option<SystemTime>,
+}
+
+/// `approvals …`: sets up, runs, checks, prints the report.
+pub fn cmd(args: &[String]) -> Result<(), Failure> {
+    let opts = Options::parse(args)?;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(Failure::Run(
+            "the approvals run needs root (BPF programs, cgroups)".into(),
+        ));
+    }
+    harness::install_signal_handlers();
+    let load = crate::report::load_average();
+    let rt = grpc::runtime(1)?;
+    let mut world = World::new(&opts, &rt)?;
+    let result = run(&opts, &world, &rt).map_err(|e| format!("{e}\n{}", world.diagnostics()));
+    let problems = world.clean_up(result.is_err());
+    let (samples, its) = result?;
+    if !problems.is_empty() {
+        return Err(Failure::Run(format!("cleanup: {}", problems.join("; "))));
+    }
+    crate::report::print(&report::markdown(&opts, &load, &samples, &its));
+    Ok(())
+}
+
+fn run(
+    opts: &Options,
+    world: &World,
+    rt: &Runtime,
+) -> Result<(Vec<Sample>, Vec<Iteration>), String> {
+    let approver = rt.block_on(grpc::connect(
+        &world.cp.url(),
+        &world.pki().person(APPROVER),
+    ))?;
+    let mut samples = Vec::with_capacity(opts.iterations);
+    let mut its = Vec::with_capacity(opts.iterations + opts.warmup);
+    let labels = (0..opts.warmup)
+        .map(|i| (format!("warm-{i}"), false))
+        .chain((0..opts.iterations).map(|i| (format!("req-{i}"), true)));
+    for (n, (label, measured)) in labels.enumerate() {
+        harness::check_interrupted()?;
+        let (sample, it) = iteration(world, rt, &approver, &label)
+            .map_err(|e| format!("iteration {label}: {e}"))?;
+        if n % 20 == 0 || !measured {
+            progress(&format!(
+                "{label}: visible after {}, retry passed {} after the approval",
+                crate::stats::ms(sample.visible),
+                crate::stats::ms(sample.retry)
+            ));
+        }
+        if measured {
+            samples.push(sample);
+        }
+        its.push(it);
+    }
+    checks::run(world, rt, &mut its)?;
+    Ok((samples, its))
+}
+
+/// Refusal → visible → waiter → approval → granted → retry passes, timed.
+fn iteration(
+    world: &World,
+    rt: &Runtime,
+    approver: &Channel,
+    label: &str,
+) -> Result<(Sample, Iteration), String> {
+    let spawned = Instant::now();
+    match world.exec(label) {
+        Exec::Refused => {}
+        other => return Err(format!("the first exec was not refused: {other:?}")),
+    }
+    let refused = Instant::now();
+    let refused_at = SystemTime::now();
+    let request = wait_visible(rt, approver, label)?;
+    let visible = Instant::now();
+    let fingerprint = request
+        .operation
+        .as_ref()
+        .map(|o| o.fingerprint.clone())
+        .unwrap_or_default();
+    let waiter = world.spawn_waiter(&fingerprint, STEP_TIMEOUT)?;
+    let decide_sent = Instant::now();
+    let decision = rt
+        .block_on(grpc::approval(approver).decide(DecideRequest {
+            request_id: request.request_id.clone(),
+            verdict: Some(Verdict::ApproveOnce(ApproveOnce {})),
+        }))
+        .map_err(|s| grpc::failed("ApprovalService.Decide", &s))?
+        .into_inner();
+    let decided = Instant::now();
+    let granted = waiter.granted(STEP_TIMEOUT)?;
+    let told = Instant::now();
+    if granted != decision.grant_id {
+        return Err(format!(
+            "the waiter was told grant {granted}, Decide issued {:?}",
+            decision.grant_id
+        ));
+    }
+    match world.exec(label) {
+        Exec::Passed => {}
+        other => return Err(format!("the retry after the grant did not pass: {other:?}")),
+    }
+    let passed = Instant::now();
+    match world.exec_plain() {
+        Exec::Passed => {}
+        other => {
+            return Err(format!(
+                "a plain exec in the session did not pass: {other:?}"
+            ))
+        }
+    }
+    let sample = Sample {
+        visible: visible - refused,
+        retry: passed - decide_sent,
+        decide: decided - decide_sent,
+        delivered: told - decided,
+        exec: passed - told,
+        refused_exec: refused - spawned,
+        plain_exec: passed.elapsed(),
+    };
+    let it = Iteration {
+        label: label.to_owned(),
+        request_id: request.request_id,
+        fingerprint,
+        attempts: request.attempts,
+        grant_id: decision.grant_id,
+        refused_at,
+        received_at: None,
+    };
+    Ok((sample, it))
+}
+
+/// Polls ListPending (as the approver, over one channel) until the request of `guarded
+/// LABEL` shows up.
+fn wait_visible(rt: &Runtime, approver: &Channel, label: &str) -> Result<ApprovalRequest, String> {
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    let mut client = grpc::approval(approver);
+    loop {
+        let page = rt
+            .block_on(client.list_pending(ListPendingRequest {
+                host: HOST.to_owned(),
+                agent_group: GROUP.to_owned(),
+                page_size: 100,
+                page_token: String::new(),
+            }))
+            .map_err(|s| grpc::failed("ApprovalService.ListPending", &s))?
+            .into_inner();
+        let found = page.requests.into_iter().find(|r| {
+            r.operation
+                .as_ref()
+                .is_some_and(|o| o.argv.get(1).map(String::as_str) == Some(label))
+        });
+        if let Some(r) = found {
+            return Ok(r);
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "no pending request for `guarded {label}` within {STEP_TIMEOUT:?}"
+            ));
+        }
+        thread::sleep(POLL_PAUSE);
+    }
+}

@@ -1,0 +1,179 @@
+//! Everything the approvals run creates — a temp directory `/tmp/cs-loop-<pid>` (server data,
+//! certificates, daemon state, the guarded binary), the agent group's cgroup
+//! `/cs-loop/run-<pid>` with the session `s1` inside, a daemon pinned under
+//! `<bpffs>/cs-loop-<pid>`, a server on a loopback port — and its removal, also when the run
+//! fails or is interrupted. Names carry the pid: the leftovers of a killed run are swept by
+//! the next one.
+
+use std::{fs, path::PathBuf};
+
+use control_plane::rpc::pb::PutPolicyRequest;
+use tests::{
+    agent::Agent,
+    cgroup::Cgroup,
+    control_plane::{ControlPlane, Database},
+    leftovers, mounts,
+};
+use tokio::runtime::Runtime;
+
+use super::Options;
+use crate::{
+    grpc::{self, Pki},
+    harness::{self, guarded},
+};
+
+/// Parent of the run's cgroups, inside the cgroup v2 hierarchy.
+const CGROUP_PARENT: &str = "/cs-loop";
+/// Prefix of the daemon's bpffs directory.
+const BPFFS_PREFIX: &str = "cs-loop-";
+/// Agent group of the policy.
+pub const GROUP: &str = "loop";
+/// The session the agent's processes run in (a child cgroup of the group).
+pub const SESSION: &str = "s1";
+/// The rule that guards the binary.
+pub const RULE: &str = "loop-guarded";
+/// The person who approves (approver in group `sre`, see `tests::control_plane::PEOPLE`).
+pub const APPROVER: &str = "alice";
+/// The person who pushes the policy and reads the audit trail (admin and auditor).
+pub const AUDITOR: &str = "carol";
+
+/// The run's resources; see the module documentation.
+pub struct World {
+    pub dir: PathBuf,
+    cgroup_root: PathBuf,
+    pub group: Cgroup,
+    pub session: Cgroup,
+    pub agent: Agent,
+    pub cp: ControlPlane,
+    /// A copy of /bin/true (a real ELF image: fallback mode judges the executed image, so a
+    /// script would be judged as its interpreter).
+    pub guarded: PathBuf,
+    /// This program, started in the session as the waiter.
+    pub exe: PathBuf,
+    keep_dir: bool,
+    cleaned: bool,
+}
+
+impl World {
+    /// Sweeps leftovers, creates the directory, the cgroups and the guarded binary, starts the
+    /// server on SQLite, pushes the policy as the security admin and starts the daemon
+    /// connected to the server.
+    pub fn new(opts: &Options, rt: &Runtime) -> Result<Self, String> {
+        let cgroup_root = mounts::find("cgroup2").ok_or("no cgroup2 file system is mounted")?;
+        // The daemon mounts bpffs on /sys/fs/bpf itself when nothing is mounted yet.
+        let bpffs = mounts::find("bpf").unwrap_or_else(|| PathBuf::from("/sys/fs/bpf"));
+        let exe = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
+        leftovers::sweep(
+            &cgroup_root,
+            CGROUP_PARENT,
+            &bpffs,
+            BPFFS_PREFIX,
+            &opts.bins.agent,
+        );
+        let pid = std::process::id();
+        let dir = std::env::temp_dir().join(format!("cs-loop-{pid}"));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("bin"))
+            .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let guarded_bin = dir.join("bin").join("guarded");
+        fs::copy("/bin/true", &guarded_bin)
+            .map_err(|e| format!("copying /bin/true to {}: {e}", guarded_bin.display()))?;
+        let env = harness::test_env(&opts.bins, opts.mode, &opts.env);
+        let group = Cgroup::new(&cgroup_root, &format!("{CGROUP_PARENT}/run-{pid}"));
+        let cp = guarded("preparing the server", || {
+            ControlPlane::new(&env, &dir, Database::Sqlite)
+        })?;
+        let mut world = Self {
+            agent: Agent::new(&env, &dir, bpffs.join(format!("{BPFFS_PREFIX}{pid}"))),
+            session: group.child(SESSION),
+            group,
+            cgroup_root,
+            cp,
+            dir,
+            guarded: guarded_bin,
+            exe,
+            keep_dir: false,
+            cleaned: false,
+        };
+        world.start(rt)?;
+        Ok(world)
+    }
+
+    fn start(&mut self, rt: &Runtime) -> Result<(), String> {
+        fs::create_dir_all(self.session.dir())
+            .map_err(|e| format!("creating cgroup {}: {e}", self.session.dir().display()))?;
+        let cp = &mut self.cp;
+        guarded("starting the server", || cp.start())?;
+        let yaml = self.policy();
+        // The server's copy decides who approves (and the daemon fetches it: the same text).
+        rt.block_on(async {
+            let carol = grpc::connect(&self.cp.url(), &self.pki().person(AUDITOR)).await?;
+            grpc::policy(&carol)
+                .put(PutPolicyRequest {
+                    yaml: yaml.clone(),
+                    comment: "cs-loop approvals benchmark".into(),
+                    base_revision: String::new(),
+                })
+                .await
+                .map_err(|s| grpc::failed("PolicyService.Put", &s))
+        })?;
+        let path = &self.agent.dirs().policy;
+        fs::write(path, &yaml).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        self.agent.set_run_options(self.cp.agent_args());
+        let agent = &mut self.agent;
+        guarded("starting the daemon", || agent.start())
+            .map_err(|e| format!("{e}\n{}", self.agent.diagnostics()))
+    }
+
+    /// One agent group, everything allowed but the guarded binary with any first argument.
+    fn policy(&self) -> String {
+        format!(
+            "version: 1\nagents:\n  - name: {GROUP}\n    cgroup: {}\n    default: {{ exec: allow, network: allow }}\nrules:\n  - id: {RULE}\n    description: \"cs-loop: each run of the guarded copy of true needs a human\"\n    exec: {{ binary: \"{}\", args: [\"*\"] }}\n    action: approve\n    approvers: {{ groups: [sre], min: 1, grant: {{ uses: 1, ttl: 10m }} }}\n",
+            self.group.path(),
+            self.guarded.display()
+        )
+    }
+
+    /// The certificates of the run's CA.
+    pub fn pki(&self) -> Pki {
+        Pki::new(&self.cp.certs_dir())
+    }
+
+    /// The daemon's and the server's logs, for failure messages.
+    pub fn diagnostics(&self) -> String {
+        format!("{}\n{}", self.agent.diagnostics(), self.cp.diagnostics())
+    }
+
+    /// Stops the daemon (and unloads it) and the server, removes the cgroups and, unless
+    /// `failed`, the temp directory. Returns the problems.
+    pub fn clean_up(&mut self, failed: bool) -> Vec<String> {
+        self.cleaned = true;
+        self.keep_dir |= failed;
+        let mut problems = self.agent.shut_down();
+        self.cp.stop();
+        if let Err(e) = self.group.remove_tree() {
+            problems.push(e);
+        }
+        // Only succeeds once the last run's cgroup is gone, which is what we want.
+        let _ = fs::remove_dir(self.cgroup_root.join(CGROUP_PARENT.trim_start_matches('/')));
+        if self.keep_dir || !problems.is_empty() {
+            eprintln!("cs-loop: files kept in {}", self.dir.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+        problems
+    }
+}
+
+impl Drop for World {
+    /// Last line of defence (a panic): the normal path calls `clean_up`.
+    fn drop(&mut self) {
+        if self.cleaned {
+            return;
+        }
+        let problems = self.clean_up(std::thread::panicking());
+        if !problems.is_empty() {
+            eprintln!("cs-loop: cleanup: {}", problems.join("; "));
+        }
+    }
+}
