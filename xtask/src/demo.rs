@@ -280,10 +280,18 @@ fn say(text: &str) {
 }
 
 fn show(out: &Output) {
+    use std::os::unix::process::ExitStatusExt as _;
     for stream in [&out.stdout, &out.stderr] {
         for line in String::from_utf8_lossy(stream).lines() {
             println!("    | {line}");
         }
+    }
+    match (out.status.code(), out.status.signal()) {
+        (_, Some(9)) => println!("    (killed: fallback mode stops a refused exec with SIGKILL)"),
+        (Some(0), _) => {}
+        (Some(code), _) => println!("    (exit status {code})"),
+        (None, Some(sig)) => println!("    (killed by signal {sig})"),
+        (None, None) => {}
     }
 }
 
