@@ -55,6 +55,9 @@ pub fn operation(
     Ok(())
 }
 
+/// Flag of a record standing for an event-log line its daemon could not read.
+pub const UNREADABLE_LOG_LINE: &str = "unreadable_log_line";
+
 /// Checks a batch and builds its ingest items; requests get the spec of their rule in
 /// `policy` (or the defaults).
 pub fn ingest_batch(
@@ -88,6 +91,11 @@ pub fn ingest_batch(
         }
         previous = Some(event.sequence);
         match pb::OperationKind::try_from(event.kind) {
+            // A daemon fills the sequence number of a log line it cannot read with such a
+            // record, so that the acknowledged sequence can move past it: stored (and audited)
+            // as what it is rather than blocking every later upload.
+            Ok(pb::OperationKind::Unspecified)
+                if event.flags.iter().any(|f| f == UNREADABLE_LOG_LINE) => {}
             Ok(pb::OperationKind::Unspecified) | Err(_) => {
                 return Err(invalid(format!(
                     "{} {} is not a known operation kind (exec, connect, argv_mismatch)",
@@ -144,6 +152,25 @@ mod tests {
             rule: "kubectl".into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn unreadable_log_lines_keep_the_sequence_contiguous() {
+        let filler = pb::EventRecord {
+            sequence: 2,
+            time: Some(std::time::SystemTime::now().into()),
+            flags: vec![UNREADABLE_LOG_LINE.into()],
+            ..Default::default()
+        };
+        let batch = ingest_batch(vec![event(1), filler.clone(), event(3)], None, &[])
+            .expect("a filler is accepted");
+        assert_eq!(batch.len(), 3);
+        assert!(batch[1].request.is_none());
+        let unflagged = pb::EventRecord {
+            flags: Vec::new(),
+            ..filler
+        };
+        assert!(error(vec![unflagged]).contains("kind"));
     }
 
     fn error(events: Vec<pb::EventRecord>) -> String {
