@@ -24,6 +24,9 @@ enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Create a bearer token for a person: prints the token (give it to the person, once) and
+    /// the `sha256:` line for their `tokens:` in the people file (the server keeps only that).
+    Token,
     /// Serve the gRPC API (AgentService, ApprovalService, PolicyService, AuditService).
     Serve {
         /// Database, audit key, development certificates, default people file.
@@ -78,6 +81,11 @@ async fn main() -> anyhow::Result<()> {
             ] {
                 println!("{what:7} {} {}", pair.cert.display(), pair.key.display());
             }
+        }
+        Command::Token => {
+            let (token, digest) = control_plane::people::token::generate();
+            println!("token:  {token}");
+            println!("people file, under the person's `tokens:`:  \"{digest}\"");
         }
         Command::Serve {
             data_dir,
