@@ -110,7 +110,7 @@ pub fn audit_filter(f: Option<&pb::AuditFilter>) -> Result<AuditSelection, Statu
         agent: opt(&f.agent_group),
         rule: opt(&f.rule),
         person: opt(&f.person),
-        decision: None,
+        decision: opt(&f.decision),
     };
     if let (Some(since), Some(until)) = (filter.since, filter.until) {
         if until < since {
@@ -126,7 +126,7 @@ pub fn audit_filter(f: Option<&pb::AuditFilter>) -> Result<AuditSelection, Statu
 /// Which audit records a query or export selects.
 #[derive(Clone, Debug, Default)]
 pub struct AuditSelection {
-    /// The library filter (time, host, agent group, rule, person).
+    /// The library filter (time, host, agent group, rule, person, decision).
     pub filter: audit::Filter,
     /// `subject.session` equals, when set.
     pub session: Option<String>,
