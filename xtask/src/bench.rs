@@ -1,15 +1,22 @@
-//! `cargo xtask bench`: the cost of the agent's hooks against a baseline without the agent,
-//! measured in the same run, on the host (fallback mode) and in a VM booting Linux 6.1 with
-//! BPF LSM (LSM mode). Both runs execute `cs-bench suite` (tests/src/bin/cs-bench), which
-//! orchestrates everything and prints a markdown report; this command builds the binaries,
-//! starts the runs, and keeps each report in `target/bench/<env>.md`.
+//! `cargo xtask bench`: the benchmarks, by suite (`--suite`, default all of them).
+//!
+//! - `hooks`: the cost of the agent's hooks against a baseline without the agent, measured in
+//!   the same run, on the host (fallback mode) and in a VM booting Linux 6.1 with BPF LSM (LSM
+//!   mode). Both runs execute `cs-bench suite` (tests/src/bin/cs-bench), which orchestrates
+//!   everything and prints a markdown report; reports in `target/bench/<env>.md`.
+//! - `approvals` and `upload`: the control plane's latency and throughput on the host, run by
+//!   `cs-loop` ([`control_plane`]); reports in `target/bench/approvals.md` and `upload.md`.
+//!
+//! This command builds the binaries, starts the runs and keeps the reports.
 
 use std::{fs, path::PathBuf, process::Command, time::Duration};
 
 use anyhow::{bail, Context as _, Result};
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use crate::{artifacts, initramfs, kernels::Series, setup, util, vm::Vm};
+
+mod control_plane;
 
 /// Line cs-bench prints before its report (`report::BEGIN` in cs-bench).
 const REPORT_BEGIN: &str = "<!-- cs-bench report -->";
@@ -23,11 +30,36 @@ const VM_SERIES: Series = Series::V6_1;
 /// Options of `cargo xtask bench`.
 #[derive(Args)]
 pub struct Options {
+    /// Which benchmarks to run.
+    #[arg(long, value_enum, default_value_t = Suite::All)]
+    suite: Suite,
+    /// hooks: the host and/or the VM run (approvals and upload run on the host only).
     #[command(flatten)]
     runs: crate::runs::Runs,
-    /// Rounds per configuration; the report gives their median.
+    /// hooks: rounds per configuration; the report gives their median.
     #[arg(long, default_value_t = 7)]
     rounds: u32,
+    #[command(flatten)]
+    control_plane: control_plane::ServerOptions,
+}
+
+/// The benchmark suites.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Suite {
+    /// Hook overhead against a no-agent baseline (host and VM).
+    Hooks,
+    /// Refusal → request visible, approval → retry passes (host, root).
+    Approvals,
+    /// Event upload throughput into SQLite and PostgreSQL (host).
+    Upload,
+    /// All of them.
+    All,
+}
+
+impl Suite {
+    fn includes(self, other: Suite) -> bool {
+        self == Suite::All || self == other
+    }
 }
 
 /// The binaries a run needs.
@@ -36,39 +68,93 @@ struct Binaries {
     bench: PathBuf,
 }
 
-/// Builds, runs on the host and/or in the VM, prints and writes the reports.
+/// Runs the chosen suites, prints and writes the reports.
 pub fn run(opts: &Options) -> Result<()> {
-    let start = util::heading("setup and build");
-    let built = setup::run().and_then(|()| build());
-    util::done("setup and build", start, built.is_ok());
-    let bins = built?;
-    let rounds = opts.rounds.to_string();
     let mut reports = Vec::new();
     let mut failures = Vec::new();
-    let runs: [(&str, bool); 2] = [("host", opts.runs.host()), ("vm", opts.runs.vm())];
-    for (env, wanted) in runs {
-        if !wanted {
-            continue;
-        }
-        let title = format!("benchmark: {env}");
-        let start = util::heading(&title);
-        let result = if env == "host" {
-            host(&bins, &rounds)
-        } else {
-            in_vm(&bins, &rounds)
-        }
-        .and_then(|lines| save(env, &lines));
-        util::done(&title, start, result.is_ok());
-        match result {
-            Ok((path, report)) => reports.push((path, report)),
-            Err(e) => failures.push(format!("{env}: {e:#}")),
-        }
+    if opts.suite.includes(Suite::Hooks) {
+        hooks(opts, &mut reports, &mut failures)?;
+    }
+    let approvals = opts.suite.includes(Suite::Approvals);
+    let upload = opts.suite.includes(Suite::Upload);
+    if (approvals || upload) && !opts.runs.host() {
+        println!("\napprovals and upload run on the host only: skipped (--vm-only)");
+    } else if approvals || upload {
+        server_suites(opts, approvals, upload, &mut reports, &mut failures)?;
     }
     for (path, report) in &reports {
         println!("\n{report}\n(written to {})", path.display());
     }
     if !failures.is_empty() {
         bail!("benchmark failed:\n  {}", failures.join("\n  "));
+    }
+    Ok(())
+}
+
+/// A report: where it was written and its text.
+type Report = (PathBuf, String);
+
+/// The hooks suite on the host and/or in the VM.
+fn hooks(opts: &Options, reports: &mut Vec<Report>, failures: &mut Vec<String>) -> Result<()> {
+    let start = util::heading("setup and build (hooks)");
+    let built = setup::run().and_then(|()| build());
+    util::done("setup and build (hooks)", start, built.is_ok());
+    let bins = built?;
+    let rounds = opts.rounds.to_string();
+    let runs: [(&str, bool); 2] = [("host", opts.runs.host()), ("vm", opts.runs.vm())];
+    for (env, wanted) in runs {
+        if !wanted {
+            continue;
+        }
+        let title = format!("benchmark: hooks, {env}");
+        let start = util::heading(&title);
+        let result = if env == "host" {
+            host(&bins, &rounds)
+        } else {
+            in_vm(&bins, &rounds)
+        }
+        .and_then(|lines| save(env, &lines, (REPORT_BEGIN, REPORT_END)));
+        util::done(&title, start, result.is_ok());
+        match result {
+            Ok(report) => reports.push(report),
+            Err(e) => failures.push(format!("hooks, {env}: {e:#}")),
+        }
+    }
+    Ok(())
+}
+
+/// The approvals and/or upload suites, on the host.
+fn server_suites(
+    opts: &Options,
+    approvals: bool,
+    upload: bool,
+    reports: &mut Vec<Report>,
+    failures: &mut Vec<String>,
+) -> Result<()> {
+    let start = util::heading("setup and build (control plane)");
+    // The upload suite alone needs no root: only the approvals run sets the machine up.
+    let setup = if approvals { setup::run() } else { Ok(()) };
+    let built = setup.and_then(|()| control_plane::build(approvals));
+    util::done("setup and build (control plane)", start, built.is_ok());
+    let bins = built?;
+    let markers = (control_plane::REPORT_BEGIN, control_plane::REPORT_END);
+    let suites: [(&str, bool, control_plane::Suite); 2] = [
+        ("approvals", approvals, control_plane::approvals),
+        ("upload", upload, control_plane::upload),
+    ];
+    for (name, wanted, suite) in suites {
+        if !wanted {
+            continue;
+        }
+        let title = format!("benchmark: {name}");
+        let start = util::heading(&title);
+        let result =
+            suite(&bins, &opts.control_plane).and_then(|lines| save(name, &lines, markers));
+        util::done(&title, start, result.is_ok());
+        match result {
+            Ok(report) => reports.push(report),
+            Err(e) => failures.push(format!("{name}: {e:#}")),
+        }
     }
     Ok(())
 }
@@ -132,23 +218,24 @@ fn in_vm(bins: &Binaries, rounds: &str) -> Result<Vec<String>> {
     Ok(outcome.lines)
 }
 
-/// Cuts the report out of the run's output and writes it to `target/bench/<env>.md`.
-fn save(env: &str, lines: &[String]) -> Result<(PathBuf, String)> {
-    let report =
-        extract(lines).with_context(|| format!("no `{REPORT_BEGIN}` block in the output"))?;
+/// Cuts the report (between `markers`) out of the run's output and writes it to
+/// `target/bench/<name>.md`.
+fn save(name: &str, lines: &[String], markers: (&str, &str)) -> Result<Report> {
+    let report = extract(lines, markers)
+        .with_context(|| format!("no `{}` block in the output", markers.0))?;
     let dir = util::repo_root().join("target").join("bench");
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join(format!("{env}.md"));
+    let path = dir.join(format!("{name}.md"));
     fs::write(&path, &report).with_context(|| format!("writing {}", path.display()))?;
     Ok((path, report))
 }
 
-/// The lines between the last report markers (a VM console may add `\r` or spaces).
-fn extract(lines: &[String]) -> Option<String> {
-    let begin = lines.iter().rposition(|l| l.trim() == REPORT_BEGIN)?;
+/// The lines between the last `(begin, end)` markers (a VM console may add `\r` or spaces).
+fn extract(lines: &[String], (begin_marker, end_marker): (&str, &str)) -> Option<String> {
+    let begin = lines.iter().rposition(|l| l.trim() == begin_marker)?;
     let len = lines[begin + 1..]
         .iter()
-        .position(|l| l.trim() == REPORT_END)?;
+        .position(|l| l.trim() == end_marker)?;
     let body: Vec<&str> = lines[begin + 1..begin + 1 + len]
         .iter()
         .map(|l| l.trim_end())
@@ -159,6 +246,12 @@ fn extract(lines: &[String]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options_are_consistent() {
+        use clap::Args as _;
+        Options::augment_args(clap::Command::new("bench")).debug_assert();
+    }
 
     #[test]
     fn extracts_the_report() {
@@ -172,7 +265,13 @@ mod tests {
             "x",
         ]
         .map(String::from);
-        assert_eq!(extract(&lines).expect("report"), "## title\n\n| a | b |\n");
-        assert_eq!(extract(&lines[..4]), None);
+        let markers = (REPORT_BEGIN, REPORT_END);
+        assert_eq!(
+            extract(&lines, markers).expect("report"),
+            "## title\n\n| a | b |\n"
+        );
+        assert_eq!(extract(&lines[..4], markers), None);
+        let other = (control_plane::REPORT_BEGIN, control_plane::REPORT_END);
+        assert_eq!(extract(&lines, other), None);
     }
 }

@@ -73,7 +73,8 @@ enum Cmd {
     Up,
     /// Play the approval story by itself, narrated (a private server and agent).
     Demo,
-    /// Hook overhead against a no-agent baseline, on the host and in a 6.1 VM.
+    /// Benchmarks (`--suite`): hook overhead against a no-agent baseline (host + 6.1 VM),
+    /// approval-loop latency, event-upload throughput into SQLite and PostgreSQL.
     Bench(bench::Options),
 }
 

@@ -3,6 +3,7 @@
 //! kernel, a real daemon and a real server on this machine.
 
 mod checks;
+mod options;
 mod report;
 mod session;
 mod world;
@@ -15,17 +16,13 @@ use std::{
 use control_plane::rpc::pb::{
     decide_request::Verdict, ApprovalRequest, ApproveOnce, DecideRequest, ListPendingRequest,
 };
-use tests::{control_plane::HOST, env::Mode};
+use tests::control_plane::HOST;
 use tokio::runtime::Runtime;
 use tonic::transport::Channel;
 
-use crate::{
-    grpc,
-    harness::{self, Bins},
-    options::Flags,
-    progress, Failure,
-};
-use session::Exec;
+use crate::{grpc, harness, progress, Failure};
+pub use options::Options;
+use session::{Agent, Exec};
 use world::{World, APPROVER, GROUP};
 
 /// Longest wait for any one step (a request to show up, a grant to arrive).
@@ -33,52 +30,6 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pause between two ListPending polls: short enough not to blur the figure, long enough
 /// not to turn the poller into the server's main load.
 const POLL_PAUSE: Duration = Duration::from_millis(1);
-
-/// Options of `approvals`.
-pub struct Options {
-    pub bins: Bins,
-    pub mode: Mode,
-    /// `host` or `vm`, for the report.
-    pub env: String,
-    pub iterations: usize,
-    /// Unmeasured iterations first (connections, caches, the daemon's link to the server).
-    pub warmup: usize,
-}
-
-impl Options {
-    fn parse(args: &[String]) -> Result<Self, Failure> {
-        let known = [
-            "agent",
-            "server",
-            "cli",
-            "mode",
-            "env",
-            "iterations",
-            "warmup",
-        ];
-        let f = Flags::parse("approvals", args, &known)?;
-        let mode = match f.get("mode").unwrap_or("fallback") {
-            "lsm" => Mode::Lsm,
-            "fallback" => Mode::Fallback,
-            other => {
-                return Err(Failure::Usage(format!(
-                    "approvals: --mode {other:?}: expected lsm or fallback"
-                )))
-            }
-        };
-        Ok(Self {
-            bins: Bins {
-                agent: f.path("agent")?,
-                server: f.path("server")?,
-                cli: f.path("cli")?,
-            },
-            mode,
-            env: f.get("env").unwrap_or("host").to_owned(),
-            iterations: f.num("iterations", 200_usize)?.max(1),
-            warmup: f.num("warmup", 5)?,
-        })
-    }
-}
 
 /// The timings of one iteration.
 #[derive(Clone, Copy, Debug)]
@@ -89,14 +40,14 @@ pub struct Sample {
     pub retry: Duration,
     /// Decide sent → Decide returned.
     pub decide: Duration,
-    /// Decide returned → the waiter printed the daemon's `granted`.
+    /// Decide returned → the stand-in agent's wait answered `granted`.
     pub delivered: Duration,
     /// `granted` printed → the retry exec ended.
     pub exec: Duration,
-    /// The refused exec, from spawn to reaped.
+    /// The refused exec, from the command to the stand-in agent to its answer.
     pub refused_exec: Duration,
-    /// A plain exec of an unguarded binary in the session, from spawn to reaped: what any
-    /// exec costs here, to read `exec` against.
+    /// A plain exec of /bin/true in the session, measured the same way: what any exec costs
+    /// here, to read `exec` and `refused_exec` against.
     pub plain_exec: Duration,
 }
 
@@ -131,7 +82,7 @@ pub fn cmd(args: &[String]) -> Result<(), Failure> {
     let rt = grpc::runtime(1)?;
     let mut world = World::new(&opts, &rt)?;
     let result = run(&opts, &world, &rt).map_err(|e| format!("{e}\n{}", world.diagnostics()));
-    let problems = world.clean_up(result.is_err());
+    let problems = world.clean_up(result.is_err() || opts.keep);
     let (samples, its) = result?;
     if !problems.is_empty() {
         return Err(Failure::Run(format!("cleanup: {}", problems.join("; "))));
@@ -149,6 +100,7 @@ fn run(
         &world.cp.url(),
         &world.pki().person(APPROVER),
     ))?;
+    let mut agent = world.start_stand_in(STEP_TIMEOUT)?;
     let mut samples = Vec::with_capacity(opts.iterations);
     let mut its = Vec::with_capacity(opts.iterations + opts.warmup);
     let labels = (0..opts.warmup)
@@ -156,7 +108,7 @@ fn run(
         .chain((0..opts.iterations).map(|i| (format!("req-{i}"), true)));
     for (n, (label, measured)) in labels.enumerate() {
         harness::check_interrupted()?;
-        let (sample, it) = iteration(world, rt, &approver, &label)
+        let (sample, it) = iteration(&mut agent, rt, &approver, &label)
             .map_err(|e| format!("iteration {label}: {e}"))?;
         if n % 20 == 0 || !measured {
             progress(&format!(
@@ -174,15 +126,15 @@ fn run(
     Ok((samples, its))
 }
 
-/// Refusal → visible → waiter → approval → granted → retry passes, timed.
+/// Refusal → visible → wait → approval → granted → retry passes, timed.
 fn iteration(
-    world: &World,
+    agent: &mut Agent,
     rt: &Runtime,
     approver: &Channel,
     label: &str,
 ) -> Result<(Sample, Iteration), String> {
     let spawned = Instant::now();
-    match world.exec(label) {
+    match agent.exec(label)? {
         Exec::Refused => {}
         other => return Err(format!("the first exec was not refused: {other:?}")),
     }
@@ -195,7 +147,7 @@ fn iteration(
         .as_ref()
         .map(|o| o.fingerprint.clone())
         .unwrap_or_default();
-    let waiter = world.spawn_waiter(&fingerprint, STEP_TIMEOUT)?;
+    agent.start_wait(&fingerprint)?;
     let decide_sent = Instant::now();
     let decision = rt
         .block_on(grpc::approval(approver).decide(DecideRequest {
@@ -205,20 +157,21 @@ fn iteration(
         .map_err(|s| grpc::failed("ApprovalService.Decide", &s))?
         .into_inner();
     let decided = Instant::now();
-    let granted = waiter.granted(STEP_TIMEOUT)?;
+    let granted = agent.granted()?;
     let told = Instant::now();
     if granted != decision.grant_id {
         return Err(format!(
-            "the waiter was told grant {granted}, Decide issued {:?}",
+            "the wait was told grant {granted}, Decide issued {:?}",
             decision.grant_id
         ));
     }
-    match world.exec(label) {
+    match agent.exec(label)? {
         Exec::Passed => {}
         other => return Err(format!("the retry after the grant did not pass: {other:?}")),
     }
     let passed = Instant::now();
-    match world.exec_plain() {
+    let plain = Instant::now();
+    match agent.plain()? {
         Exec::Passed => {}
         other => {
             return Err(format!(
@@ -233,7 +186,7 @@ fn iteration(
         delivered: told - decided,
         exec: passed - told,
         refused_exec: refused - spawned,
-        plain_exec: passed.elapsed(),
+        plain_exec: plain.elapsed(),
     };
     let it = Iteration {
         label: label.to_owned(),

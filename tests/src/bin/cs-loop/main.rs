@@ -2,18 +2,19 @@
 //!
 //! Subcommands:
 //! - `approvals --agent PATH --server PATH --cli PATH [--mode lsm|fallback] [--env host|vm]
-//!   [--iterations N]` (root) — a private `countersign-server` on SQLite and a
+//!   [--iterations N] [--warmup N] [--keep 1]` (root) — a private `countersign-server` on SQLite and a
 //!   `countersign-agent` connected to it; N times: an exec refused in an agent session, the
 //!   time until the approver sees the request (ListPending over one mTLS channel), then an
-//!   approval and the time until the retry passes (Decide → the session's waiter reports the
-//!   grant → the same exec succeeds). Checks the event log and the audit trail afterwards.
+//!   approval and the time until the retry passes (Decide → a wait on the agent socket
+//!   reports the grant → the same exec succeeds). Checks the event log and the audit trail
+//!   afterwards.
 //! - `upload --server PATH --cli PATH [--postgres URL] [--daemons 1,4,16] [--events N]
 //!   [--batch N] [--rounds R]` — synthetic daemons uploading events through
 //!   AgentService.Register + UploadEvents, concurrently, into a SQLite and a PostgreSQL store;
 //!   events/s per store and number of daemons, then checks that nothing was lost.
-//! - `wait --socket PATH --fingerprint FP [--timeout-ms N]` — the helper the approvals run
-//!   starts inside the agent session: one `wait` on the agent socket; prints `sent` once the
-//!   request is written, then the daemon's answer line.
+//! - `agent --socket PATH --guarded PATH` — the stand-in AI agent the approvals run starts
+//!   inside the agent session: runs the execs and the waits on the agent socket it is told to
+//!   on stdin (see `stand_in`).
 //!
 //! `approvals` and `upload` print a markdown report between [`report::BEGIN`] and
 //! [`report::END`] lines. Exit code: 0 on success (a missed latency or throughput target is
@@ -26,9 +27,9 @@ mod grpc;
 mod harness;
 mod options;
 mod report;
+mod stand_in;
 mod stats;
 mod upload;
-mod waiter;
 
 use std::process::ExitCode;
 
@@ -52,9 +53,9 @@ fn main() -> ExitCode {
     let result = match args.get(1).map(String::as_str) {
         Some("approvals") => approvals::cmd(rest),
         Some("upload") => upload::cmd(rest),
-        Some("wait") => waiter::cmd(rest),
+        Some("agent") => stand_in::cmd(rest),
         other => Err(Failure::Usage(format!(
-            "unknown subcommand {other:?}: expected approvals, upload or wait"
+            "unknown subcommand {other:?}: expected approvals, upload or agent"
         ))),
     };
     match result {

@@ -6,6 +6,7 @@
 //! configuration in turn, so that whatever else the machine does drifts over all of them.
 
 mod checks;
+mod cpu;
 mod fleet;
 mod report;
 mod synth;
@@ -93,6 +94,10 @@ pub struct Measured {
     /// Round trip of every UploadEvents call of the run.
     pub latencies: Vec<Duration>,
     pub found: checks::Found,
+    /// CPU time of the server during the upload, when its process was found.
+    pub server_cpu: Option<Duration>,
+    /// CPU time of the synthetic daemons (this process) during the upload.
+    pub client_cpu: Duration,
 }
 
 impl Measured {
@@ -192,28 +197,35 @@ fn one_run(
     let result = measure(opts, &mut cp, n, rt);
     let result = result.map_err(|e| format!("{e}\n{}", cp.diagnostics()));
     cp.stop();
-    if let Store::Postgres(url) = store {
-        harness::drop_database(url, &db_name)?;
-    }
-    let (elapsed, latencies, found) = result?;
+    let dropped = match store {
+        Store::Postgres(url) => harness::drop_database(url, &db_name),
+        Store::Sqlite => Ok(()),
+    };
+    // The run's own error first: a database left behind is the lesser problem.
+    let (run, found) = result?;
+    dropped?;
     Ok(Measured {
         store: store.name(),
         daemons: n,
         events: opts.events / n as u64 * n as u64,
-        elapsed,
-        latencies,
+        elapsed: run.elapsed,
+        latencies: run
+            .daemons
+            .iter()
+            .flat_map(|d| d.latencies.iter().copied())
+            .collect(),
         found,
+        server_cpu: run.server_cpu,
+        client_cpu: run.client_cpu,
     })
 }
-
-type Figures = (Duration, Vec<Duration>, checks::Found);
 
 fn measure(
     opts: &Options,
     cp: &mut ControlPlane,
     n: usize,
     rt: &Runtime,
-) -> Result<Figures, String> {
+) -> Result<(fleet::Run, checks::Found), String> {
     let hosts: Vec<String> = (0..n).map(|k| format!("bench-{k}")).collect();
     harness::host_certs(&opts.bins.cli, &cp.certs_dir(), &hosts)?;
     guarded("starting the server", || cp.start())?;
@@ -234,12 +246,8 @@ fn measure(
         .collect();
     let pki = Pki::new(&cp.certs_dir());
     let url = cp.url();
-    let run = rt.block_on(fleet::upload(&url, &pki, logs))?;
+    let server = cpu::server_pid(cp.data_dir());
+    let run = rt.block_on(fleet::upload(&url, &pki, logs, server))?;
     let found = rt.block_on(checks::verify(&url, &pki, &sent, &run))?;
-    let latencies = run
-        .daemons
-        .iter()
-        .flat_map(|d| d.latencies.iter().copied())
-        .collect();
-    Ok((run.elapsed, latencies, found))
+    Ok((run, found))
 }

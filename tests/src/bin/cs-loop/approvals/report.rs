@@ -34,11 +34,12 @@ pub fn markdown(opts: &Options, load: &str, samples: &[Sample], its: &[Iteration
         r,
         "## Approval loop: {} ({} mode)\n\n{}. `countersign-server` (SQLite) and \
          `countersign-agent` on this machine, linked by mutual TLS over loopback. {n} \
-         iterations after {} warm-up ones, each: `guarded req-i` (a copy of /bin/true, rule \
-         `args: [\"*\"]`: a new request every time) refused in the agent session → the \
-         approver's ListPending, polled every {} ms over one mTLS channel, shows the request → \
-         a waiter in the session asks the agent socket to `wait` → Decide (approve once) → the \
-         waiter is told `granted` → `guarded req-i` again, which passes.\n",
+         iterations after {} warm-up ones, each: a stand-in AI agent (one process living in \
+         the session, which forks every exec there) runs `guarded req-i` (a copy of /bin/true, \
+         rule `args: [\"*\"]`: a new request every time), refused → the approver's \
+         ListPending, polled every {} ms over one mTLS channel, shows the request → the \
+         stand-in waits on the agent socket → Decide (approve once) → the wait answers \
+         `granted` → the stand-in runs `guarded req-i` again, which passes.\n",
         opts.env,
         opts.mode.as_str(),
         machine(load),
@@ -67,18 +68,18 @@ pub fn markdown(opts: &Options, load: &str, samples: &[Sample], its: &[Iteration
             false,
         ),
         (
-            "↳ Decide returned → waiter told `granted`",
+            "↳ Decide returned → the wait answers `granted`",
             pick(|s| s.delivered),
             false,
         ),
         ("↳ `granted` → retry exec ended", pick(|s| s.exec), false),
         (
-            "for comparison: the refused exec (fork → reaped)",
+            "for comparison: the refused exec",
             pick(|s| s.refused_exec),
             false,
         ),
         (
-            "for comparison: /bin/true in the session (fork → reaped)",
+            "for comparison: /bin/true in the session",
             pick(|s| s.plain_exec),
             false,
         ),
@@ -104,8 +105,8 @@ pub fn markdown(opts: &Options, load: &str, samples: &[Sample], its: &[Iteration
     let total = its.len();
     let _ = writeln!(
         r,
-        "\nRefusal: from the moment the refused process was reaped (fallback: killed before its \
-         image ran; LSM: execve returned EPERM). Retry: from the moment Decide was sent until \
+        "\nRefusal: from the moment the stand-in agent saw its exec refused (fallback: the \
+         child killed before its image ran; LSM: execve failed with EPERM). Retry: from the moment Decide was sent until \
          the retried exec had exited 0. Percentiles are nearest-rank over the {n} measured \
          iterations. The split of the first latency uses the time of the request's audit \
          record (the server's clock, the same as ours, in whole milliseconds).\n\nChecks \

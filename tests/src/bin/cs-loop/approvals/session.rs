@@ -1,10 +1,10 @@
-//! What happens inside the agent session: the guarded exec (refused, or let through by a
-//! grant) and the waiter on the agent socket.
+//! The agent session's side of the loop, played by one `cs-loop agent` process inside the
+//! session (see `stand_in`): the guarded exec, refused or let through by a grant, and the
+//! wait on the agent socket.
 
 use std::{
-    io::{BufRead as _, BufReader},
-    os::unix::process::ExitStatusExt as _,
-    process::{Child, Stdio},
+    io::{BufRead as _, BufReader, Write as _},
+    process::{Child, ChildStdin, Stdio},
     sync::mpsc,
     thread,
     time::Duration,
@@ -13,71 +13,54 @@ use std::{
 use serde_json::Value;
 
 use super::world::World;
-use crate::waiter;
+use crate::stand_in;
 
-/// How a guarded exec ended.
+/// How an exec in the session ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Exec {
     /// Refused by the kernel: EPERM from execve (LSM mode) or killed before the new image
     /// ran (fallback mode).
     Refused,
-    /// Ran and exited 0: a grant let it through.
+    /// Ran and exited 0.
     Passed,
     /// Anything else, described.
     Other(String),
 }
 
+/// The stand-in agent running in the session.
+pub struct Agent {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<String>,
+    timeout: Duration,
+}
+
 impl World {
-    /// `guarded ARG` run inside the session (the process joins the session's cgroup between
-    /// fork and exec), to its end.
-    pub fn exec(&self, arg: &str) -> Exec {
-        self.exec_of(&self.guarded, arg)
-    }
-
-    /// `/bin/true ARG` (not guarded) inside the session.
-    pub fn exec_plain(&self) -> Exec {
-        self.exec_of(std::path::Path::new("/bin/true"), "plain")
-    }
-
-    fn exec_of(&self, program: &std::path::Path, arg: &str) -> Exec {
-        let mut cmd = self.session.command(program);
-        cmd.arg(arg)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let t0 = std::time::Instant::now();
-        let child = cmd.spawn();
-        let t1 = std::time::Instant::now();
-        let st = child.and_then(|mut c| c.wait());
-        eprintln!("DBG exec {} {arg}: spawn {:?} wait {:?}", program.display(), t1 - t0, t1.elapsed());
-        match st {
-            Ok(s) if s.success() => Exec::Passed,
-            Ok(s) if s.signal() == Some(libc::SIGKILL) => Exec::Refused,
-            Ok(s) => Exec::Other(format!("ended with {s}")),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES)) => Exec::Refused,
-            Err(e) => Exec::Other(format!("could not start: {e}")),
-        }
-    }
-
-    /// Starts `cs-loop wait` for `fingerprint` inside the session and waits until it has
-    /// written its request to the agent socket.
-    pub fn spawn_waiter(&self, fingerprint: &str, timeout: Duration) -> Result<Waiter, String> {
-        let socket = self.agent.agent_socket();
+    /// Starts the stand-in agent inside the session (it joins the session's cgroup between
+    /// fork and exec, once); `timeout` bounds every answer awaited from it.
+    pub fn start_stand_in(&self, timeout: Duration) -> Result<Agent, String> {
         let mut cmd = self.session.command(&self.exe);
-        cmd.arg("wait")
+        cmd.arg("agent")
             .arg("--socket")
-            .arg(&socket)
-            .args(["--fingerprint", fingerprint])
-            .args(["--timeout-ms", &timeout.as_millis().to_string()])
-            .stdin(Stdio::null())
+            .arg(self.agent.agent_socket())
+            .arg("--guarded")
+            .arg(&self.guarded)
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut child = cmd
             .spawn()
-            .map_err(|e| format!("starting the waiter: {e}"))?;
-        let stdout = child.stdout.take().ok_or("the waiter has no stdout")?;
+            .map_err(|e| format!("starting the stand-in agent: {e}"))?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or("the stand-in agent has no stdin")?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or("the stand-in agent has no stdout")?;
         let (tx, lines) = mpsc::channel();
-        // A thread reads, so that every wait below has a deadline.
+        // A thread reads, so that every answer awaited has a deadline.
         thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { return };
@@ -86,41 +69,70 @@ impl World {
                 }
             }
         });
-        let mut w = Waiter { child, lines };
-        let first = w.next_line(timeout)?;
-        if first != waiter::SENT {
-            return Err(format!(
-                "the waiter printed {first:?} instead of {:?}",
-                waiter::SENT
-            ));
-        }
-        Ok(w)
+        Ok(Agent {
+            child,
+            stdin,
+            lines,
+            timeout,
+        })
     }
 }
 
-/// A running `cs-loop wait`.
-pub struct Waiter {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
+impl Agent {
+    fn send(&mut self, command: &str) -> Result<(), String> {
+        writeln!(self.stdin, "{command}")
+            .and_then(|()| self.stdin.flush())
+            .map_err(|e| format!("telling the stand-in agent `{command}`: {e}"))
+    }
 
-impl Waiter {
-    fn next_line(&mut self, timeout: Duration) -> Result<String, String> {
-        self.lines.recv_timeout(timeout).map_err(|e| match e {
-            mpsc::RecvTimeoutError::Timeout => format!("the waiter said nothing for {timeout:?}"),
+    fn answer(&mut self) -> Result<String, String> {
+        self.lines.recv_timeout(self.timeout).map_err(|e| match e {
+            mpsc::RecvTimeoutError::Timeout => {
+                format!("the stand-in agent said nothing for {:?}", self.timeout)
+            }
             mpsc::RecvTimeoutError::Disconnected => {
                 let status = self.child.wait().map(|s| s.to_string()).unwrap_or_default();
-                format!("the waiter ended ({status}) without an answer")
+                format!("the stand-in agent ended ({status})")
             }
         })
     }
 
-    /// The daemon's answer, which must be `granted`; returns its grant id.
-    pub fn granted(mut self, timeout: Duration) -> Result<String, String> {
-        let line = self.next_line(timeout)?;
-        let _ = self.child.wait();
+    fn exec_answer(&mut self, command: &str) -> Result<Exec, String> {
+        self.send(command)?;
+        let answer = self.answer()?;
+        Ok(match answer.as_str() {
+            stand_in::REFUSED => Exec::Refused,
+            stand_in::PASSED => Exec::Passed,
+            other => Exec::Other(other.trim_start_matches("other ").to_owned()),
+        })
+    }
+
+    /// `guarded ARG`, to its end.
+    pub fn exec(&mut self, arg: &str) -> Result<Exec, String> {
+        self.exec_answer(&format!("exec {arg}"))
+    }
+
+    /// `/bin/true`, to its end.
+    pub fn plain(&mut self) -> Result<Exec, String> {
+        self.exec_answer("plain")
+    }
+
+    /// Starts a `wait` for `fingerprint` and returns once the request is written to the
+    /// agent socket.
+    pub fn start_wait(&mut self, fingerprint: &str) -> Result<(), String> {
+        let ms = self.timeout.as_millis();
+        self.send(&format!("wait {fingerprint} {ms}"))?;
+        match self.answer()? {
+            a if a == stand_in::SENT => Ok(()),
+            other => Err(format!("the wait did not start: {other}")),
+        }
+    }
+
+    /// The answer of the wait, which must be `granted`; returns its grant id.
+    pub fn granted(&mut self) -> Result<String, String> {
+        let line = self.answer()?;
         let answer: Value = serde_json::from_str(&line)
-            .map_err(|e| format!("the waiter's answer is not JSON ({e}): {line}"))?;
+            .map_err(|_| format!("the wait ended without an answer: {line}"))?;
         let outcome = &answer["outcome"];
         if answer["result"] != "waited" || outcome["state"] != "granted" {
             return Err(format!("the wait did not end with a grant: {line}"));
@@ -132,12 +144,12 @@ impl Waiter {
     }
 }
 
-impl Drop for Waiter {
-    /// A waiter abandoned on an error is killed and reaped, never left in the session.
+impl Drop for Agent {
+    /// Closing stdin ends the stand-in; one stuck in a wait is killed. Reaped either way.
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
-            let _ = self.child.wait();
         }
+        let _ = self.child.wait();
     }
 }

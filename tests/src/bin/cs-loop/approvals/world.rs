@@ -48,7 +48,7 @@ pub struct World {
     /// A copy of /bin/true (a real ELF image: fallback mode judges the executed image, so a
     /// script would be judged as its interpreter).
     pub guarded: PathBuf,
-    /// This program, started in the session as the waiter.
+    /// This program, started in the session as the stand-in agent.
     pub exe: PathBuf,
     keep_dir: bool,
     cleaned: bool,
@@ -95,7 +95,15 @@ impl World {
             keep_dir: false,
             cleaned: false,
         };
-        world.start(rt)?;
+        if let Err(e) = world.start(rt) {
+            // Keep the directory: the server's and the daemon's logs say why.
+            let problems = world.clean_up(true);
+            return Err([e]
+                .into_iter()
+                .chain(problems)
+                .collect::<Vec<_>>()
+                .join("\n"));
+        }
         Ok(world)
     }
 

@@ -13,7 +13,10 @@ use control_plane::rpc::pb::{
 use tokio::sync::Barrier;
 use tonic::transport::Channel;
 
-use super::synth::{self, Log};
+use super::{
+    cpu,
+    synth::{self, Log},
+};
 use crate::grpc::{self, Pki};
 
 /// What one daemon saw.
@@ -33,6 +36,10 @@ pub struct Run {
     /// From the moment every daemon was registered until the last one's last ack.
     pub elapsed: Duration,
     pub daemons: Vec<Uploaded>,
+    /// CPU time the server used meanwhile (`None`: its process was not found).
+    pub server_cpu: Option<Duration>,
+    /// CPU time this client (the synthetic daemons) used meanwhile.
+    pub client_cpu: Duration,
 }
 
 /// What a daemon announces.
@@ -50,8 +57,13 @@ pub fn hello() -> RegisterRequest {
 }
 
 /// Connects and registers every daemon (not timed: a real daemon does it once), then lets
-/// them all upload at once and times that.
-pub async fn upload(url: &str, pki: &Pki, logs: Vec<Log>) -> Result<Run, String> {
+/// them all upload at once and times that (and the CPU time of `server_pid` and ours).
+pub async fn upload(
+    url: &str,
+    pki: &Pki,
+    logs: Vec<Log>,
+    server_pid: Option<u32>,
+) -> Result<Run, String> {
     let mut clients: Vec<AgentServiceClient<Channel>> = Vec::new();
     for log in &logs {
         let ch = grpc::connect(url, &pki.host(&log.host)).await?;
@@ -74,15 +86,23 @@ pub async fn upload(url: &str, pki: &Pki, logs: Vec<Log>) -> Result<Run, String>
     for (log, client) in logs.into_iter().zip(clients) {
         tasks.push(tokio::spawn(daemon(log, client, Arc::clone(&start))));
     }
+    let server_before = server_pid.and_then(cpu::process);
+    let client_before = cpu::own();
     start.wait().await;
     let began = Instant::now();
     let mut daemons = Vec::new();
     for task in tasks {
         daemons.push(task.await.map_err(|e| format!("upload task: {e}"))??);
     }
+    let elapsed = began.elapsed();
+    let server_after = server_pid.and_then(cpu::process);
     Ok(Run {
-        elapsed: began.elapsed(),
+        elapsed,
         daemons,
+        server_cpu: server_before
+            .zip(server_after)
+            .map(|(b, a)| a.saturating_sub(b)),
+        client_cpu: cpu::own().saturating_sub(client_before),
     })
 }
 

@@ -64,7 +64,8 @@ pub fn markdown(opts: &Options, ctx: &Context, runs: &[Measured]) -> String {
     );
     r.push_str(
         "| store | daemons | records per run | events/s (median) | range | UploadEvents \
-         p50 / p99 | vs SQLite |\n|---|---:|---:|---:|---|---|---:|\n",
+         p50 / p99 | server CPU per event | client CPU | vs SQLite |\n\
+         |---|---:|---:|---:|---|---|---:|---:|---:|\n",
     );
     let mut summary = Vec::new();
     for store in ["SQLite", "PostgreSQL"] {
@@ -89,15 +90,31 @@ pub fn markdown(opts: &Options, ctx: &Context, runs: &[Measured]) -> String {
                 ("PostgreSQL", Some(s)) if s > 0.0 => format!("{:.2}×", rate / s),
                 _ => String::new(),
             };
+            let per_event: Vec<f64> = of
+                .iter()
+                .filter_map(|m| m.server_cpu)
+                .zip(of.iter())
+                .map(|(c, m)| c.as_secs_f64() * 1e6 / m.events.max(1) as f64)
+                .collect();
+            let server = if per_event.is_empty() {
+                "?".to_owned()
+            } else {
+                format!("{:.0} µs", median(&per_event))
+            };
+            let client: Vec<f64> = of
+                .iter()
+                .map(|m| m.client_cpu.as_secs_f64() / m.elapsed.as_secs_f64().max(1e-9) * 100.0)
+                .collect();
             let _ = writeln!(
                 r,
-                "| {store} | {n} | {} | {} | {} – {} | {} / {} | {ratio} |",
+                "| {store} | {n} | {} | {} | {} – {} | {} / {} | {server} | {:.0} % | {ratio} |",
                 thousands(first.events),
                 thousands(rate.round() as u64),
                 thousands(lo.round() as u64),
                 thousands(hi.round() as u64),
                 ms(p.p50),
                 ms(p.p99),
+                median(&client),
             );
             summary.push(if store == "SQLite" {
                 format!(
@@ -119,7 +136,10 @@ pub fn markdown(opts: &Options, ctx: &Context, runs: &[Measured]) -> String {
     let _ = writeln!(
         r,
         "\nevents/s: records of the run / time from the moment every daemon was registered \
-         until the last acknowledgement. Target: ≥ {} events/s into SQLite.\n\nChecks (every \
+         until the last acknowledgement. Server CPU per event: the server process's user + \
+         system time meanwhile / records (PostgreSQL's own processes not included); client \
+         CPU: the synthetic daemons' CPU time / wall time (100 % = one core of the machine's). \
+         Target: ≥ {} events/s into SQLite.\n\nChecks (every \
          run): each daemon's last ack is its last sequence and Register resumes there; the \
          audit trail holds exactly one `attempt` per record sent ({} in all runs); the \
          refusals opened exactly one request per operation ({} in all runs), pending, whose \
