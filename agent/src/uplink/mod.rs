@@ -166,7 +166,14 @@ impl Link {
     }
 
     async fn save(&self, p: &Progress) {
-        if let Err(e) = p.save(&self.state_dir) {
+        // The write ends with fsyncs (milliseconds on a busy disk): on a blocking thread, so
+        // that the runtime's workers go on waking the agents waiting for this very grant.
+        // The caller holds the progress lock across the await, which keeps saves in order.
+        let (snapshot, dir) = (p.clone(), self.state_dir.clone());
+        let saved = tokio::task::spawn_blocking(move || snapshot.save(&dir))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        if let Err(e) = saved {
             tracing::error!(path = %Progress::path(&self.state_dir).display(), error = %e, "saving the uplink progress");
         }
         let mut shown = self.shown();
