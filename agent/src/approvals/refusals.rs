@@ -90,24 +90,28 @@ impl Refusals {
 
     /// When the session was last refused `fingerprint`.
     pub fn last_seen(&self, key: &SessionKey, fingerprint: &str) -> Option<Instant> {
-        let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        sessions
-            .get(key)?
-            .iter()
-            .rev()
-            .find(|r| r.fingerprint == fingerprint)
-            .map(|r| r.seen)
+        self.latest_of(key, fingerprint, |r| r.seen)
     }
 
     /// What the operation `fingerprint` of the session was, from its latest refusal.
     pub fn operation(&self, key: &SessionKey, fingerprint: &str) -> Option<String> {
+        self.latest_of(key, fingerprint, |r| r.operation.clone())
+    }
+
+    /// `pick` of the session's latest refusal of `fingerprint`.
+    fn latest_of<T>(
+        &self,
+        key: &SessionKey,
+        fingerprint: &str,
+        pick: impl FnOnce(&Refused) -> T,
+    ) -> Option<T> {
         let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         sessions
             .get(key)?
             .iter()
             .rev()
             .find(|r| r.fingerprint == fingerprint)
-            .map(|r| r.operation.clone())
+            .map(pick)
     }
 
     /// The latest refusal of each operation of the session that asked for approval.
