@@ -7,6 +7,7 @@
 //! when the test panics (and then prints the daemon's stderr and the last events).
 
 pub mod agent;
+pub mod bench;
 pub mod cgroup;
 pub mod control_plane;
 pub mod diagnostics;

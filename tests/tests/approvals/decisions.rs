@@ -152,3 +152,33 @@ fn requests_and_grants_expire() {
     thread::sleep(left);
     w.t.assert_exec_refused(&w.exec(&["delete", "b"]));
 }
+
+#[test]
+fn a_revoked_grant_lets_nothing_through() {
+    let w = World::start(
+        "revoke",
+        "{ groups: [sre], min: 1, grant: { uses: 0, ttl: 10m } }",
+        "",
+    );
+    w.t.assert_exec_refused(&w.exec(&["delete", "cache"]));
+    let id = request_id(&w.pending_for("alice", &["delete", "cache"]));
+    w.cp.cli("alice", &["approve", &id, "--for", "10m"])
+        .assert_success();
+    let grant = w.cp.show("alice", &id)["grant_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(grant.len(), 16, "grant id of {id}: {grant:?}");
+
+    // Only the rule's approvers (or an admin) revoke; then it is gone from the kernel.
+    w.cp.cli("dave", &["revoke", &grant, "--reason", "not mine"])
+        .assert_exit(1);
+    w.cp.cli("bob", &["revoke", &grant, "--reason", "changed our mind"])
+        .assert_success();
+    let again = w.cp.cli("bob", &["revoke", &grant, "--reason", "twice"]);
+    again.assert_exit(1);
+    assert!(again.stderr.contains("revoked"), "{again}");
+    // The revocation travels the same ordered stream as the grant: give it a moment.
+    thread::sleep(Duration::from_secs(2));
+    w.t.assert_exec_refused(&w.exec(&["delete", "cache"]));
+}

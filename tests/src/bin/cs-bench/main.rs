@@ -26,42 +26,17 @@ mod workload;
 
 use std::process::ExitCode;
 
-/// Why a subcommand failed.
-enum Failure {
-    /// Bad command line: exit 2.
-    Usage(String),
-    /// The benchmark itself failed: exit 1.
-    Run(String),
-}
-
-impl From<String> for Failure {
-    fn from(msg: String) -> Self {
-        Self::Run(msg)
-    }
-}
+use tests::bench::{cli, Failure};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    let rest = args.get(2..).unwrap_or_default();
-    let result = match args.get(1).map(String::as_str) {
-        Some("exec-loop") => workload::exec_cmd(rest),
-        Some("connect-loop") => workload::connect_cmd(rest),
-        Some("suite") => suite::cmd(rest),
-        other => Err(Failure::Usage(format!(
-            "unknown subcommand {other:?}: expected exec-loop, connect-loop or suite"
-        ))),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Usage(msg)) => {
-            eprintln!("cs-bench: {msg}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Run(msg)) => {
-            eprintln!("cs-bench: error: {msg}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main(
+        "cs-bench",
+        &[
+            ("exec-loop", workload::exec_cmd),
+            ("connect-loop", workload::connect_cmd),
+            ("suite", suite::cmd),
+        ],
+    )
 }
 
 /// Parses `value` of `what` as a number, or explains the usage error.

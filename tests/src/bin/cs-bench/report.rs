@@ -3,6 +3,9 @@
 
 use std::fmt::Write as _;
 
+// `::tests`: the harness crate, not the unit-test module below.
+use ::tests::bench::{report::verdict, stats::median as median_f};
+
 /// Line printed before the report (`cargo xtask bench` cuts the report out of the output).
 pub const BEGIN: &str = "<!-- cs-bench report -->";
 /// Line printed after the report.
@@ -58,16 +61,6 @@ pub struct Context {
 /// Median of `v` (mean of the middle two for an even count); 0 for no samples.
 pub fn median(v: &[u64]) -> f64 {
     median_f(&v.iter().map(|&x| x as f64).collect::<Vec<_>>())
-}
-
-fn median_f(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_unstable_by(f64::total_cmp);
-    match s.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => s[n / 2],
-        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
-    }
 }
 
 /// (max − min) / 2 of `v`, in the unit of `v`.
@@ -192,14 +185,6 @@ fn rounds(r: &mut String, workloads: &[Samples]) {
         }
     }
     r.push_str("\n</details>\n");
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok {
-        "met"
-    } else {
-        "**missed**"
-    }
 }
 
 #[cfg(test)]

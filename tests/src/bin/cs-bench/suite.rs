@@ -5,15 +5,13 @@
 //! flipping every round), then the agent is unloaded and (a) runs again. Whatever else the
 //! machine does drifts slowly compared with a round, so it hits every configuration alike.
 
-use std::{
-    process::{Command, Stdio},
-    sync::atomic::{AtomicBool, Ordering},
-};
+use std::process::{Command, Stdio};
+
+use tests::bench::{cli, interrupt, Failure};
 
 use crate::{
     report::{self, Context, Samples},
     workload::RESULT_PREFIX,
-    Failure,
 };
 
 mod options;
@@ -21,9 +19,6 @@ mod world;
 
 pub use options::Options;
 use world::World;
-
-/// Set by SIGINT/SIGTERM/SIGHUP: the suite stops after the current run and cleans up.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// One workload: its command line and its samples.
 struct Workload {
@@ -34,13 +29,10 @@ struct Workload {
 /// `suite …`: parses the options, runs, prints the report between the markers.
 pub fn cmd(args: &[String]) -> Result<(), Failure> {
     let opts = options::parse(args)?;
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err(Failure::Run(
-            "the suite needs root (BPF programs, cgroups)".into(),
-        ));
-    }
-    install_signal_handlers();
+    cli::require_root("the suite")?;
+    // The workloads keep the default actions: Ctrl-C kills the running one, its failure ends
+    // the suite, and the suite cleans up.
+    interrupt::install();
     let mut world = World::new(&opts)?;
     let result = run(&opts, &mut world);
     let problems = world.clean_up(result.is_err());
@@ -152,9 +144,7 @@ fn warm_up(world: &World, workloads: &[Workload], with_watched: bool) -> Result<
 
 /// Runs `cs-bench ARGS…` in the watched or the unwatched cgroup and returns its ns/op.
 fn measure(world: &World, args: &[String], watched: bool) -> Result<u64, String> {
-    if INTERRUPTED.load(Ordering::Relaxed) {
-        return Err("interrupted".into());
-    }
+    interrupt::check()?;
     let mut cmd: Command = world.command(watched);
     cmd.args(args).stdin(Stdio::null()).stderr(Stdio::inherit());
     let what = format!("cs-bench {}", args.join(" "));
@@ -176,17 +166,4 @@ fn measure(world: &World, args: &[String], watched: bool) -> Result<u64, String>
 
 fn progress(msg: &str) {
     eprintln!("cs-bench: {msg}");
-}
-
-extern "C" fn on_signal(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::Relaxed);
-}
-
-/// The workload children keep the default actions (exec resets handlers): Ctrl-C kills the
-/// running workload, its failure ends the suite, and the suite cleans up.
-fn install_signal_handlers() {
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
-    }
 }

@@ -10,7 +10,9 @@ use std::{
     time::Instant,
 };
 
-use crate::{parse_num, Failure};
+use tests::bench::Failure;
+
+use crate::parse_num;
 
 /// Prefix of the one result line of a workload.
 pub const RESULT_PREFIX: &str = "ns_per_op=";

@@ -20,7 +20,9 @@ use tests::control_plane::HOST;
 use tokio::runtime::Runtime;
 use tonic::transport::Channel;
 
-use crate::{grpc, harness, progress, Failure};
+use tests::bench::{cli, interrupt, Failure};
+
+use crate::{grpc, progress};
 pub use options::Options;
 use session::{Agent, Exec};
 use world::{World, APPROVER, GROUP};
@@ -71,13 +73,8 @@ pub struct Iteration {
 /// `approvals …`: sets up, runs, checks, prints the report.
 pub fn cmd(args: &[String]) -> Result<(), Failure> {
     let opts = Options::parse(args)?;
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err(Failure::Run(
-            "the approvals run needs root (BPF programs, cgroups)".into(),
-        ));
-    }
-    harness::install_signal_handlers();
+    cli::require_root("the approvals run")?;
+    interrupt::install();
     let load = crate::report::load_average();
     let rt = grpc::runtime(1)?;
     let mut world = World::new(&opts, &rt)?;
@@ -107,7 +104,7 @@ fn run(
         .map(|i| (format!("warm-{i}"), false))
         .chain((0..opts.iterations).map(|i| (format!("req-{i}"), true)));
     for (n, (label, measured)) in labels.enumerate() {
-        harness::check_interrupted()?;
+        interrupt::check()?;
         let (sample, it) = iteration(&mut agent, rt, &approver, &label)
             .map_err(|e| format!("iteration {label}: {e}"))?;
         if n % 20 == 0 || !measured {

@@ -1,9 +1,9 @@
-//! The test harness (`tests` library) as the benchmarks use it: its panics turned into errors,
-//! its environment built from the command line, plus the PostgreSQL databases and extra host
-//! certificates the upload runs need.
+//! The test harness (`tests` library) as the control-plane benchmarks use it: its environment
+//! built from the command line, plus the PostgreSQL databases and extra host certificates the
+//! upload runs need. (What cs-bench needs too — the harness's panics as errors, Ctrl-C — is in
+//! `tests::bench`.)
 
 use std::{
-    panic::{self, AssertUnwindSafe},
     path::{Path, PathBuf},
     process::Command,
     time::Duration,
@@ -34,24 +34,6 @@ pub fn test_env(bins: &Bins, mode: Mode, run_env: &str) -> TestEnv {
         cli_bin: Some(bins.cli.clone()),
         postgres: None,
     }
-}
-
-/// Runs `f`, turning a panic of the harness (written for tests, it panics on trouble) into
-/// an error that names `what`.
-pub fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, String> {
-    // The message becomes the error; the default hook would print it (and a backtrace) too.
-    let hook = panic::take_hook();
-    panic::set_hook(Box::new(|_| {}));
-    let result = panic::catch_unwind(AssertUnwindSafe(f));
-    panic::set_hook(hook);
-    result.map_err(|p| {
-        let msg = p
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-            .unwrap_or_default();
-        format!("{what}: {msg}")
-    })
 }
 
 /// Runs `cmd` to its end; its stderr becomes the error.
@@ -103,29 +85,4 @@ fn psql(url: &str, sql: &str) -> Result<(), String> {
     cmd.arg(url)
         .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql]);
     run(cmd).map(drop)
-}
-
-/// Set by SIGINT/SIGTERM/SIGHUP: the run stops after the current step and cleans up.
-static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    INTERRUPTED.store(true, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// Ctrl-C ends the run through its normal error path, which stops the daemon and the server
-/// and removes the cgroups (the default action would leave them behind).
-pub fn install_signal_handlers() {
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
-    }
-}
-
-/// An error once a signal asked the run to stop.
-pub fn check_interrupted() -> Result<(), String> {
-    if INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
-        Err("interrupted".into())
-    } else {
-        Ok(())
-    }
 }

@@ -33,42 +33,17 @@ mod upload;
 
 use std::process::ExitCode;
 
-/// Why a subcommand failed.
-enum Failure {
-    /// Bad command line: exit 2.
-    Usage(String),
-    /// The benchmark itself failed: exit 1.
-    Run(String),
-}
-
-impl From<String> for Failure {
-    fn from(msg: String) -> Self {
-        Self::Run(msg)
-    }
-}
+use tests::bench::cli;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    let rest = args.get(2..).unwrap_or_default();
-    let result = match args.get(1).map(String::as_str) {
-        Some("approvals") => approvals::cmd(rest),
-        Some("upload") => upload::cmd(rest),
-        Some("agent") => stand_in::cmd(rest),
-        other => Err(Failure::Usage(format!(
-            "unknown subcommand {other:?}: expected approvals, upload or agent"
-        ))),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Usage(msg)) => {
-            eprintln!("cs-loop: {msg}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Run(msg)) => {
-            eprintln!("cs-loop: error: {msg}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main(
+        "cs-loop",
+        &[
+            ("approvals", approvals::cmd),
+            ("upload", upload::cmd),
+            ("agent", stand_in::cmd),
+        ],
+    )
 }
 
 /// Progress on stderr (the report goes to stdout).

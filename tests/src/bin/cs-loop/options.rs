@@ -2,7 +2,8 @@
 
 use std::{collections::HashMap, path::PathBuf, str::FromStr};
 
-use crate::Failure;
+// `::tests`: the harness crate, not the unit-test module below.
+use ::tests::bench::Failure;
 
 /// The flags of one subcommand, parsed.
 pub struct Flags {

@@ -1,19 +1,10 @@
-//! What the reports share: the markers `cargo xtask bench` cuts them out by, the verdicts and
-//! a line on the machine the figures come from.
+//! What the reports of cs-loop share: the markers `cargo xtask bench` cuts them out by and a
+//! line on the machine the figures come from (the verdicts are `tests::bench::report`).
 
 /// Line printed before a report.
 pub const BEGIN: &str = "<!-- cs-loop report -->";
 /// Line printed after a report.
 pub const END: &str = "<!-- end of cs-loop report -->";
-
-/// `met` or a highlighted `missed`.
-pub fn verdict(ok: bool) -> &'static str {
-    if ok {
-        "met"
-    } else {
-        "**missed**"
-    }
-}
 
 /// `Linux 6.18.0, 2 CPUs, load average 3.10 before the run`: the load matters on a shared
 /// 2-core machine, where every other process competes with the server for the same cores.

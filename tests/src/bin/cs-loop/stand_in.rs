@@ -19,7 +19,9 @@ use std::{
     process::{Command, Stdio},
 };
 
-use crate::{options::Flags, Failure};
+use tests::bench::Failure;
+
+use crate::options::Flags;
 
 /// Answer to `exec`/`plain`: the kernel refused the exec.
 pub const REFUSED: &str = "refused";

@@ -1,4 +1,4 @@
-//! Latency percentiles and their display.
+//! Latency percentiles and the display of figures (the median is `tests::bench::stats`).
 
 use std::time::Duration;
 
@@ -49,17 +49,6 @@ pub fn ms(d: Duration) -> String {
     }
 }
 
-/// Median of `v` (mean of the middle two for an even count); 0 for none.
-pub fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_unstable_by(f64::total_cmp);
-    match s.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => s[n / 2],
-        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
-    }
-}
-
 /// A count with thin spaces between thousands: `23 456`.
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
@@ -105,7 +94,5 @@ mod tests {
         assert_eq!(thousands(23_456), "23 456");
         assert_eq!(thousands(1_000_000), "1 000 000");
         assert_eq!(thousands(999), "999");
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
     }
 }

@@ -14,6 +14,7 @@ mod synth;
 use std::{fs, path::PathBuf, time::Duration};
 
 use tests::{
+    bench::{guarded, interrupt, Failure},
     control_plane::{ControlPlane, Database},
     env::Mode,
 };
@@ -21,9 +22,9 @@ use tokio::runtime::Runtime;
 
 use crate::{
     grpc::{self, Pki},
-    harness::{self, guarded, Bins},
+    harness::{self, Bins},
     options::Flags,
-    progress, Failure,
+    progress,
 };
 
 /// Options of `upload`.
@@ -109,7 +110,7 @@ impl Measured {
 /// `upload …`: every configuration, every round, then the report.
 pub fn cmd(args: &[String]) -> Result<(), Failure> {
     let opts = Options::parse(args)?;
-    harness::install_signal_handlers();
+    interrupt::install();
     let load = crate::report::load_average();
     let dir = std::env::temp_dir().join(format!("cs-loop-upload-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
@@ -150,7 +151,7 @@ fn all_runs(
     for round in 0..opts.rounds {
         for store in stores {
             for &n in &opts.daemons {
-                harness::check_interrupted()?;
+                interrupt::check()?;
                 let m = one_run(opts, store, n, round, dir, rt).map_err(|e| {
                     format!(
                         "{} with {n} daemons, round {}: {e}",

@@ -2,9 +2,9 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use tests::env::Mode;
+use tests::{bench::Failure, env::Mode};
 
-use crate::{parse_num, Failure};
+use crate::parse_num;
 
 /// Options of `suite`.
 pub struct Options {

@@ -11,14 +11,14 @@ use std::{
 use control_plane::rpc::pb::ListPendingRequest;
 use serde_json::Value;
 // `::tests`: the harness crate, not the unit-test module below.
-use ::tests::{control_plane::HOST, events::Event};
+use ::tests::{bench::guarded, control_plane::HOST, events::Event};
 use tokio::runtime::Runtime;
 
 use super::{
     world::{World, APPROVER, AUDITOR, GROUP, RULE},
     Iteration,
 };
-use crate::{audit, grpc, harness::guarded};
+use crate::{audit, grpc};
 
 /// How long the last events may take to reach the log and the server.
 const SETTLE: Duration = Duration::from_secs(30);
@@ -49,7 +49,7 @@ pub fn run(world: &World, rt: &Runtime, its: &mut [Iteration]) -> Result<(), Str
 
 /// The daemon's log: per iteration one refusal by the rule and one `granted` retry.
 fn event_log(world: &World, its: &[Iteration]) -> Result<Vec<String>, String> {
-    let log = world.agent.events();
+    let log = world.rig.agent.events();
     let deadline = Instant::now() + SETTLE;
     let events = loop {
         let events = guarded("reading the event log", || log.read())?;

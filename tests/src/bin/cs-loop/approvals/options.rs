@@ -1,8 +1,8 @@
 //! The command line of `cs-loop approvals`.
 
-use tests::env::Mode;
+use tests::{bench::Failure, env::Mode};
 
-use crate::{harness::Bins, options::Flags, Failure};
+use crate::{harness::Bins, options::Flags};
 
 /// Options of `approvals`.
 pub struct Options {

@@ -3,9 +3,11 @@
 
 use std::{fmt::Write as _, time::Duration};
 
+use tests::bench::report::verdict;
+
 use super::{Iteration, Options, Sample, POLL_PAUSE};
 use crate::{
-    report::{machine, verdict},
+    report::machine,
     stats::{ms, Percentiles},
 };
 

@@ -42,7 +42,7 @@ impl World {
         let mut cmd = self.session.command(&self.exe);
         cmd.arg("agent")
             .arg("--socket")
-            .arg(self.agent.agent_socket())
+            .arg(self.rig.agent.agent_socket())
             .arg("--guarded")
             .arg(&self.guarded)
             .stdin(Stdio::piped())

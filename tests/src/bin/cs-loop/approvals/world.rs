@@ -9,23 +9,18 @@ use std::{fs, path::PathBuf};
 
 use control_plane::rpc::pb::PutPolicyRequest;
 use tests::{
-    agent::Agent,
+    bench::{guarded, Rig},
     cgroup::Cgroup,
     control_plane::{ControlPlane, Database},
-    leftovers, mounts,
 };
 use tokio::runtime::Runtime;
 
 use super::Options;
 use crate::{
     grpc::{self, Pki},
-    harness::{self, guarded},
+    harness,
 };
 
-/// Parent of the run's cgroups, inside the cgroup v2 hierarchy.
-const CGROUP_PARENT: &str = "/cs-loop";
-/// Prefix of the daemon's bpffs directory.
-const BPFFS_PREFIX: &str = "cs-loop-";
 /// Agent group of the policy.
 pub const GROUP: &str = "loop";
 /// The session the agent's processes run in (a child cgroup of the group).
@@ -39,19 +34,17 @@ pub const AUDITOR: &str = "carol";
 
 /// The run's resources; see the module documentation.
 pub struct World {
-    pub dir: PathBuf,
-    cgroup_root: PathBuf,
-    pub group: Cgroup,
+    /// The daemon, the temp directory and the agent group's cgroup `/cs-loop/run-<pid>`.
+    /// Declared before `cp`: fields drop in order, so on a panic (no `clean_up`) the daemon
+    /// is stopped before the server too.
+    pub rig: Rig,
     pub session: Cgroup,
-    pub agent: Agent,
     pub cp: ControlPlane,
     /// A copy of /bin/true (a real ELF image: fallback mode judges the executed image, so a
     /// script would be judged as its interpreter).
     pub guarded: PathBuf,
     /// This program, started in the session as the stand-in agent.
     pub exe: PathBuf,
-    keep_dir: bool,
-    cleaned: bool,
 }
 
 impl World {
@@ -59,41 +52,24 @@ impl World {
     /// server on SQLite, pushes the policy as the security admin and starts the daemon
     /// connected to the server.
     pub fn new(opts: &Options, rt: &Runtime) -> Result<Self, String> {
-        let cgroup_root = mounts::find("cgroup2").ok_or("no cgroup2 file system is mounted")?;
-        // The daemon mounts bpffs on /sys/fs/bpf itself when nothing is mounted yet.
-        let bpffs = mounts::find("bpf").unwrap_or_else(|| PathBuf::from("/sys/fs/bpf"));
         let exe = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
-        leftovers::sweep(
-            &cgroup_root,
-            CGROUP_PARENT,
-            &bpffs,
-            BPFFS_PREFIX,
-            &opts.bins.agent,
-        );
-        let pid = std::process::id();
-        let dir = std::env::temp_dir().join(format!("cs-loop-{pid}"));
-        let _ = fs::remove_dir_all(&dir);
+        let env = harness::test_env(&opts.bins, opts.mode, &opts.env);
+        let rig = Rig::new("cs-loop", &env)?;
+        let dir = rig.dir();
         fs::create_dir_all(dir.join("bin"))
             .map_err(|e| format!("creating {}: {e}", dir.display()))?;
         let guarded_bin = dir.join("bin").join("guarded");
         fs::copy("/bin/true", &guarded_bin)
             .map_err(|e| format!("copying /bin/true to {}: {e}", guarded_bin.display()))?;
-        let env = harness::test_env(&opts.bins, opts.mode, &opts.env);
-        let group = Cgroup::new(&cgroup_root, &format!("{CGROUP_PARENT}/run-{pid}"));
         let cp = guarded("preparing the server", || {
-            ControlPlane::new(&env, &dir, Database::Sqlite)
+            ControlPlane::new(&env, dir, Database::Sqlite)
         })?;
         let mut world = Self {
-            agent: Agent::new(&env, &dir, bpffs.join(format!("{BPFFS_PREFIX}{pid}"))),
-            session: group.child(SESSION),
-            group,
-            cgroup_root,
+            session: rig.cgroup().child(SESSION),
+            rig,
             cp,
-            dir,
             guarded: guarded_bin,
             exe,
-            keep_dir: false,
-            cleaned: false,
         };
         if let Err(e) = world.start(rt) {
             // Keep the directory: the server's and the daemon's logs say why.
@@ -125,19 +101,17 @@ impl World {
                 .await
                 .map_err(|s| grpc::failed("PolicyService.Put", &s))
         })?;
-        let path = &self.agent.dirs().policy;
+        let path = &self.rig.agent.dirs().policy;
         fs::write(path, &yaml).map_err(|e| format!("writing {}: {e}", path.display()))?;
-        self.agent.set_run_options(self.cp.agent_args());
-        let agent = &mut self.agent;
-        guarded("starting the daemon", || agent.start())
-            .map_err(|e| format!("{e}\n{}", self.agent.diagnostics()))
+        self.rig.agent.set_run_options(self.cp.agent_args());
+        self.rig.start_agent()
     }
 
     /// One agent group, everything allowed but the guarded binary with any first argument.
     fn policy(&self) -> String {
         format!(
             "version: 1\nagents:\n  - name: {GROUP}\n    cgroup: {}\n    default: {{ exec: allow, network: allow }}\nrules:\n  - id: {RULE}\n    description: \"cs-loop: each run of the guarded copy of true needs a human\"\n    exec: {{ binary: \"{}\", args: [\"*\"] }}\n    action: approve\n    approvers: {{ groups: [sre], min: 1, grant: {{ uses: 1, ttl: 10m }} }}\n",
-            self.group.path(),
+            self.rig.cgroup().path(),
             self.guarded.display()
         )
     }
@@ -149,39 +123,19 @@ impl World {
 
     /// The daemon's and the server's logs, for failure messages.
     pub fn diagnostics(&self) -> String {
-        format!("{}\n{}", self.agent.diagnostics(), self.cp.diagnostics())
+        format!(
+            "{}\n{}",
+            self.rig.agent.diagnostics(),
+            self.cp.diagnostics()
+        )
     }
 
     /// Stops the daemon (and unloads it) and the server, removes the cgroups and, unless
     /// `failed`, the temp directory. Returns the problems.
     pub fn clean_up(&mut self, failed: bool) -> Vec<String> {
-        self.cleaned = true;
-        self.keep_dir |= failed;
-        let mut problems = self.agent.shut_down();
+        // The daemon first, while the server it is connected to still answers.
+        let problems = self.rig.agent.shut_down();
         self.cp.stop();
-        if let Err(e) = self.group.remove_tree() {
-            problems.push(e);
-        }
-        // Only succeeds once the last run's cgroup is gone, which is what we want.
-        let _ = fs::remove_dir(self.cgroup_root.join(CGROUP_PARENT.trim_start_matches('/')));
-        if self.keep_dir || !problems.is_empty() {
-            eprintln!("cs-loop: files kept in {}", self.dir.display());
-        } else {
-            let _ = fs::remove_dir_all(&self.dir);
-        }
-        problems
-    }
-}
-
-impl Drop for World {
-    /// Last line of defence (a panic): the normal path calls `clean_up`.
-    fn drop(&mut self) {
-        if self.cleaned {
-            return;
-        }
-        let problems = self.clean_up(std::thread::panicking());
-        if !problems.is_empty() {
-            eprintln!("cs-loop: cleanup: {}", problems.join("; "));
-        }
+        self.rig.remove(failed, problems)
     }
 }

@@ -3,10 +3,12 @@
 
 use std::{fmt::Write as _, path::PathBuf, process::Command, time::Duration};
 
+use tests::bench::{report::verdict, stats::median};
+
 use super::{synth::FINGERPRINTS, Measured, Options};
 use crate::{
-    report::{machine, verdict},
-    stats::{median, ms, thousands, Percentiles},
+    report::machine,
+    stats::{ms, thousands, Percentiles},
 };
 
 /// Target throughput into SQLite, events/s.
