@@ -23,19 +23,21 @@ const GRACE: Duration = Duration::from_millis(20);
 /// What an install did.
 pub struct Installed {
     pub generation: u32,
-    pub names: Arc<GenNames>,
     pub warnings: Vec<String>,
 }
 
 /// Compiles a validated `policy` (read from `files`, named in `status`), resolves the agent
 /// groups' cgroups (creating them), and installs the result. On any error nothing changes:
-/// the policy in force stays in force.
+/// the policy in force stays in force. `publish` receives the names of the new generation
+/// before the kernel starts judging with it, so that no event of it reaches the log (and the
+/// control plane) without its group and rule names.
 pub fn install(
     maps: &mut Maps,
     hierarchy: &Hierarchy,
     policy: &policy::Policy,
     files: Vec<String>,
     mode: Mode,
+    publish: impl FnOnce(u32, &Arc<GenNames>),
 ) -> Result<Installed> {
     let mut state = maps.read_state();
     let old = state.active & 1;
@@ -97,6 +99,12 @@ pub fn install(
     state.levels[generation as usize] = levels;
     state.mode = mode as u32;
     maps.write_state(state)?;
+    let names = Arc::new(GenNames {
+        rules: compiled.rule_ids.clone(),
+        groups: groups.into_iter().map(|(_, _, info)| info).collect(),
+        files,
+    });
+    publish(generation, &names);
     state.active = generation;
     maps.write_state(state)?;
     if !first {
@@ -105,14 +113,8 @@ pub fn install(
         state.levels[old as usize] = 0;
         maps.write_state(state)?;
     }
-    let names = GenNames {
-        rules: compiled.rule_ids.clone(),
-        groups: groups.into_iter().map(|(_, _, info)| info).collect(),
-        files,
-    };
     Ok(Installed {
         generation,
-        names: Arc::new(names),
         warnings: compiled.warnings.iter().map(ToString::to_string).collect(),
     })
 }

@@ -10,7 +10,11 @@ use std::{
 use anyhow::{anyhow, Context, Result};
 use policy::Policy;
 
-use super::{install, names::Generations, Daemon};
+use super::{
+    install,
+    names::{GenNames, Generations},
+    Daemon,
+};
 
 /// Where the policy in force was read from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -161,19 +165,23 @@ impl Daemon {
             rule.inject(&mut policy).map_err(|e| anyhow!("{e}"))?;
         }
         let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        let publish = |generation: u32, names: &Arc<GenNames>| {
+            if let Err(e) = Generations::save(&self.opts.state_dir, generation, names) {
+                tracing::warn!(error = %e, "recording the names of the new policy generation");
+            }
+            let mut g = self.generations.write().unwrap_or_else(|p| p.into_inner());
+            g.by_generation[generation as usize] = Some(names.clone());
+        };
         let i = install::install(
             &mut maps,
             &self.hierarchy,
             &policy,
             files.clone(),
             self.attached.mode,
+            publish,
         )?;
         drop(maps);
-        if let Err(e) = Generations::save(&self.opts.state_dir, i.generation, &i.names) {
-            tracing::warn!(error = %e, "recording the names of the new policy generation");
-        }
         let mut g = self.generations.write().unwrap_or_else(|p| p.into_inner());
-        g.by_generation[i.generation as usize] = Some(i.names);
         g.active = i.generation;
         state.policy = Some(Arc::new(policy));
         state.base = Some((base, files));

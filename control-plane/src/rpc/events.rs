@@ -108,7 +108,20 @@ pub fn ingest_batch(
         if event.time.is_none() {
             return Err(invalid(format!("{} is required", at("time"))));
         }
-        let opens = opens_request(&event);
+        // An approve refusal without its group (a daemon that could not name the policy
+        // generation it was judged with) cannot become a request, but it is evidence: it is
+        // stored and audited, and the upload goes on instead of stalling on it forever.
+        let opens = opens_request(&event)
+            && event
+                .operation
+                .as_ref()
+                .is_some_and(|op| !op.agent_group.is_empty());
+        if opens_request(&event) && !opens {
+            tracing::warn!(
+                sequence = event.sequence,
+                "an approve refusal without its agent group: stored, no request opened"
+            );
+        }
         operation(&at("operation"), event.operation.as_ref(), opens)?;
         if !event.grant_id.is_empty() {
             check::grant_id(&at("grant_id"), &event.grant_id)?;
@@ -220,8 +233,17 @@ mod tests {
             error(vec![event(1), e.clone()]),
             "events[1].operation.fingerprint \"NOT-HEX\" is not a fingerprint (16 lowercase hex digits)"
         );
+        // An approve refusal without its operation or group is kept as evidence, but opens
+        // no request (and does not stall the host's upload).
         e.operation = None;
-        assert_eq!(error(vec![e]), "events[0].operation is required");
+        let kept = ingest_batch(vec![e], None, &[]).expect("stored");
+        assert!(kept[0].request.is_none());
+        let mut e = event(1);
+        if let Some(op) = e.operation.as_mut() {
+            op.agent_group.clear();
+        }
+        let kept = ingest_batch(vec![e], None, &[]).expect("stored");
+        assert!(kept[0].request.is_none());
         // An event that opens no request may omit the operation, but a fingerprint given
         // must still be well formed.
         let mut e = event(1);
