@@ -7,7 +7,6 @@
 
 use std::fmt;
 
-use tonic::{Request, Status};
 use x509_parser::extensions::GeneralName;
 
 /// Scheme and authority prefix of identity URIs.
@@ -132,37 +131,6 @@ fn parse_uri(uri: &str) -> Result<PeerIdentity, IdentityError> {
     Ok(PeerIdentity::new(role, name))
 }
 
-/// Tonic interceptor: refuses calls without a usable client identity (`unauthenticated`) and
-/// stores the [`PeerIdentity`] in the request extensions for the handlers.
-pub fn authenticate(mut request: Request<()>) -> Result<Request<()>, Status> {
-    let certs = request
-        .peer_certs()
-        .ok_or_else(|| Status::unauthenticated("a client certificate is required (mutual TLS)"))?;
-    // rustls puts the end-entity certificate first; the rest is its chain.
-    let leaf = certs
-        .first()
-        .ok_or_else(|| Status::unauthenticated("a client certificate is required (mutual TLS)"))?;
-    let identity = from_der(leaf).map_err(|e| Status::unauthenticated(e.to_string()))?;
-    request.extensions_mut().insert(identity);
-    Ok(request)
-}
-
-/// The caller's identity, which must have `role` (`permission_denied` otherwise).
-///
-/// Expects [`authenticate`] to have run; without it the call is `unauthenticated`.
-pub fn require_role<T>(request: &Request<T>, role: Role) -> Result<PeerIdentity, Status> {
-    let identity = request
-        .extensions()
-        .get::<PeerIdentity>()
-        .ok_or_else(|| Status::unauthenticated("caller identity unknown"))?;
-    if identity.role != role {
-        return Err(Status::permission_denied(format!(
-            "{identity} may not call this method: it requires a {role} certificate"
-        )));
-    }
-    Ok(identity.clone())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,12 +156,5 @@ mod tests {
                 "{bad}"
             );
         }
-    }
-
-    #[test]
-    fn missing_extension_refused_by_require_role() {
-        let request = Request::new(());
-        let status = require_role(&request, Role::Host).expect_err("no identity");
-        assert_eq!(status.code(), tonic::Code::Unauthenticated);
     }
 }

@@ -5,7 +5,7 @@ pub mod identity;
 
 use std::path::{Path, PathBuf};
 
-use tonic::transport::{Certificate, ClientTlsConfig, Identity, Server, ServerTlsConfig};
+use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
 /// Errors while loading TLS material or configuring tonic.
 #[derive(Debug, thiserror::Error)]
@@ -47,18 +47,6 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
         path: path.to_owned(),
         source,
     })
-}
-
-/// A tonic server that requires a client certificate signed by `files.ca` on every connection
-/// (the handshake fails without one). Wrap services with [`identity::authenticate`] to learn
-/// who is calling.
-pub fn server(files: &TlsFiles) -> Result<Server, TlsError> {
-    let (ca, identity) = files.load()?;
-    let config = ServerTlsConfig::new()
-        .identity(identity)
-        .client_ca_root(ca)
-        .client_auth_optional(false);
-    Ok(Server::builder().tls_config(config)?)
 }
 
 /// Client configuration presenting `files.cert` and trusting only `files.ca` for the server.
