@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod certs;
+pub mod chat;
 pub mod decide;
 pub mod people;
 pub mod rpc;

@@ -54,6 +54,11 @@ pub enum Kind {
     Login,
     /// A signed checkpoint over the chain head (written by the chain itself).
     Checkpoint,
+    /// A chat account was linked to a person, or unlinked.
+    ChatLink,
+    /// A chat callback or click the server refused (bad signature, replay, unlinked user,
+    /// not an approver of the rule, already decided …).
+    ChatRefusal,
 }
 
 impl Kind {
@@ -68,6 +73,8 @@ impl Kind {
             Kind::PolicyChange => "policy_change",
             Kind::Login => "login",
             Kind::Checkpoint => "checkpoint",
+            Kind::ChatLink => "chat_link",
+            Kind::ChatRefusal => "chat_refusal",
         }
     }
 }

@@ -43,6 +43,10 @@ enum Command {
         /// Policy stored as the first revision (author "bootstrap") when the store has none.
         #[arg(long)]
         policy: Option<PathBuf>,
+        /// Chat file (Slack, Microsoft Teams approvers; see docs/chat.md) [default:
+        /// DATA_DIR/chat.yaml when it exists].
+        #[arg(long)]
+        chat: Option<PathBuf>,
         /// Address to listen on.
         #[arg(long, default_value = config::DEFAULT_LISTEN)]
         listen: SocketAddr,
@@ -92,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
             database,
             people,
             policy,
+            chat,
             listen,
             tls_ca,
             tls_cert,
@@ -101,12 +106,16 @@ async fn main() -> anyhow::Result<()> {
             config.database = database;
             config.people = people;
             config.policy = policy;
+            config.chat = chat;
             config.tls = config::tls_files(tls_ca, tls_cert, tls_key)?;
             let running = server::start(config).await?;
             println!(
                 "countersign-server: serving on {} (store: {})",
                 running.addr, running.store_description
             );
+            if let Some(chat) = running.chat_addr {
+                println!("countersign-server: chat endpoints on http://{chat}");
+            }
             running.serve_until(shutdown_signal()).await?;
             tracing::info!("stopped");
         }

@@ -35,6 +35,8 @@ pub struct Config {
     pub checkpoint_interval: NonZeroU64,
     /// Actor id of the server's own audit records (expiries, checkpoints).
     pub server_id: String,
+    /// Chat file (Slack, Teams); default `DATA_DIR/chat.yaml` when it exists.
+    pub chat: Option<PathBuf>,
 }
 
 impl Config {
@@ -51,6 +53,7 @@ impl Config {
             checkpoint_interval: NonZeroU64::new(DEFAULT_CHECKPOINT_INTERVAL)
                 .unwrap_or(NonZeroU64::MIN),
             server_id: format!("countersign-server@{host}"),
+            chat: None,
         }
     }
 
@@ -84,6 +87,24 @@ impl Config {
                 }
             }
         }
+    }
+}
+
+impl Config {
+    /// Reads the chat file: an explicit path must exist; without one, `DATA_DIR/chat.yaml`
+    /// is read when present (no file: no chat approvers).
+    pub fn load_chat(&self) -> anyhow::Result<Option<crate::chat::ChatConfig>> {
+        let path = match &self.chat {
+            Some(path) => path.clone(),
+            None => {
+                let path = self.data_dir.join("chat.yaml");
+                if !path.exists() {
+                    return Ok(None);
+                }
+                path
+            }
+        };
+        crate::chat::config::load(&path).map(Some)
     }
 }
 

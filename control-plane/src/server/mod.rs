@@ -41,6 +41,8 @@ pub struct Running {
     pub store: Store,
     /// The people file in force.
     pub people: Arc<People>,
+    /// Address of the chat endpoints, when chats are configured.
+    pub chat_addr: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     stopping: watch::Sender<bool>,
     serve: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
@@ -60,6 +62,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     config::create_data_dir(&config.data_dir)?;
     let key = keys::load_or_create(&config.data_dir)?;
     let people = Arc::new(config.load_people()?);
+    let chat_config = config.load_chat()?;
     let tls_files = match &config.tls {
         Some(files) => files.clone(),
         None => {
@@ -98,15 +101,22 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             let _ = stopped.await;
         },
     ));
-    let background = vec![
+    let mut background = vec![
         tokio::spawn(tasks::expire(store.clone())),
         tokio::spawn(tasks::record_logins(store.clone(), login_rx)),
     ];
+    let mut chat_addr = None;
+    if let Some(chat) = &chat_config {
+        let running = crate::chat::start(chat, store.clone(), people.clone(), stopping_tx.subscribe()).await?;
+        chat_addr = Some(running.addr);
+        background.extend(running.tasks);
+    }
     Ok(Running {
         addr,
         store_description,
         store,
         people,
+        chat_addr,
         stop: Some(stop),
         stopping: stopping_tx,
         serve: Some(serve),

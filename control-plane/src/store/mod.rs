@@ -11,6 +11,7 @@
 
 mod audit;
 mod bulk;
+mod chat;
 mod codec;
 mod convert;
 mod decisions;
@@ -38,6 +39,7 @@ use tokio::sync::{broadcast, Mutex};
 
 use crate::audit::{SigningKey, VerifyingKey};
 
+pub use chat::{ChatRefusal, LinkRow, MessageRow};
 pub use error::{AuditError, StoreError};
 pub use rows::{
     Close, Decided, DecisionRow, GrantRow, Ingest, IngestOutcome, Judgement, PolicyRow,

@@ -142,6 +142,34 @@ const STEPS: &[Step] = &[Step {
             record TEXT NOT NULL)",
         "CREATE INDEX audit_records_recorded ON audit_records (recorded)",
     ],
+}, Step {
+    version: 2,
+    name: "chat approvers",
+    statements: &[
+        // Chat accounts linked to people (`countersign people link`): a click counts only
+        // through such a link, never by a name or e-mail in the payload.
+        "CREATE TABLE chat_links (
+            channel TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            person TEXT NOT NULL,
+            linked_by TEXT NOT NULL,
+            linked_at BIGINT NOT NULL,
+            PRIMARY KEY (channel, external_id))",
+        // One chat message per (request, integration, conversation), claimed by the replica
+        // that inserts the row first; `message_ref` is empty until the post succeeded.
+        "CREATE TABLE chat_messages (
+            request_id TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            target TEXT NOT NULL,
+            message_ref TEXT NOT NULL,
+            extra TEXT NOT NULL,
+            posted_at BIGINT NOT NULL,
+            PRIMARY KEY (request_id, channel, target))",
+        // Digests of signed callbacks already seen (replay window), shared by replicas.
+        "CREATE TABLE chat_replays (
+            digest TEXT PRIMARY KEY,
+            seen_at BIGINT NOT NULL)",
+    ],
 }];
 
 /// The DDL of `statement` for `backend`.

@@ -154,7 +154,7 @@ pub(super) fn request(r: &RequestRow, channel: &str) -> Entry {
 }
 
 /// Request fields every decision-like record carries.
-fn request_subject(r: &RequestRow) -> Subject {
+pub(super) fn request_subject(r: &RequestRow) -> Subject {
     Subject {
         host: some(&r.host),
         agent: some(&r.agent_group),
