@@ -133,9 +133,10 @@ async fn attempt(bridge: &Bridge, click: &Click) -> Result<Reply, Refusal> {
     };
     let verdict = match &click.action {
         ClickAction::ApproveOnce => Verdict::ApproveOnce,
+        // Uses are not asked in a chat: as many as the rule allows (0: unlimited).
         ClickAction::ApproveFor(d) => Verdict::ApproveFor {
             duration: *d,
-            uses: 0,
+            uses: u32::MAX,
         },
         ClickAction::Deny(reason) if reason.trim().is_empty() => {
             return Err(refuse(
@@ -153,6 +154,13 @@ async fn attempt(bridge: &Bridge, click: &Click) -> Result<Reply, Refusal> {
     let decided = bridge
         .store
         .decide(&click.request_id, now, move |row, decisions| {
+            let verdict = match verdict {
+                Verdict::ApproveFor { duration, .. } => Verdict::ApproveFor {
+                    duration,
+                    uses: row.spec.max_grant_uses,
+                },
+                other => other,
+            };
             decide::judge(&person, chat, &verdict, row, decisions, now)
         })
         .await
@@ -229,4 +237,3 @@ fn capitalized(s: &str) -> String {
         None => String::new(),
     }
 }
-

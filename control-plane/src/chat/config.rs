@@ -95,7 +95,10 @@ pub fn parse(text: &str) -> Result<ChatConfig, Vec<Problem>> {
             Err(_) => {
                 problems.push((
                     line_of(l),
-                    format!("listen: {:?} is not an address like 127.0.0.1:7480", l.as_str()),
+                    format!(
+                        "listen: {:?} is not an address like 127.0.0.1:7480",
+                        l.as_str()
+                    ),
                 ));
                 None
             }

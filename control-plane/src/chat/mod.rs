@@ -140,7 +140,11 @@ pub async fn start(
         tokio::spawn(http::serve(listener, router, stopping.clone())),
     ];
     if let Some(s) = slack.filter(|s| s.socket_mode()) {
-        tasks.push(tokio::spawn(slack::socket::run(s, bridge.clone(), stopping)));
+        tasks.push(tokio::spawn(slack::socket::run(
+            s,
+            bridge.clone(),
+            stopping,
+        )));
     }
     tracing::info!(%addr, slack = config.slack.is_some(), teams = config.teams.is_some(), "chat approvers ready");
     Ok(Running { addr, tasks })

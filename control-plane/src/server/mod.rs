@@ -107,7 +107,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     ];
     let mut chat_addr = None;
     if let Some(chat) = &chat_config {
-        let running = crate::chat::start(chat, store.clone(), people.clone(), stopping_tx.subscribe()).await?;
+        let running =
+            crate::chat::start(chat, store.clone(), people.clone(), stopping_tx.subscribe())
+                .await?;
         chat_addr = Some(running.addr);
         background.extend(running.tasks);
     }

@@ -150,11 +150,12 @@ impl Store {
         channel: &str,
         external_id: &str,
     ) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT person FROM chat_links WHERE channel = $1 AND external_id = $2")
-            .bind(channel)
-            .bind(external_id)
-            .fetch_optional(self.pool())
-            .await?;
+        let row =
+            sqlx::query("SELECT person FROM chat_links WHERE channel = $1 AND external_id = $2")
+                .bind(channel)
+                .bind(external_id)
+                .fetch_optional(self.pool())
+                .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
@@ -272,13 +273,12 @@ impl Store {
         after: i64,
         limit: u32,
     ) -> Result<Vec<(i64, pb::DecisionEvent)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, body FROM decision_events WHERE id > $1 ORDER BY id LIMIT $2",
-        )
-        .bind(after)
-        .bind(i64::from(limit.clamp(1, 10_000)))
-        .fetch_all(self.pool())
-        .await?;
+        let rows =
+            sqlx::query("SELECT id, body FROM decision_events WHERE id > $1 ORDER BY id LIMIT $2")
+                .bind(after)
+                .bind(i64::from(limit.clamp(1, 10_000)))
+                .fetch_all(self.pool())
+                .await?;
         rows.iter()
             .map(|row| {
                 let id: i64 = row.try_get(0)?;

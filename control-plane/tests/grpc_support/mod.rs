@@ -90,9 +90,23 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server with the test people file and (if given) a seed policy.
     pub async fn start(policy: Option<&str>) -> TestServer {
+        TestServer::start_with_chat(policy, None).await
+    }
+
+    /// Starts a server as [`TestServer::start`] does, with `chat` as its `DATA_DIR/chat.yaml`
+    /// (listen on 127.0.0.1:0 unless the text says otherwise).
+    pub async fn start_with_chat(policy: Option<&str>, chat: Option<&str>) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).expect("data dir");
+        if let Some(text) = chat {
+            let text = if text.contains("listen:") {
+                text.to_owned()
+            } else {
+                format!("listen: 127.0.0.1:0\n{text}")
+            };
+            std::fs::write(data.join("chat.yaml"), text).expect("chat file");
+        }
         let people = dir.path().join("people.yaml");
         std::fs::write(&people, people_yaml()).expect("people file");
         let mut config = Config::new(&data, "127.0.0.1:0".parse().expect("addr"));
@@ -112,6 +126,16 @@ impl TestServer {
             running: Some(running),
             url,
         }
+    }
+
+    /// `http://ADDR` of the chat endpoints.
+    pub fn chat_url(&self) -> String {
+        let addr = self
+            .running
+            .as_ref()
+            .and_then(|r| r.chat_addr)
+            .expect("the server has chat endpoints");
+        format!("http://{addr}")
     }
 
     /// The data directory.

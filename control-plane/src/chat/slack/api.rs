@@ -34,7 +34,12 @@ impl Api {
     }
 
     /// Calls `method` with `body`; returns Slack's answer when it says `ok: true`.
-    pub async fn call(&self, method: &str, token: &Secret, body: &Value) -> Result<Value, ChatError> {
+    pub async fn call(
+        &self,
+        method: &str,
+        token: &Secret,
+        body: &Value,
+    ) -> Result<Value, ChatError> {
         let url = format!("{}/{method}", self.base);
         for attempt in 1..=TRIES {
             let response = self
@@ -47,22 +52,32 @@ impl Api {
                 .map_err(|e| ChatError(format!("{method}: {}", without_url(&e))))?;
             if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS && attempt < TRIES {
                 let wait = retry_after(response.headers()).min(MAX_WAIT);
-                tracing::info!(method, wait_ms = wait.as_millis() as u64, "slack rate limit: waiting as asked");
+                tracing::info!(
+                    method,
+                    wait_ms = wait.as_millis() as u64,
+                    "slack rate limit: waiting as asked"
+                );
                 tokio::time::sleep(wait).await;
                 continue;
             }
             let status = response.status();
-            let answer: Value = response
-                .json()
-                .await
-                .map_err(|e| ChatError(format!("{method}: HTTP {status}, unreadable answer: {}", without_url(&e))))?;
+            let answer: Value = response.json().await.map_err(|e| {
+                ChatError(format!(
+                    "{method}: HTTP {status}, unreadable answer: {}",
+                    without_url(&e)
+                ))
+            })?;
             if answer["ok"].as_bool() == Some(true) {
                 return Ok(answer);
             }
             let code = answer["error"].as_str().unwrap_or("no error code");
-            return Err(ChatError(format!("{method}: Slack said {code} (HTTP {status})")));
+            return Err(ChatError(format!(
+                "{method}: Slack said {code} (HTTP {status})"
+            )));
         }
-        Err(ChatError(format!("{method}: still rate-limited after {TRIES} tries")))
+        Err(ChatError(format!(
+            "{method}: still rate-limited after {TRIES} tries"
+        )))
     }
 }
 

@@ -56,7 +56,10 @@ pub(crate) fn build(raw: &Spanned<Raw>, problems: &mut Vec<Problem>) -> Option<S
             u.trim_end_matches('/').to_owned()
         }
         Some(u) => {
-            problems.push((line_of(u), format!("slack.api_url {:?} is not an http(s) URL", u.as_str())));
+            problems.push((
+                line_of(u),
+                format!("slack.api_url {:?} is not an http(s) URL", u.as_str()),
+            ));
             String::new()
         }
     };
@@ -77,7 +80,10 @@ pub(crate) fn build(raw: &Spanned<Raw>, problems: &mut Vec<Problem>) -> Option<S
     if let Some(c) = raw.default_channel.as_ref().filter(|c| !valid_channel(c)) {
         problems.push((
             line_of(c),
-            format!("slack.default_channel: {:?} is not a channel id", c.as_str()),
+            format!(
+                "slack.default_channel: {:?} is not a channel id",
+                c.as_str()
+            ),
         ));
     }
     if channels.is_empty() && raw.default_channel.is_none() {
@@ -104,5 +110,6 @@ fn valid_channel(c: &str) -> bool {
     c.len() >= 2
         && c.len() <= 32
         && matches!(c.as_bytes()[0], b'C' | b'G' | b'D')
-        && c.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        && c.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }

@@ -33,13 +33,19 @@ pub fn routes(bridge: &Bridge, slack: &Arc<Slack>) -> Router {
     if slack.config().signing_secret.is_none() {
         return Router::new();
     }
-    Router::new().route(PATH, post(receive)).with_state(Endpoint {
-        bridge: bridge.clone(),
-        slack: slack.clone(),
-    })
+    Router::new()
+        .route(PATH, post(receive))
+        .with_state(Endpoint {
+            bridge: bridge.clone(),
+            slack: slack.clone(),
+        })
 }
 
-async fn receive(State(e): State<Endpoint>, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
+async fn receive(
+    State(e): State<Endpoint>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
     let Some(secret) = &e.slack.config().signing_secret else {
         return (StatusCode::NOT_FOUND, String::new());
     };
@@ -58,7 +64,9 @@ async fn receive(State(e): State<Endpoint>, headers: HeaderMap, body: Bytes) -> 
         return refuse(&e.bridge, rejection.code(), rejection.message()).await;
     }
     // Signature checked: it is Slack's. The same signed request twice is a replay.
-    let digest = hex::encode(Sha256::digest(header("x-slack-signature").unwrap_or("").as_bytes()));
+    let digest = hex::encode(Sha256::digest(
+        header("x-slack-signature").unwrap_or("").as_bytes(),
+    ));
     match e
         .bridge
         .store
@@ -67,7 +75,12 @@ async fn receive(State(e): State<Endpoint>, headers: HeaderMap, body: Bytes) -> 
     {
         Ok(true) => {}
         Ok(false) => {
-            return refuse(&e.bridge, "replay", "request refused: already received (replay)".into()).await
+            return refuse(
+                &e.bridge,
+                "replay",
+                "request refused: already received (replay)".into(),
+            )
+            .await
         }
         Err(err) => {
             tracing::warn!(error = %err, "slack: replay check failed");
@@ -142,20 +155,29 @@ pub async fn handle(bridge: &Bridge, slack: &Slack, payload: &Value) {
 /// The request and what one of our buttons asks; `None` for other apps' actions.
 fn parse_action(action: &Value, payload: &Value) -> Option<(String, ClickAction)> {
     match action["action_id"].as_str()? {
-        blocks::APPROVE_ONCE => Some((action["value"].as_str()?.to_owned(), ClickAction::ApproveOnce)),
+        blocks::APPROVE_ONCE => Some((
+            action["value"].as_str()?.to_owned(),
+            ClickAction::ApproveOnce,
+        )),
         blocks::APPROVE_FOR => {
             let value = action["selected_option"]["value"].as_str()?;
             let (id, secs) = value.split_once('|')?;
             let secs: u64 = secs.parse().ok()?;
-            Some((id.to_owned(), ClickAction::ApproveFor(std::time::Duration::from_secs(secs))))
+            Some((
+                id.to_owned(),
+                ClickAction::ApproveFor(std::time::Duration::from_secs(secs)),
+            ))
         }
         blocks::DENY => {
-            let reason = payload["state"]["values"][blocks::REASON_BLOCK][blocks::REASON_INPUT]["value"]
+            let reason = payload["state"]["values"][blocks::REASON_BLOCK][blocks::REASON_INPUT]
+                ["value"]
                 .as_str()
                 .unwrap_or("");
-            Some((action["value"].as_str()?.to_owned(), ClickAction::Deny(reason.to_owned())))
+            Some((
+                action["value"].as_str()?.to_owned(),
+                ClickAction::Deny(reason.to_owned()),
+            ))
         }
         _ => None,
     }
 }
-

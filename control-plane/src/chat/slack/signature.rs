@@ -57,11 +57,11 @@ pub fn verify(
         .parse()
         .map_err(|_| Rejection::Malformed("X-Slack-Request-Timestamp is not a number"))?;
     let signature = signature.ok_or(Rejection::Malformed("no X-Slack-Signature"))?;
-    let hex_sig = signature
-        .strip_prefix("v0=")
-        .ok_or(Rejection::Malformed("X-Slack-Signature is not a v0 signature"))?;
-    let given = hex::decode(hex_sig)
-        .map_err(|_| Rejection::Malformed("X-Slack-Signature is not hex"))?;
+    let hex_sig = signature.strip_prefix("v0=").ok_or(Rejection::Malformed(
+        "X-Slack-Signature is not a v0 signature",
+    ))?;
+    let given =
+        hex::decode(hex_sig).map_err(|_| Rejection::Malformed("X-Slack-Signature is not hex"))?;
     let off = now.saturating_sub(ts);
     if off.unsigned_abs() > WINDOW.as_secs() {
         return Err(Rejection::Stale(off));
@@ -87,7 +87,8 @@ pub fn sign(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
 
 fn mac(secret: &[u8]) -> Hmac<Sha256> {
     // HMAC takes keys of any length.
-    Hmac::<Sha256>::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
+    Hmac::<Sha256>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
 }
 
 #[cfg(test)]
@@ -103,7 +104,10 @@ mod tests {
     #[test]
     fn slacks_documented_example_verifies() {
         assert_eq!(sign(SECRET, TS, BODY), SIG);
-        assert_eq!(verify(SECRET, Some(TS), Some(SIG), BODY, 1_531_420_618 + 10), Ok(()));
+        assert_eq!(
+            verify(SECRET, Some(TS), Some(SIG), BODY, 1_531_420_618 + 10),
+            Ok(())
+        );
     }
 
     #[test]
@@ -111,8 +115,14 @@ mod tests {
         let now = 1_531_420_618;
         let mut body = BODY.to_vec();
         body[0] ^= 1;
-        assert_eq!(verify(SECRET, Some(TS), Some(SIG), &body, now), Err(Rejection::Forged));
-        assert_eq!(verify(b"other", Some(TS), Some(SIG), BODY, now), Err(Rejection::Forged));
+        assert_eq!(
+            verify(SECRET, Some(TS), Some(SIG), &body, now),
+            Err(Rejection::Forged)
+        );
+        assert_eq!(
+            verify(b"other", Some(TS), Some(SIG), BODY, now),
+            Err(Rejection::Forged)
+        );
         assert_eq!(
             verify(SECRET, Some(TS), Some(SIG), BODY, now + 301),
             Err(Rejection::Stale(301))
@@ -121,12 +131,30 @@ mod tests {
             verify(SECRET, Some(TS), Some(SIG), BODY, now - 301),
             Err(Rejection::Stale(-301))
         );
-        assert!(matches!(verify(SECRET, None, Some(SIG), BODY, now), Err(Rejection::Malformed(_))));
-        assert!(matches!(verify(SECRET, Some(TS), None, BODY, now), Err(Rejection::Malformed(_))));
-        assert!(matches!(verify(SECRET, Some("x"), Some(SIG), BODY, now), Err(Rejection::Malformed(_))));
-        assert!(matches!(verify(SECRET, Some(TS), Some("v1=00"), BODY, now), Err(Rejection::Malformed(_))));
-        assert!(matches!(verify(SECRET, Some(TS), Some("v0=zz"), BODY, now), Err(Rejection::Malformed(_))));
+        assert!(matches!(
+            verify(SECRET, None, Some(SIG), BODY, now),
+            Err(Rejection::Malformed(_))
+        ));
+        assert!(matches!(
+            verify(SECRET, Some(TS), None, BODY, now),
+            Err(Rejection::Malformed(_))
+        ));
+        assert!(matches!(
+            verify(SECRET, Some("x"), Some(SIG), BODY, now),
+            Err(Rejection::Malformed(_))
+        ));
+        assert!(matches!(
+            verify(SECRET, Some(TS), Some("v1=00"), BODY, now),
+            Err(Rejection::Malformed(_))
+        ));
+        assert!(matches!(
+            verify(SECRET, Some(TS), Some("v0=zz"), BODY, now),
+            Err(Rejection::Malformed(_))
+        ));
         // A truncated signature is a mismatch, not a prefix match.
-        assert_eq!(verify(SECRET, Some(TS), Some(&SIG[..40]), BODY, now), Err(Rejection::Forged));
+        assert_eq!(
+            verify(SECRET, Some(TS), Some(&SIG[..40]), BODY, now),
+            Err(Rejection::Forged)
+        );
     }
 }

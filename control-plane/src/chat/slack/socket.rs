@@ -82,7 +82,10 @@ async fn connection(slack: &Arc<Slack>, bridge: &Bridge) -> Result<(), ChatError
         match envelope["type"].as_str() {
             Some("hello") => tracing::debug!("slack socket mode: hello"),
             Some("disconnect") => {
-                tracing::info!(reason = envelope["reason"].as_str().unwrap_or(""), "slack socket mode: Slack asked to reconnect");
+                tracing::info!(
+                    reason = envelope["reason"].as_str().unwrap_or(""),
+                    "slack socket mode: Slack asked to reconnect"
+                );
                 let _ = socket.close(None).await;
                 return Ok(());
             }
