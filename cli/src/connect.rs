@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use control_plane::rpc::pb::{
     approval_service_client::ApprovalServiceClient, audit_service_client::AuditServiceClient,
-    policy_service_client::PolicyServiceClient,
+    people_service_client::PeopleServiceClient, policy_service_client::PolicyServiceClient,
 };
 use control_plane::tls::{self, TlsFiles};
 use tonic::metadata::{Ascii, MetadataValue};
@@ -188,6 +188,11 @@ impl Connection {
     /// PolicyService client.
     pub fn policy(&self) -> PolicyServiceClient<Transport> {
         PolicyServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    /// PeopleService client.
+    pub fn people(&self) -> PeopleServiceClient<Transport> {
+        PeopleServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
 
     /// AuditService client.

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod certs;
 pub mod decide;
 pub mod pending;
+pub mod people;
 pub mod policy;
 pub mod revoke;
 pub mod show;

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod check;
 pub mod convert;
 pub mod events;
+pub mod people;
 pub mod policy;
 pub mod spec;
 
@@ -81,10 +82,11 @@ pub fn now() -> std::time::SystemTime {
     crate::audit::Timestamp::now().system_time()
 }
 
-/// The four services, each behind its authenticator, added to a tonic server.
+/// The five services, each behind its authenticator, added to a tonic server.
 pub fn routes(ctx: &Ctx) -> tonic::service::Routes {
     tonic::service::Routes::new(agent::service(ctx))
         .add_service(approval::service(ctx))
         .add_service(policy::service(ctx))
         .add_service(audit::service(ctx))
+        .add_service(people::service(ctx))
 }

@@ -1,0 +1,129 @@
+//! `PeopleService` over real mTLS: admins link chat accounts to people, checked and
+//! audited; nobody else may.
+
+mod grpc_support;
+
+use control_plane::audit::Kind;
+use control_plane::rpc::pb;
+use grpc_support::TestServer;
+use pb::people_service_client::PeopleServiceClient;
+use serde_json::json;
+use tonic::Code;
+
+fn link(person: &str, chat: &str, id: &str) -> pb::LinkRequest {
+    pb::LinkRequest {
+        person: person.into(),
+        chat: chat.into(),
+        external_id: id.into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_link_chat_accounts_checked_and_audited() {
+    let server = TestServer::start(None).await;
+    let mut erin = PeopleServiceClient::new(server.person("erin").await);
+    let made = erin
+        .link(link("alice", "slack", "U0ALICE"))
+        .await
+        .expect("admin links")
+        .into_inner();
+    assert_eq!(
+        (made.person.as_str(), made.linked_by.as_str()),
+        ("alice", "erin")
+    );
+    erin.link(link("bob", "teams", "6b9c2f3e-1d2a-4b5c-9e8f-0a1b2c3d4e5f"))
+        .await
+        .expect("teams link");
+    // Relinking an account moves it.
+    erin.link(link("bob", "slack", "U0ALICE"))
+        .await
+        .expect("relink");
+
+    for (request, code, words) in [
+        (
+            link("alice", "slack", "alice"),
+            Code::InvalidArgument,
+            "not a slack user id",
+        ),
+        (
+            link("alice", "teams", "U0ALICE"),
+            Code::InvalidArgument,
+            "not a teams user id",
+        ),
+        (
+            link("alice", "irc", "U0ALICE"),
+            Code::InvalidArgument,
+            "not known",
+        ),
+        (
+            link("mallory", "slack", "U0MAL"),
+            Code::NotFound,
+            "no person 'mallory'",
+        ),
+    ] {
+        let e = erin.link(request).await.expect_err("refused");
+        assert_eq!(e.code(), code, "{e:?}");
+        assert!(e.message().contains(words), "{e:?}");
+    }
+    let e = PeopleServiceClient::new(server.person("alice").await)
+        .link(link("alice", "slack", "U0SELF"))
+        .await
+        .expect_err("an approver cannot link (herself or anyone)");
+    assert_eq!(e.code(), Code::PermissionDenied);
+
+    let links = PeopleServiceClient::new(server.person("dave").await)
+        .list_links(pb::ListLinksRequest {
+            chat: "slack".into(),
+        })
+        .await
+        .expect("auditor lists")
+        .into_inner()
+        .links;
+    assert_eq!(links.len(), 1);
+    assert_eq!(
+        (links[0].external_id.as_str(), links[0].person.as_str()),
+        ("U0ALICE", "bob")
+    );
+
+    let gone = erin
+        .unlink(pb::UnlinkRequest {
+            chat: "slack".into(),
+            external_id: "U0ALICE".into(),
+        })
+        .await
+        .expect("unlink")
+        .into_inner();
+    assert_eq!(gone.person, "bob");
+    let e = erin
+        .unlink(pb::UnlinkRequest {
+            chat: "slack".into(),
+            external_id: "U0ALICE".into(),
+        })
+        .await
+        .expect_err("twice");
+    assert_eq!(e.code(), Code::NotFound);
+
+    let store = &server.running.as_ref().expect("running").store;
+    let records = store.audit_records(None, 0).await.expect("audit");
+    let actions: Vec<_> = records
+        .iter()
+        .filter(|r| r.kind == Kind::ChatLink)
+        .map(|r| {
+            (
+                r.actor.id.clone(),
+                r.subject.details["action"].clone(),
+                r.subject.details["person"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            ("erin".to_owned(), json!("link"), json!("alice")),
+            ("erin".to_owned(), json!("link"), json!("bob")),
+            ("erin".to_owned(), json!("link"), json!("bob")),
+            ("erin".to_owned(), json!("unlink"), json!("bob")),
+        ]
+    );
+    server.stop().await;
+}
