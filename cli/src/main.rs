@@ -1,7 +1,8 @@
 //! `countersign`: the command line of approvers, security admins, auditors and AI agents.
 //!
 //! People's commands speak gRPC to the control plane over mutual TLS; the agent-side
-//! commands (`exec`, `request`, `why`) speak only to the local daemon's agent socket.
+//! commands (`exec`, `request`, `why`, and the MCP server `mcp`) speak only to the local
+//! daemon's agent socket.
 //! Exit statuses: 0 ok (or CMD's for `exec`), 1 refused/denied/expired, 2 usage, 3 server or
 //! socket unreachable.
 
@@ -10,6 +11,7 @@ mod commands;
 mod connect;
 mod exit;
 mod json;
+mod mcp;
 mod output;
 mod render;
 mod when;
@@ -23,11 +25,13 @@ use commands::audit::AuditCommand;
 use commands::certs::CertsCommand;
 use commands::decide::{ApproveArgs, DenyArgs};
 use commands::pending::PendingArgs;
+use commands::people::PeopleCommand;
 use commands::policy::PolicyCommand;
 use commands::revoke::RevokeArgs;
 use commands::show::ShowArgs;
 use connect::ServerArgs;
 use exit::{Failure, Outcome};
+use mcp::McpArgs;
 use output::errln;
 
 /// Countersign: human approval for the dangerous actions of AI agents.
@@ -58,6 +62,9 @@ enum Command {
     /// The policy the server distributes: validate, push, history, get.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Chat accounts (Slack, Teams) linked to people: link, unlink, list.
+    #[command(subcommand)]
+    People(PeopleCommand),
     /// Development CA and certificates.
     #[command(subcommand)]
     Certs(CertsCommand),
@@ -67,6 +74,8 @@ enum Command {
     Request(RequestArgs),
     /// (agent side) Why was my session's latest operation refused?
     Why(WhyArgs),
+    /// (agent side) MCP server on stdio: AI agents ask for approval through tools.
+    Mcp(McpArgs),
 }
 
 fn main() -> ExitCode {
@@ -95,6 +104,7 @@ fn run(cli: Cli) -> Outcome {
         Command::Exec(args) => agent_side::exec::run(args),
         Command::Request(args) => agent_side::request::run(args),
         Command::Why(args) => agent_side::why::run(args),
+        Command::Mcp(args) => mcp::run(args),
         Command::Certs(command) => commands::certs::run(command, &cli.server.certs_dir),
         Command::Audit(AuditCommand::Verify(args)) => commands::audit::verify::run(args),
         _ => server_command(&cli),
@@ -122,11 +132,13 @@ fn server_command(cli: &Cli) -> Outcome {
                 commands::audit::query::run(&conn, args).await
             }
             Command::Policy(command) => commands::policy::run(&conn, command).await,
+            Command::People(command) => commands::people::run(&conn, command).await,
             Command::Audit(AuditCommand::Verify(_))
             | Command::Certs(_)
             | Command::Exec(_)
             | Command::Request(_)
-            | Command::Why(_) => Err(Failure::usage("not a server command")),
+            | Command::Why(_)
+            | Command::Mcp(_) => Err(Failure::usage("not a server command")),
         }
     })
 }

@@ -6,7 +6,7 @@
 use std::{
     fs::{self, File},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Child, ChildStdin, Command, Stdio},
     thread,
     time::{Duration, Instant},
 };
@@ -27,16 +27,24 @@ pub struct Spawned {
 
 impl Spawned {
     /// Starts `cmd` with stdin from /dev/null and output into `<out_base>.stdout|.stderr`.
-    pub fn start(mut cmd: Command, out_base: &Path) -> Self {
+    pub fn start(cmd: Command, out_base: &Path) -> Self {
+        Self::start_with_stdin(cmd, out_base, Stdio::null())
+    }
+
+    /// Like [`Self::start`], with stdin a pipe the test writes to (see [`Self::take_stdin`]):
+    /// for servers that read requests on stdin, such as `countersign mcp`.
+    pub fn start_piped(cmd: Command, out_base: &Path) -> Self {
+        Self::start_with_stdin(cmd, out_base, Stdio::piped())
+    }
+
+    fn start_with_stdin(mut cmd: Command, out_base: &Path, stdin: Stdio) -> Self {
         let label = describe(&cmd);
         let stdout = out_base.with_extension("stdout");
         let stderr = out_base.with_extension("stderr");
         let file = |p: &Path| {
             File::create(p).unwrap_or_else(|e| panic!("cannot create {}: {e}", p.display()))
         };
-        cmd.stdin(Stdio::null())
-            .stdout(file(&stdout))
-            .stderr(file(&stderr));
+        cmd.stdin(stdin).stdout(file(&stdout)).stderr(file(&stderr));
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start `{label}`: {e}"));
@@ -46,6 +54,15 @@ impl Spawned {
             stdout,
             stderr,
         }
+    }
+
+    /// The write end of stdin of a process started by [`Self::start_piped`]; dropping it is
+    /// the end of the process's input.
+    pub fn take_stdin(&mut self) -> ChildStdin {
+        self.child
+            .stdin
+            .take()
+            .unwrap_or_else(|| panic!("`{}` has no stdin pipe (left)", self.label))
     }
 
     pub fn pid(&self) -> u32 {

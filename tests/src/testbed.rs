@@ -231,6 +231,11 @@ impl TestBed {
         self.outputs.start(cmd, tag)
     }
 
+    /// Like [`Self::spawn_command`], with stdin a pipe ([`Spawned::take_stdin`]).
+    pub fn spawn_piped(&self, cmd: Command, tag: &str) -> Spawned {
+        Spawned::start_piped(cmd, &self.outputs.next(tag))
+    }
+
     /// Lines appended by cs-probe target runs (`$CS_PROBE_LOG`).
     pub fn probe_log(&self) -> Vec<String> {
         fs::read_to_string(self.dir.join("probe.log"))

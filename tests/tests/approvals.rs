@@ -12,10 +12,18 @@ mod audit;
 mod decisions;
 #[path = "approvals/isolation.rs"]
 mod isolation;
+#[path = "approvals/mcp.rs"]
+mod mcp;
 #[path = "approvals/outage.rs"]
 mod outage;
 #[path = "approvals/scenario.rs"]
 mod scenario;
+#[path = "approvals/slack.rs"]
+mod slack;
+/// The local Slack of the control plane's chat tests (one peer for both suites).
+#[path = "../../control-plane/tests/chat_support/slack.rs"]
+#[allow(dead_code, reason = "the approvals suite uses a part")]
+mod slack_peer;
 
 use std::{
     process::Command,
@@ -72,9 +80,29 @@ impl World {
         approvers: &str,
         extra_rules: &str,
     ) -> Self {
+        Self::start_full(name, database, approvers, extra_rules, None)
+    }
+
+    /// Like [`Self::start`] with `chat` as the server's chat file (`DATA_DIR/chat.yaml`).
+    pub fn start_with_chat(name: &str, chat: &str) -> Self {
+        Self::start_full(name, |_| Database::Sqlite, "", "", Some(chat))
+    }
+
+    fn start_full(
+        name: &str,
+        database: impl FnOnce(&TestBed) -> Database,
+        approvers: &str,
+        extra_rules: &str,
+        chat: Option<&str>,
+    ) -> Self {
         let mut t = TestBed::new(name, option_env!("CARGO_BIN_EXE_cs-probe"));
         let db = database(&t);
         let mut cp = ControlPlane::new(t.env(), t.dir(), db);
+        if let Some(text) = chat {
+            let path = cp.data_dir().join("chat.yaml");
+            std::fs::create_dir_all(cp.data_dir()).unwrap_or_else(|e| panic!("data dir: {e}"));
+            std::fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
         cp.start();
         let guarded = t.bin("guarded");
         let policy = t.policy(&format!(
@@ -127,6 +155,15 @@ impl World {
 
     /// `countersign ARGS…` started as an AI agent inside `session`.
     pub fn spawn_agent_cli(&self, session: &Cgroup, args: &[&str]) -> Spawned {
+        self.t.spawn_command(
+            self.agent_cli(session, args),
+            &format!("agent-{}", args.join("-")),
+        )
+    }
+
+    /// The command line of `countersign ARGS…` run by an AI agent inside `session`, not
+    /// started.
+    pub fn agent_cli(&self, session: &Cgroup, args: &[&str]) -> Command {
         let mut cmd = session.command(
             self.t
                 .env()
@@ -136,8 +173,7 @@ impl World {
         );
         cmd.env("COUNTERSIGN_AGENT_SOCKET", self.t.agent().agent_socket())
             .args(args);
-        self.t
-            .spawn_command(cmd, &format!("agent-{}", args.join("-")))
+        cmd
     }
 
     /// `countersign exec -- guarded ARGS…` started inside the session.

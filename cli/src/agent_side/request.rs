@@ -1,13 +1,14 @@
 //! `countersign request --reason R [--timeout D] [--no-wait] -- CMD ARGS…`: asks ahead for an
 //! exec the session has not tried, with a reason for the approvers, then waits for the
-//! decision.
+//! decision. The ask itself ([`exec_spec`], [`ask`]) is shared with the MCP server's
+//! `request_approval` tool.
 
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use agent::agent_api::protocol::{AgentRequest, AgentResponse, ExecSpec, RequestView};
+use agent::agent_api::protocol::{AgentRequest, AgentResponse, ConnectSpec, ExecSpec, RequestView};
 
 use super::{socket, wait};
 use crate::commands::decide::non_empty;
@@ -43,33 +44,15 @@ pub struct RequestArgs {
     pub command: Vec<String>,
 }
 
+/// How long the daemon may take to forward an ask (it waits up to 3 s for the control plane
+/// to name the request).
+const ASK_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Runs `request`.
 pub fn run(args: &RequestArgs) -> Outcome {
-    let Some(program) = args.command.first() else {
-        return Err(Failure::usage("no command given"));
-    };
-    let cwd =
-        std::env::current_dir().map_err(|e| Failure::refused(format!("current directory: {e}")))?;
-    let path = std::env::var_os("PATH");
-    let binary = resolve(program, path.as_deref(), &cwd)
-        .ok_or_else(|| Failure::usage(format!("{}: command not found", clean(program))))?;
-    let binary = binary
-        .to_str()
-        .ok_or_else(|| Failure::usage(format!("{}: path is not UTF-8", binary.display())))?
-        .to_owned();
+    let spec = exec_spec(&args.command)?;
     let what = shell_join(&args.command);
-    let ask = AgentRequest::Request {
-        exec: Some(ExecSpec {
-            binary,
-            argv: args.command.clone(),
-        }),
-        connect: None,
-        reason: args.reason.clone(),
-    };
-    let view = match socket::call(&ask, Duration::from_secs(30))? {
-        AgentResponse::Requested { request } => request,
-        other => return Err(socket::unexpected(&other)),
-    };
+    let view = ask(&socket::path(), Some(spec), None, &args.reason)?;
     outln!("{}", requested_text(&view, &what, SystemTime::now()));
     if args.no_wait {
         return Ok(OK);
@@ -86,6 +69,46 @@ pub fn run(args: &RequestArgs) -> Outcome {
         None => outln!("granted: run it now"),
     }
     Ok(OK)
+}
+
+/// The exec the daemon is asked about for `argv`: argv[0] resolved as the shell would, from
+/// our working directory and `PATH` (see [`resolve`]).
+pub fn exec_spec(argv: &[String]) -> Result<ExecSpec, Failure> {
+    let Some(program) = argv.first() else {
+        return Err(Failure::usage("no command given"));
+    };
+    let cwd =
+        std::env::current_dir().map_err(|e| Failure::refused(format!("current directory: {e}")))?;
+    let path = std::env::var_os("PATH");
+    let binary = resolve(program, path.as_deref(), &cwd)
+        .ok_or_else(|| Failure::usage(format!("{}: command not found", clean(program))))?;
+    let binary = binary
+        .to_str()
+        .ok_or_else(|| Failure::usage(format!("{}: path is not UTF-8", binary.display())))?
+        .to_owned();
+    Ok(ExecSpec {
+        binary,
+        argv: argv.to_vec(),
+    })
+}
+
+/// Asks the daemon listening on `socket` ahead for one operation (`exec` or `connect`), with
+/// the agent's `reason` for the approvers; the request as the daemon sees it.
+pub fn ask(
+    socket: &Path,
+    exec: Option<ExecSpec>,
+    connect: Option<ConnectSpec>,
+    reason: &str,
+) -> Result<RequestView, Failure> {
+    let request = AgentRequest::Request {
+        exec,
+        connect,
+        reason: reason.to_owned(),
+    };
+    match socket::call_at(socket, &request, ASK_TIMEOUT)? {
+        AgentResponse::Requested { request } => Ok(request),
+        other => Err(socket::unexpected(&other)),
+    }
 }
 
 /// What the daemon will judge: `program` itself when it holds a `/` (made absolute), else the

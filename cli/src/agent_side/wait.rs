@@ -1,5 +1,6 @@
 //! Waiting on the agent socket for the decision on an operation, and saying how it ended.
 
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use agent::agent_api::protocol::{AgentRequest, AgentResponse, WaitOutcome};
@@ -17,11 +18,16 @@ const MARGIN: Duration = Duration::from_secs(30);
 
 /// Waits until the operation `fingerprint` of this session is decided, or `timeout` passes.
 pub fn wait(fingerprint: &str, timeout: Duration) -> Result<WaitOutcome, Failure> {
+    wait_at(&socket::path(), fingerprint, timeout)
+}
+
+/// [`wait`] on the agent socket at `path`.
+pub fn wait_at(path: &Path, fingerprint: &str, timeout: Duration) -> Result<WaitOutcome, Failure> {
     let request = AgentRequest::Wait {
         fingerprint: fingerprint.to_owned(),
         timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
     };
-    match socket::call(&request, timeout.saturating_add(MARGIN))? {
+    match socket::call_at(path, &request, timeout.saturating_add(MARGIN))? {
         AgentResponse::Waited { outcome } => Ok(outcome),
         other => Err(socket::unexpected(&other)),
     }
