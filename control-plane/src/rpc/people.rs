@@ -129,14 +129,7 @@ impl PeopleService for PeopleApi {
         &self,
         request: Request<ListLinksRequest>,
     ) -> Result<Response<ListLinksResponse>, Status> {
-        let caller = Caller::person(&request)?;
-        let p = &caller.person;
-        if !(p.has(Role::Admin) || p.has(Role::Auditor)) {
-            return Err(Status::permission_denied(format!(
-                "person '{}' is neither an auditor nor an admin",
-                p.name
-            )));
-        }
+        super::policy::reader(&Caller::person(&request)?)?;
         let chat = request.into_inner().chat;
         if !chat.is_empty() && chat != "slack" && chat != "teams" {
             return Err(invalid(format!(

@@ -35,7 +35,7 @@ pub fn service(ctx: &Ctx) -> InterceptedService<PolicyServiceServer<PolicyApi>, 
 }
 
 /// Admins and auditors read policies; everyone else is refused, naming the roles.
-fn reader(caller: &PersonCaller) -> Result<(), Status> {
+pub(super) fn reader(caller: &PersonCaller) -> Result<(), Status> {
     let p = &caller.person;
     if p.has(Role::Admin) || p.has(Role::Auditor) {
         Ok(())

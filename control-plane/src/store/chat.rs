@@ -279,13 +279,7 @@ impl Store {
                 .bind(i64::from(limit.clamp(1, 10_000)))
                 .fetch_all(self.pool())
                 .await?;
-        rows.iter()
-            .map(|row| {
-                let id: i64 = row.try_get(0)?;
-                let body: Vec<u8> = row.try_get(1)?;
-                Ok((id, codec::decode(&body, "decision event")?))
-            })
-            .collect()
+        rows.iter().map(super::stream::event_of).collect()
     }
 
     /// The newest decision event's cursor (0: none yet).

@@ -73,12 +73,17 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
-                let id: i64 = row.try_get(0)?;
-                let body: Vec<u8> = row.try_get(1)?;
-                let mut event: pb::DecisionEvent = codec::decode(&body, "decision event")?;
+                let (id, mut event) = event_of(row)?;
                 event.cursor = id.to_string();
                 Ok(event)
             })
             .collect()
     }
+}
+
+/// A `decision_events` row (`id, body`): its id and event.
+pub(super) fn event_of(row: &sqlx::any::AnyRow) -> Result<(i64, pb::DecisionEvent), StoreError> {
+    let id: i64 = row.try_get(0)?;
+    let body: Vec<u8> = row.try_get(1)?;
+    Ok((id, codec::decode(&body, "decision event")?))
 }
