@@ -561,3 +561,53 @@ async fn socket_mode_acknowledges_clicks_and_reconnects() {
     );
     s.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_storm_updates_the_card_at_a_bounded_pace() {
+    let s = Setup::start(false).await;
+    let id = raise(
+        &s.server,
+        1,
+        "kubectl",
+        "/usr/bin/kubectl",
+        "00000000000000a8",
+        "mallory",
+    )
+    .await;
+    let ts = s.posted(&id, "C0SRE").await;
+    let started = Instant::now();
+    let mut agent = s.server.agent().await;
+    for n in 2..=40u64 {
+        agent
+            .upload_events(control_plane::rpc::pb::UploadEventsRequest {
+                events: vec![grpc_support::refused(
+                    n,
+                    "kubectl",
+                    "/usr/bin/kubectl",
+                    "00000000000000a8",
+                    "mallory",
+                )],
+            })
+            .await
+            .expect("upload");
+    }
+    // The last count shows within a few seconds …
+    s.peer
+        .wait_call("chat.update", Duration::from_secs(8), |c| {
+            c.body["ts"] == ts.as_str() && blocks_text(&c.body).contains("40 refused attempts")
+        })
+        .await;
+    // … after a handful of updates, not forty.
+    let updates = s.peer.calls("chat.update").len();
+    eprintln!(
+        "40 attempts shown with {updates} updates in {:?}",
+        started.elapsed()
+    );
+    assert!(updates <= 5, "{updates} updates for one storm");
+    assert_eq!(
+        s.peer.calls("chat.postMessage").len(),
+        1,
+        "one message per request"
+    );
+    s.server.stop().await;
+}

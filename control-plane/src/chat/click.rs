@@ -83,6 +83,7 @@ pub async fn decide(bridge: &Bridge, click: Click) -> Reply {
                 message: refusal.text.clone(),
                 request_id: view.as_ref().map(|v| v.request.id.clone()),
                 chat_user: Some(click.user.clone()),
+                left_out: 0,
             };
             bridge.record_refusal(&record).await;
             tracing::info!(chat = click.chat, request = %click.request_id, code = refusal.code, "chat click refused");

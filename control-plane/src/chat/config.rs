@@ -135,3 +135,54 @@ pub(super) fn secret(
         .map_err(|e| problems.push((line_of(value), format!("{field}: {e}"))))
         .ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret_file(dir: &Path, value: &str) -> String {
+        let path = dir.join("s");
+        std::fs::write(&path, value).expect("write");
+        format!("file:{}", path.display())
+    }
+
+    #[test]
+    fn a_slack_section_is_checked() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = secret_file(dir.path(), "xoxb-1");
+        let ok = parse(&format!(
+            "slack:\n  bot_token: {s}\n  signing_secret: {s}\n  channels: {{ sre: C0123 }}\n"
+        ))
+        .expect("valid");
+        let slack = ok.slack.expect("slack");
+        assert_eq!(slack.api_url, "https://slack.com/api");
+        assert_eq!(slack.channels["sre"], "C0123");
+        assert_eq!(ok.listen.to_string(), DEFAULT_LISTEN);
+        assert!(format!("{slack:?}").contains("[redacted]"));
+        assert!(!format!("{slack:?}").contains("xoxb-1"));
+    }
+
+    #[test]
+    fn errors_name_their_lines() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = secret_file(dir.path(), "xoxb-1");
+        let problems = parse(&format!(
+            "listen: nowhere\nslack:\n  bot_token: xoxb-literal\n  channels:\n    sre: general\n  api_url: {s}\n"
+        ))
+        .expect_err("invalid");
+        let text: Vec<String> = problems.iter().map(|(l, m)| format!("{l}: {m}")).collect();
+        let text = text.join("\n");
+        for want in [
+            "1: listen: \"nowhere\" is not an address",
+            "3: slack.bot_token: secrets are given as env:NAME or file:PATH",
+            "5: slack.channels.sre: \"general\" is not a channel id",
+            "not an http(s) URL",
+            "give signing_secret (HTTP interactivity) or app_token (Socket Mode)",
+        ] {
+            assert!(text.contains(want), "{want:?} not in:\n{text}");
+        }
+        let unknown = parse("slack:\n  bot_tokne: x\n").expect_err("unknown field");
+        assert_eq!(unknown[0].0, 2, "{unknown:?}");
+        assert!(parse("# nothing\n").is_err());
+    }
+}

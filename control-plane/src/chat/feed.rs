@@ -4,9 +4,12 @@
 //!
 //! Every replica follows the feed from where it started; the post of a message is claimed in
 //! the store (one replica posts it), updates are idempotent. A post that fails is retried
-//! every [`RETRY`] while the request stays open.
+//! every [`RETRY`] while the request stays open. An agent retrying in a loop makes a refusal
+//! storm: a request's message is updated for new attempts at most every [`ATTEMPTS_EVERY`]
+//! (decisions, expiries and revocations show at once), so that the chats' rate limits are
+//! spent on new requests and outcomes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -20,6 +23,8 @@ use crate::store::{Store, StoreError};
 pub const POLL: Duration = Duration::from_millis(500);
 /// How long a failed post waits before it is tried again.
 pub const RETRY: Duration = Duration::from_secs(5);
+/// Least time between two updates of one message for new attempts only.
+pub const ATTEMPTS_EVERY: Duration = Duration::from_secs(3);
 
 /// Follows the feed until `stopping` turns true.
 pub async fn follow(bridge: Bridge, mut stopping: watch::Receiver<bool>) {
@@ -35,33 +40,34 @@ pub async fn follow(bridge: Bridge, mut stopping: watch::Receiver<bool>) {
     };
     let mut retry: BTreeSet<String> = BTreeSet::new();
     let mut last_retry = Instant::now();
+    let mut pace = Pace::default();
     loop {
-        let ids = match bridge.store.decision_feed(cursor, 200).await {
+        let mut work = BTreeSet::new();
+        match bridge.store.decision_feed(cursor, 200).await {
             Ok(events) => {
-                let mut ids = BTreeSet::new();
                 for (id, event) in events {
                     cursor = id;
+                    let attempts_only = matches!(event.event, Some(Event::Opened(_)));
                     if let Some(request) = request_of(&bridge.store, event.event).await {
-                        ids.insert(request);
+                        if attempts_only && pace.defer(&request) {
+                            continue;
+                        }
+                        work.insert(request);
                     }
                 }
-                ids
             }
             Err(e) => {
                 tracing::warn!(error = %e, "chat feed: reading decision events failed");
-                BTreeSet::new()
             }
-        };
-        let due = last_retry.elapsed() >= RETRY;
-        if due {
-            last_retry = Instant::now();
         }
-        let mut work: Vec<String> = ids.into_iter().collect();
-        if due {
+        work.extend(pace.due());
+        if last_retry.elapsed() >= RETRY {
+            last_retry = Instant::now();
             work.extend(std::mem::take(&mut retry));
         }
         let busy = !work.is_empty();
         for id in work {
+            pace.shown(&id);
             if let Err(e) = show_everywhere(&bridge, &id).await {
                 tracing::warn!(request = %id, error = %e, "chat feed: could not show the request; will retry");
                 retry.insert(id);
@@ -77,6 +83,54 @@ pub async fn follow(bridge: Bridge, mut stopping: watch::Receiver<bool>) {
         }
         if *stopping.borrow() {
             return;
+        }
+    }
+}
+
+/// When each request was last shown, and the ones whose attempts wait for their turn.
+#[derive(Default)]
+struct Pace {
+    last: HashMap<String, Instant>,
+    deferred: BTreeSet<String>,
+}
+
+impl Pace {
+    /// Whether an attempts-only change of `id` must wait (it is then remembered).
+    fn defer(&mut self, id: &str) -> bool {
+        let recent = self
+            .last
+            .get(id)
+            .is_some_and(|t| t.elapsed() < ATTEMPTS_EVERY);
+        if recent {
+            self.deferred.insert(id.to_owned());
+        }
+        recent
+    }
+
+    /// Deferred requests whose turn came.
+    fn due(&mut self) -> Vec<String> {
+        let ready: Vec<String> = self
+            .deferred
+            .iter()
+            .filter(|id| {
+                self.last
+                    .get(*id)
+                    .is_none_or(|t| t.elapsed() >= ATTEMPTS_EVERY)
+            })
+            .cloned()
+            .collect();
+        for id in &ready {
+            self.deferred.remove(id);
+        }
+        ready
+    }
+
+    /// Notes that `id` is being shown now (and forgets requests not shown for a while).
+    fn shown(&mut self, id: &str) {
+        self.deferred.remove(id);
+        self.last.insert(id.to_owned(), Instant::now());
+        if self.last.len() > 10_000 {
+            self.last.retain(|_, t| t.elapsed() < ATTEMPTS_EVERY);
         }
     }
 }

@@ -14,6 +14,7 @@
 pub mod click;
 pub mod config;
 pub mod feed;
+pub mod flood;
 pub mod http;
 pub mod secret;
 pub mod slack;
@@ -70,12 +71,22 @@ pub struct Bridge {
     pub people: Arc<People>,
     /// Every configured chat's outbound side.
     pub integrations: Vec<Arc<dyn Integration>>,
+    /// The bound on records of unidentified callbacks.
+    pub flood: flood::Flood,
 }
 
 impl Bridge {
     /// Writes the audit record of a refused callback (a failure is logged, not returned: the
     /// clicker's reply must not wait on it).
     pub async fn record_refusal(&self, r: &ChatRefusal) {
+        let mut r = r.clone();
+        if r.actor.is_empty() {
+            match self.flood.admit(std::time::Instant::now()) {
+                Some(left_out) => r.left_out = left_out,
+                None => return,
+            }
+        }
+        let r = &r;
         if let Err(e) = self.store.record_chat_refusal(r, crate::rpc::now()).await {
             tracing::warn!(chat = %r.chat, code = %r.code, error = %e, "could not record a refused chat callback");
         }
@@ -129,6 +140,7 @@ pub async fn start(
         store,
         people,
         integrations,
+        flood: flood::Flood::default(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

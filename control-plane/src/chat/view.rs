@@ -191,10 +191,15 @@ impl RequestView {
         }
     }
 
-    /// Durations "Approve for…" may offer: those within the rule's longest grant.
+    /// Durations "Approve for…" may offer: the usual ones within the rule's longest grant,
+    /// and that longest grant itself.
     pub fn durations(&self) -> Vec<Duration> {
         let max = self.request.spec.max_grant_ttl;
-        DURATIONS.iter().copied().filter(|d| *d <= max).collect()
+        let mut out: Vec<Duration> = DURATIONS.iter().copied().filter(|d| *d < max).collect();
+        if !max.is_zero() {
+            out.push(max);
+        }
+        out
     }
 
     /// When the request expires, for the card.

@@ -292,7 +292,7 @@ impl Store {
 }
 
 /// A refused chat callback, for its `chat_refusal` audit record.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct ChatRefusal {
     /// `slack` or `teams`.
     pub chat: String,
@@ -308,6 +308,8 @@ pub struct ChatRefusal {
     pub request_id: Option<String>,
     /// The chat's own user id, when known (never the display name or e-mail).
     pub chat_user: Option<String>,
+    /// Unidentified callbacks left out of the trail just before this one (flood bound).
+    pub left_out: u32,
 }
 
 impl Store {
@@ -326,6 +328,9 @@ impl Store {
         details.insert("code".into(), json!(r.code));
         if let Some(u) = &r.chat_user {
             details.insert("chat_user".into(), json!(u));
+        }
+        if r.left_out > 0 {
+            details.insert("left_out_before".into(), json!(r.left_out));
         }
         if let (Some(id), None) = (&r.request_id, &request) {
             details.insert("unknown_request".into(), json!(id));

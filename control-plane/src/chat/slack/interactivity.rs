@@ -107,6 +107,7 @@ async fn refuse(bridge: &Bridge, code: &str, message: String) -> (StatusCode, St
         message: message.clone(),
         request_id: None,
         chat_user: None,
+        left_out: 0,
     };
     bridge.record_refusal(&record).await;
     tracing::warn!(code, "slack: interactivity request refused");
