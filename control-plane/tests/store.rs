@@ -5,6 +5,8 @@
 
 #[path = "store/audit.rs"]
 mod audit;
+#[path = "store/chat.rs"]
+mod chat;
 #[path = "store/db.rs"]
 mod db;
 #[path = "store/decide.rs"]

@@ -72,6 +72,9 @@ fn link_from(row: &sqlx::any::AnyRow) -> Result<LinkRow, StoreError> {
     })
 }
 
+/// How long a claimed post may stay unposted before another caller may post it.
+pub const CLAIM_TIMEOUT: Duration = Duration::from_secs(30);
+
 const LINK_COLUMNS: &str = "channel, external_id, person, linked_by, linked_at";
 
 impl Store {
@@ -160,7 +163,8 @@ impl Store {
     }
 
     /// Claims the message of `request_id` in `target`: true for the one caller (of every
-    /// replica) that should post it.
+    /// replica) that should post it. A claim still unposted after [`CLAIM_TIMEOUT`] (its
+    /// replica died while posting) is given to the next caller.
     pub async fn claim_chat_message(
         &self,
         request_id: &str,
@@ -168,6 +172,19 @@ impl Store {
         target: &str,
         now: SystemTime,
     ) -> Result<bool, StoreError> {
+        let stale = now
+            .checked_sub(CLAIM_TIMEOUT)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        sqlx::query(
+            "DELETE FROM chat_messages WHERE request_id = $1 AND channel = $2 AND target = $3 \
+             AND message_ref = '' AND posted_at < $4",
+        )
+        .bind(request_id)
+        .bind(channel)
+        .bind(target)
+        .bind(codec::ms(stale))
+        .execute(self.pool())
+        .await?;
         let done = sqlx::query(
             "INSERT INTO chat_messages (request_id, channel, target, message_ref, extra, posted_at) \
              VALUES ($1, $2, $3, '', '', $4) ON CONFLICT DO NOTHING",
