@@ -16,6 +16,7 @@ pub mod config;
 pub mod feed;
 pub mod flood;
 pub mod http;
+pub mod outbound;
 pub mod secret;
 pub mod slack;
 pub mod teams;

@@ -61,6 +61,14 @@ pub fn check_account(chat: &str, id: &str) -> Result<(), Status> {
     }
 }
 
+/// Teams sends AAD object ids in lower case (and links compare exactly): an id typed in
+/// upper case is stored as Teams will send it.
+fn canonical(chat: &mut String, id: &mut String) {
+    if chat == "teams" {
+        *id = id.to_ascii_lowercase();
+    }
+}
+
 fn is_guid(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() == 5
@@ -85,7 +93,8 @@ impl PeopleService for PeopleApi {
     async fn link(&self, request: Request<LinkRequest>) -> Result<Response<ChatLink>, Status> {
         let caller = Caller::person(&request)?;
         caller.person.require(Role::Admin)?;
-        let ask = request.into_inner();
+        let mut ask = request.into_inner();
+        canonical(&mut ask.chat, &mut ask.external_id);
         check_account(&ask.chat, &ask.external_id)?;
         if self.ctx.people.get(&ask.person).is_none() {
             return Err(Status::not_found(format!(
@@ -108,7 +117,8 @@ impl PeopleService for PeopleApi {
     async fn unlink(&self, request: Request<UnlinkRequest>) -> Result<Response<ChatLink>, Status> {
         let caller = Caller::person(&request)?;
         caller.person.require(Role::Admin)?;
-        let ask = request.into_inner();
+        let mut ask = request.into_inner();
+        canonical(&mut ask.chat, &mut ask.external_id);
         check_account(&ask.chat, &ask.external_id)?;
         let link = self
             .ctx

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::chat::outbound;
 use crate::chat::secret::Secret;
 use crate::chat::ChatError;
 
@@ -23,10 +24,7 @@ pub struct Api {
 impl Api {
     /// A client of the Web API at `base` (`https://slack.com/api`).
     pub fn new(base: &str) -> anyhow::Result<Api> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .user_agent(concat!("countersign/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = outbound::client()?;
         Ok(Api {
             http,
             base: base.trim_end_matches('/').to_owned(),
@@ -49,9 +47,9 @@ impl Api {
                 .json(body)
                 .send()
                 .await
-                .map_err(|e| ChatError(format!("{method}: {}", without_url(&e))))?;
+                .map_err(|e| ChatError(format!("{method}: {}", e.without_url())))?;
             if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS && attempt < TRIES {
-                let wait = retry_after(response.headers()).min(MAX_WAIT);
+                let wait = outbound::retry_after(response.headers(), MAX_WAIT);
                 tracing::info!(
                     method,
                     wait_ms = wait.as_millis() as u64,
@@ -64,7 +62,7 @@ impl Api {
             let answer: Value = response.json().await.map_err(|e| {
                 ChatError(format!(
                     "{method}: HTTP {status}, unreadable answer: {}",
-                    without_url(&e)
+                    e.without_url()
                 ))
             })?;
             if answer["ok"].as_bool() == Some(true) {
@@ -79,22 +77,4 @@ impl Api {
             "{method}: still rate-limited after {TRIES} tries"
         )))
     }
-}
-
-/// `Retry-After` in seconds (1 s when missing or unreadable).
-pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Duration {
-    headers
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map_or(Duration::from_secs(1), Duration::from_secs)
-}
-
-/// reqwest's error without the URL (it never holds a token here, but keep logs short).
-fn without_url(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    if let Some(url) = e.url() {
-        s = s.replace(url.as_str(), "");
-    }
-    s
 }

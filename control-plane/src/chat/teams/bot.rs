@@ -1,0 +1,205 @@
+//! The bot's messaging endpoint (`POST /teams/messages`, the Azure Bot's "Messaging
+//! endpoint"). The connector's JWT is verified before the body is read as an activity; an
+//! `adaptiveCard/action` invoke of our `Action.Execute` buttons becomes a [`Click`] of the
+//! account `from.aadObjectId` (display names and e-mails in the activity are never read) and
+//! is answered with an Adaptive Card invoke response. Other activities are acknowledged; when
+//! the bot is added to or mentioned in a channel, the conversation id and service URL to put
+//! in the chat file are logged.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::card::{self, Actions};
+use super::jwt::Rejection;
+use super::Bot;
+use crate::chat::click::{self, Click, ClickAction, Reply};
+use crate::chat::Bridge;
+use crate::store::ChatRefusal;
+
+/// Path of the messaging endpoint.
+pub const PATH: &str = "/teams/messages";
+/// Invoke response type of a text shown to the user who acted.
+pub const MESSAGE_TYPE: &str = "application/vnd.microsoft.activity.message";
+
+#[derive(Clone)]
+struct Endpoint {
+    bridge: Bridge,
+    bot: Arc<Bot>,
+}
+
+/// The messaging endpoint.
+pub fn routes(bridge: &Bridge, bot: &Arc<Bot>) -> Router {
+    Router::new()
+        .route(PATH, post(receive))
+        .with_state(Endpoint {
+            bridge: bridge.clone(),
+            bot: bot.clone(),
+        })
+}
+
+async fn receive(State(e): State<Endpoint>, headers: HeaderMap, body: Bytes) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let verified = match e.bot.verifier().verify(authorization).await {
+        Ok(v) => v,
+        Err(r) => return refuse(&e.bridge, &r).await,
+    };
+    // The token is the connector's: now the body may be read.
+    let Ok(activity) = serde_json::from_slice::<Value>(&body) else {
+        return (StatusCode::BAD_REQUEST, "not a JSON activity").into_response();
+    };
+    let service_url = activity["serviceUrl"].as_str().unwrap_or("");
+    let channel_id = activity["channelId"].as_str().unwrap_or("");
+    if let Err(r) = verified.check_activity(service_url, channel_id) {
+        return refuse(&e.bridge, &r).await;
+    }
+    match (activity["type"].as_str(), activity["name"].as_str()) {
+        (Some("invoke"), Some("adaptiveCard/action")) => {
+            Json(invoke(&e.bridge, &activity).await).into_response()
+        }
+        (Some("conversationUpdate" | "message" | "installationUpdate"), _) => {
+            log_conversation(&activity);
+            StatusCode::OK.into_response()
+        }
+        _ => StatusCode::OK.into_response(),
+    }
+}
+
+async fn refuse(bridge: &Bridge, r: &Rejection) -> Response {
+    if let Rejection::Unavailable(why) = r {
+        // Not the caller's fault: the connector retries; nothing was decided.
+        tracing::warn!(why = %why, "teams: cannot verify an activity");
+        return (StatusCode::SERVICE_UNAVAILABLE, r.message()).into_response();
+    }
+    let record = ChatRefusal {
+        chat: "teams".into(),
+        actor: String::new(),
+        code: r.code().to_owned(),
+        message: r.message(),
+        request_id: None,
+        chat_user: None,
+        left_out: 0,
+    };
+    bridge.record_refusal(&record).await;
+    tracing::warn!(code = r.code(), "teams: activity refused");
+    (StatusCode::UNAUTHORIZED, r.message()).into_response()
+}
+
+/// Decides an `Action.Execute` of our card; returns the invoke response.
+async fn invoke(bridge: &Bridge, activity: &Value) -> Value {
+    let action = &activity["value"]["action"];
+    if action["type"] != "Action.Execute" {
+        return error("only Action.Execute is handled");
+    }
+    let data = &action["data"];
+    let Some(request_id) = data["request_id"].as_str().filter(|r| !r.is_empty()) else {
+        return error("not a Countersign action (no request_id)");
+    };
+    let what = match action["verb"].as_str() {
+        Some(card::APPROVE_ONCE) => ClickAction::ApproveOnce,
+        // Missing or unreadable: zero, which the decision path refuses with its reason.
+        Some(card::APPROVE_FOR) => {
+            ClickAction::ApproveFor(Duration::from_secs(seconds(&data[card::DURATION])))
+        }
+        Some(card::DENY) => ClickAction::Deny(data[card::REASON].as_str().unwrap_or("").to_owned()),
+        _ => return error("unknown verb"),
+    };
+    // Teams sends object ids in lower case; links are compared as given.
+    let Some(user) = activity["from"]["aadObjectId"]
+        .as_str()
+        .filter(|u| !u.is_empty())
+        .map(str::to_ascii_lowercase)
+    else {
+        let text = "Countersign cannot tell who you are: Teams sent no Entra ID account with \
+                    this click, so it cannot decide.";
+        let record = ChatRefusal {
+            chat: "teams".into(),
+            actor: String::new(),
+            code: "no_account".into(),
+            message: text.into(),
+            request_id: Some(request_id.to_owned()),
+            chat_user: None,
+            left_out: 0,
+        };
+        bridge.record_refusal(&record).await;
+        return message(text);
+    };
+    let reply = click::decide(
+        bridge,
+        Click {
+            chat: "teams",
+            user,
+            request_id: request_id.to_owned(),
+            action: what,
+        },
+    )
+    .await;
+    if let Some(view) = reply.view().cloned() {
+        // The other copies (other channels, other replicas' posts) after answering.
+        let bridge = bridge.clone();
+        tokio::spawn(async move { bridge.refresh(&view).await });
+    }
+    match reply {
+        // Universal Actions: a card in the invoke response replaces the card for the user who
+        // acted at once; the PUT of `refresh` updates it for everyone.
+        Reply::Decided { view, .. } => json!({
+            "statusCode": 200,
+            "type": card::CONTENT_TYPE,
+            "value": card::card(&view, crate::rpc::now(), Actions::Execute),
+        }),
+        // Universal Actions' message response: the client shows the text to the user who
+        // acted only. (A card with the refusal in it would be overwritten by the next PUT of
+        // the message, and would tell the refusal to nobody else anyway.)
+        Reply::Refused { text, .. } => message(&text),
+    }
+}
+
+fn message(text: &str) -> Value {
+    json!({ "statusCode": 200, "type": MESSAGE_TYPE, "value": text })
+}
+
+/// Universal Actions' error response (shown to the user who acted).
+fn error(text: &str) -> Value {
+    json!({
+        "statusCode": 400,
+        "type": "application/vnd.microsoft.error",
+        "value": { "code": "BadRequest", "message": text }
+    })
+}
+
+/// Seconds from a choice value (a string in Teams, a number from other clients).
+fn seconds(v: &Value) -> u64 {
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+        .unwrap_or(0)
+}
+
+/// Logs where the bot can post, for the chat file.
+fn log_conversation(activity: &Value) {
+    let channel = activity["channelData"]["channel"]["id"].as_str();
+    let conversation = activity["conversation"]["id"].as_str().unwrap_or("");
+    // A channel thread's id is the channel's plus `;messageid=…`: the channel is what posts.
+    let id = channel.unwrap_or_else(|| {
+        conversation
+            .split_once(";messageid=")
+            .map_or(conversation, |(c, _)| c)
+    });
+    if id.is_empty() {
+        return;
+    }
+    tracing::info!(
+        conversation_id = id,
+        service_url = activity["serviceUrl"].as_str().unwrap_or(""),
+        team = activity["channelData"]["team"]["id"].as_str().unwrap_or(""),
+        "teams: the bot is in this conversation (teams.conversations: {{ service_url, conversation_id }})"
+    );
+}
