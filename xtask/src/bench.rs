@@ -4,8 +4,9 @@
 //!   the same run, on the host (fallback mode) and in a VM booting Linux 6.1 with BPF LSM (LSM
 //!   mode). Both runs execute `cs-bench suite` (tests/src/bin/cs-bench), which orchestrates
 //!   everything and prints a markdown report; reports in `target/bench/<env>.md`.
-//! - `approvals` and `upload`: the control plane's latency and throughput on the host, run by
-//!   `cs-loop` ([`control_plane`]); reports in `target/bench/approvals.md` and `upload.md`.
+//! - `approvals`, `chat` and `upload`: the control plane's latency (the approver on the CLI;
+//!   in Slack against the CLI) and throughput on the host, run by `cs-loop`
+//!   ([`control_plane`]); reports in `target/bench/approvals.md`, `chat.md` and `upload.md`.
 //!
 //! This command builds the binaries, starts the runs and keeps the reports.
 
@@ -33,7 +34,7 @@ pub struct Options {
     /// Which benchmarks to run.
     #[arg(long, value_enum, default_value_t = Suite::All)]
     suite: Suite,
-    /// hooks: the host and/or the VM run (approvals and upload run on the host only).
+    /// hooks: the host and/or the VM run (approvals, chat and upload run on the host only).
     #[command(flatten)]
     runs: crate::runs::Runs,
     /// hooks: rounds per configuration; the report gives their median.
@@ -50,6 +51,8 @@ pub enum Suite {
     Hooks,
     /// Refusal → request visible, approval → retry passes (host, root).
     Approvals,
+    /// The same with the approver in Slack, against the CLI in the same run (host, root).
+    Chat,
     /// Event upload throughput into SQLite and PostgreSQL (host).
     Upload,
     /// All of them.
@@ -75,12 +78,16 @@ pub fn run(opts: &Options) -> Result<()> {
     if opts.suite.includes(Suite::Hooks) {
         hooks(opts, &mut reports, &mut failures)?;
     }
-    let approvals = opts.suite.includes(Suite::Approvals);
-    let upload = opts.suite.includes(Suite::Upload);
-    if (approvals || upload) && !opts.runs.host() {
-        println!("\napprovals and upload run on the host only: skipped (--vm-only)");
-    } else if approvals || upload {
-        server_suites(opts, approvals, upload, &mut reports, &mut failures)?;
+    let wanted = ServerSuites {
+        approvals: opts.suite.includes(Suite::Approvals),
+        chat: opts.suite.includes(Suite::Chat),
+        upload: opts.suite.includes(Suite::Upload),
+    };
+    let any = wanted.approvals || wanted.chat || wanted.upload;
+    if any && !opts.runs.host() {
+        println!("\napprovals, chat and upload run on the host only: skipped (--vm-only)");
+    } else if any {
+        server_suites(opts, &wanted, &mut reports, &mut failures)?;
     }
     for (path, report) in &reports {
         println!("\n{report}\n(written to {})", path.display());
@@ -123,24 +130,33 @@ fn hooks(opts: &Options, reports: &mut Vec<Report>, failures: &mut Vec<String>) 
     Ok(())
 }
 
-/// The approvals and/or upload suites, on the host.
+/// Which of the control plane's suites to run.
+struct ServerSuites {
+    approvals: bool,
+    chat: bool,
+    upload: bool,
+}
+
+/// The approvals, chat and/or upload suites, on the host.
 fn server_suites(
     opts: &Options,
-    approvals: bool,
-    upload: bool,
+    wanted: &ServerSuites,
     reports: &mut Vec<Report>,
     failures: &mut Vec<String>,
 ) -> Result<()> {
     let start = util::heading("setup and build (control plane)");
-    // The upload suite alone needs no root: only the approvals run sets the machine up.
-    let setup = if approvals { setup::run() } else { Ok(()) };
-    let built = setup.and_then(|()| control_plane::build(approvals));
+    // The upload suite alone needs no root: only the approval loops (a daemon) set the
+    // machine up.
+    let loops = wanted.approvals || wanted.chat;
+    let setup = if loops { setup::run() } else { Ok(()) };
+    let built = setup.and_then(|()| control_plane::build(loops));
     util::done("setup and build (control plane)", start, built.is_ok());
     let bins = built?;
     let markers = (control_plane::REPORT_BEGIN, control_plane::REPORT_END);
-    let suites: [(&str, bool, control_plane::Suite); 2] = [
-        ("approvals", approvals, control_plane::approvals),
-        ("upload", upload, control_plane::upload),
+    let suites: [(&str, bool, control_plane::Suite); 3] = [
+        ("approvals", wanted.approvals, control_plane::approvals),
+        ("chat", wanted.chat, control_plane::chat),
+        ("upload", wanted.upload, control_plane::upload),
     ];
     for (name, wanted, suite) in suites {
         if !wanted {

@@ -74,7 +74,8 @@ enum Cmd {
     /// Play the approval story by itself, narrated (a private server and agent).
     Demo,
     /// Benchmarks (`--suite`): hook overhead against a no-agent baseline (host + 6.1 VM),
-    /// approval-loop latency, event-upload throughput into SQLite and PostgreSQL.
+    /// approval-loop latency (`approvals`; `chat`: Slack against the CLI in the same run),
+    /// event-upload throughput into SQLite and PostgreSQL.
     Bench(bench::Options),
 }
 

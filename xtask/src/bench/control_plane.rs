@@ -1,8 +1,11 @@
-//! `cargo xtask bench --suite approvals|upload`: the control plane's benchmarks, both run by
-//! `cs-loop` (tests/src/bin/cs-loop) on this machine, which prints a markdown report.
+//! `cargo xtask bench --suite approvals|chat|upload`: the control plane's benchmarks, all run
+//! by `cs-loop` (tests/src/bin/cs-loop) on this machine, which prints a markdown report.
 //!
 //! - `approvals` (root): a private server and agent; refusal → request visible to the
 //!   approver, approval → the agent's retry passes; p50/p90/p99/max, target p99 ≤ 50 ms.
+//! - `chat` (root): the same loop with the approver in a local Slack, alternating with the
+//!   CLI's path in the same run as its baseline; targets: the Slack message within 1 s of the
+//!   refusal, the retry after a click within 50 ms of the CLI's (p99).
 //! - `upload`: 1, 4 and 16 synthetic daemons uploading at once into SQLite and into a
 //!   throw-away PostgreSQL; events/s, target ≥ 20 000/s into SQLite.
 //!
@@ -27,7 +30,8 @@ const TIMEOUT: Duration = Duration::from_secs(60 * 60);
 /// Options of the control-plane suites.
 #[derive(Args)]
 pub struct ServerOptions {
-    /// approvals: measured refusal → approval → retry iterations.
+    /// approvals, chat: measured refusal → approval → retry iterations (chat: half of them
+    /// through Slack).
     #[arg(long, default_value_t = 200)]
     iterations: u32,
     /// upload: rounds per store and number of daemons (the report gives their median).
@@ -40,7 +44,7 @@ pub struct ServerOptions {
 
 /// The binaries of the control-plane suites.
 pub struct Binaries {
-    /// The daemon (approvals only).
+    /// The daemon (approvals and chat only).
     agent: Option<PathBuf>,
     server: PathBuf,
     cli: PathBuf,
@@ -50,7 +54,7 @@ pub struct Binaries {
 /// One suite: runs cs-loop and returns its output lines.
 pub type Suite = fn(&Binaries, &ServerOptions) -> Result<Vec<String>>;
 
-/// Builds the server, the CLI, cs-loop and, for `approvals`, the daemon (release).
+/// Builds the server, the CLI, cs-loop and, for `approvals` and `chat`, the daemon (release).
 pub fn build(with_agent: bool) -> Result<Binaries> {
     let mut args = vec![
         "build",
@@ -88,6 +92,22 @@ pub fn build(with_agent: bool) -> Result<Binaries> {
 
 /// The approvals run, on this machine (fallback mode: the host kernel refuses BPF LSM).
 pub fn approvals(bins: &Binaries, opts: &ServerOptions) -> Result<Vec<String>> {
+    approval_loop(bins, opts, "cli", "[approvals] ")
+}
+
+/// The approvals run with the approver in Slack and on the CLI in turn: the CLI's figures
+/// are the baseline of Slack's, measured in the same run.
+pub fn chat(bins: &Binaries, opts: &ServerOptions) -> Result<Vec<String>> {
+    approval_loop(bins, opts, "both", "[chat] ")
+}
+
+/// `cs-loop approvals --via VIA`.
+fn approval_loop(
+    bins: &Binaries,
+    opts: &ServerOptions,
+    via: &str,
+    prefix: &str,
+) -> Result<Vec<String>> {
     let Some(agent) = &bins.agent else {
         bail!("the daemon was not built");
     };
@@ -96,9 +116,10 @@ pub fn approvals(bins: &Binaries, opts: &ServerOptions) -> Result<Vec<String>> {
         .arg("--agent")
         .arg(agent)
         .args(["--mode", "fallback", "--env", "host"])
-        .args(["--iterations", &opts.iterations.to_string()]);
+        .args(["--iterations", &opts.iterations.to_string()])
+        .args(["--via", via]);
     server_args(&mut cmd, bins);
-    run(&mut cmd, "[approvals] ")
+    run(&mut cmd, prefix)
 }
 
 /// The upload run: SQLite, and PostgreSQL when a throw-away server starts (without one the

@@ -1,11 +1,13 @@
 //! `cs-loop approvals`: how long the human approval loop takes around the human — a refusal
 //! until the approver can see it, an approval until the agent's retry passes — over a real
-//! kernel, a real daemon and a real server on this machine.
+//! kernel, a real daemon and a real server on this machine; the approver on the CLI's gRPC
+//! API, in Slack, or both in turn (`--via`), compared in the same run.
 
 mod checks;
 mod options;
 mod report;
 mod session;
+mod slack;
 mod world;
 
 use std::{
@@ -25,6 +27,7 @@ use tests::bench::{cli, interrupt, Failure};
 use crate::{grpc, progress};
 pub use options::Options;
 use session::{Agent, Exec};
+use slack::Slack;
 use world::{World, APPROVER, GROUP};
 
 /// Longest wait for any one step (a request to show up, a grant to arrive).
@@ -33,16 +36,38 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 /// not to turn the poller into the server's main load.
 const POLL_PAUSE: Duration = Duration::from_millis(1);
 
+/// Where the approver sees the request and decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// The CLI's way: ApprovalService.ListPending and Decide over mutual TLS.
+    Cli,
+    /// Slack: the request's message in the approvers' channel, a click on "Approve once".
+    Slack,
+}
+
+impl Via {
+    /// The channel the decision's audit record names (cs-loop's gRPC client does not label
+    /// itself `cli` as the CLI does: `api`).
+    pub fn channel(self) -> &'static str {
+        match self {
+            Via::Cli => "api",
+            Via::Slack => "slack",
+        }
+    }
+}
+
 /// The timings of one iteration.
 #[derive(Clone, Copy, Debug)]
 pub struct Sample {
-    /// The refused exec was reaped → the approver's ListPending showed its request.
+    pub via: Via,
+    /// The refused exec was reaped → the approver's ListPending showed its request (Slack:
+    /// the local Slack received its message).
     pub visible: Duration,
-    /// Decide sent → the retry exec ended successfully.
+    /// Decide sent → the retry exec ended successfully (Slack: the click sent).
     pub retry: Duration,
-    /// Decide sent → Decide returned.
+    /// Decide sent → Decide returned (Slack: the click's POST → its acknowledgement).
     pub decide: Duration,
-    /// Decide returned → the stand-in agent's wait answered `granted`.
+    /// Decide (the click) returned → the stand-in agent's wait answered `granted`.
     pub delivered: Duration,
     /// `granted` printed → the retry exec ended.
     pub exec: Duration,
@@ -58,6 +83,7 @@ pub struct Sample {
 pub struct Iteration {
     /// argv[1] of the guarded exec (`req-17`, `warm-2`).
     pub label: String,
+    pub via: Via,
     pub request_id: String,
     pub fingerprint: String,
     /// Attempts of the request when the approver first saw it (must be 1).
@@ -93,10 +119,13 @@ fn run(
     world: &World,
     rt: &Runtime,
 ) -> Result<(Vec<Sample>, Vec<Iteration>), String> {
-    let approver = rt.block_on(grpc::connect(
-        &world.cp.url(),
-        &world.pki().person(APPROVER),
-    ))?;
+    let approver = Approver {
+        grpc: rt.block_on(grpc::connect(
+            &world.cp.url(),
+            &world.pki().person(APPROVER),
+        ))?,
+        slack: world.slack.as_ref(),
+    };
     let mut agent = world.start_stand_in(STEP_TIMEOUT)?;
     let mut samples = Vec::with_capacity(opts.iterations);
     let mut its = Vec::with_capacity(opts.iterations + opts.warmup);
@@ -105,11 +134,13 @@ fn run(
         .chain((0..opts.iterations).map(|i| (format!("req-{i}"), true)));
     for (n, (label, measured)) in labels.enumerate() {
         interrupt::check()?;
-        let (sample, it) = iteration(&mut agent, rt, &approver, &label)
-            .map_err(|e| format!("iteration {label}: {e}"))?;
-        if n % 20 == 0 || !measured {
+        let via = opts.vias[n % opts.vias.len()];
+        let (sample, it) = iteration(&mut agent, rt, &approver, &label, via)
+            .map_err(|e| format!("iteration {label} ({via:?}): {e}"))?;
+        // Every 20th iteration of each path.
+        if n % 20 < opts.vias.len() || !measured {
             progress(&format!(
-                "{label}: visible after {}, retry passed {} after the approval",
+                "{label} ({via:?}): visible after {}, retry passed {} after the approval",
                 crate::stats::ms(sample.visible),
                 crate::stats::ms(sample.retry)
             ));
@@ -123,12 +154,26 @@ fn run(
     Ok((samples, its))
 }
 
+/// The approver's ends: her mTLS channel to the server and, with Slack, the local Slack.
+struct Approver<'w> {
+    grpc: Channel,
+    slack: Option<&'w Slack>,
+}
+
+impl Approver<'_> {
+    fn slack(&self) -> Result<&Slack, String> {
+        self.slack
+            .ok_or_else(|| "no local Slack in this run".to_owned())
+    }
+}
+
 /// Refusal → visible → wait → approval → granted → retry passes, timed.
 fn iteration(
     agent: &mut Agent,
     rt: &Runtime,
-    approver: &Channel,
+    approver: &Approver,
     label: &str,
+    via: Via,
 ) -> Result<(Sample, Iteration), String> {
     let spawned = Instant::now();
     match agent.exec(label)? {
@@ -137,29 +182,57 @@ fn iteration(
     }
     let refused = Instant::now();
     let refused_at = SystemTime::now();
-    let request = wait_visible(rt, approver, label)?;
-    let visible = Instant::now();
+    let (request, visible) = match via {
+        Via::Cli => {
+            let request = wait_visible(rt, &approver.grpc, label)?;
+            (request, Instant::now())
+        }
+        Via::Slack => {
+            let post = approver.slack()?.wait_post(label, STEP_TIMEOUT)?;
+            // Untimed: the fingerprint (for the wait) and the attempts (for the checks).
+            let request = wait_visible(rt, &approver.grpc, label)?;
+            if request.request_id != post.request_id {
+                return Err(format!(
+                    "Slack shows request {}, ListPending {}",
+                    post.request_id, request.request_id
+                ));
+            }
+            (request, post.at)
+        }
+    };
     let fingerprint = request
         .operation
         .as_ref()
         .map(|o| o.fingerprint.clone())
         .unwrap_or_default();
     agent.start_wait(&fingerprint)?;
-    let decide_sent = Instant::now();
-    let decision = rt
-        .block_on(grpc::approval(approver).decide(DecideRequest {
-            request_id: request.request_id.clone(),
-            verdict: Some(Verdict::ApproveOnce(ApproveOnce {})),
-        }))
-        .map_err(|s| grpc::failed("ApprovalService.Decide", &s))?
-        .into_inner();
+    // Decide's answer names the grant it issued; a click's acknowledgement does not.
+    let (decide_sent, issued) = match via {
+        Via::Cli => {
+            let decide_sent = Instant::now();
+            let decision = rt
+                .block_on(grpc::approval(&approver.grpc).decide(DecideRequest {
+                    request_id: request.request_id.clone(),
+                    verdict: Some(Verdict::ApproveOnce(ApproveOnce {})),
+                }))
+                .map_err(|s| grpc::failed("ApprovalService.Decide", &s))?
+                .into_inner();
+            (decide_sent, Some(decision.grant_id))
+        }
+        Via::Slack => {
+            let slack = approver.slack()?;
+            let click = slack.click(&request.request_id)?;
+            let decide_sent = Instant::now();
+            slack.send(rt, click)?;
+            (decide_sent, None)
+        }
+    };
     let decided = Instant::now();
     let granted = agent.granted()?;
     let told = Instant::now();
-    if granted != decision.grant_id {
+    if issued.as_ref().is_some_and(|g| *g != granted) {
         return Err(format!(
-            "the wait was told grant {granted}, Decide issued {:?}",
-            decision.grant_id
+            "the wait was told grant {granted}, Decide issued {issued:?}"
         ));
     }
     match agent.exec(label)? {
@@ -176,21 +249,32 @@ fn iteration(
             ))
         }
     }
+    let plain_exec = plain.elapsed();
+    if via == Via::Slack {
+        // Untimed: the message now says who approved, and how. (A CLI iteration's request
+        // may be decided before the server posted it, and then it never is.)
+        approver
+            .slack()?
+            .wait_approved(&request.request_id, via.channel(), STEP_TIMEOUT)?;
+    }
     let sample = Sample {
-        visible: visible - refused,
+        via,
+        // The local Slack may note the message's arrival before we read the refusal.
+        visible: visible.saturating_duration_since(refused),
         retry: passed - decide_sent,
         decide: decided - decide_sent,
         delivered: told - decided,
         exec: passed - told,
         refused_exec: refused - spawned,
-        plain_exec: plain.elapsed(),
+        plain_exec,
     };
     let it = Iteration {
         label: label.to_owned(),
+        via,
         request_id: request.request_id,
         fingerprint,
         attempts: request.attempts,
-        grant_id: decision.grant_id,
+        grant_id: granted,
         refused_at,
         received_at: None,
     };

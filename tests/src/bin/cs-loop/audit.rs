@@ -14,6 +14,8 @@ use crate::grpc;
 pub struct Record {
     /// `attempt`, `request`, `decision`, `grant`, `grant_use`, `login`, …
     pub kind: String,
+    /// Who did it (`id`) and through which channel (`channel`: `api`, `cli`, `slack`, …).
+    pub actor: Value,
     pub subject: Value,
     /// When the server wrote it (its clock: the same as ours on this machine).
     pub time: Option<SystemTime>,
@@ -52,6 +54,7 @@ pub async fn export(auditor: &Channel) -> Result<Vec<Record>, String> {
                 .map_err(|e| format!("export line is not JSON ({e}): {l}"))?;
             Ok(Record {
                 kind: v["kind"].as_str().unwrap_or_default().to_owned(),
+                actor: v["actor"].clone(),
                 subject: v["subject"].clone(),
                 time: v["time"].as_str().and_then(parse_time),
             })

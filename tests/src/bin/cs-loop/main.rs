@@ -1,12 +1,14 @@
-//! `cs-loop`: the control-plane benchmarks of `cargo xtask bench --suite approvals|upload`.
+//! `cs-loop`: the control-plane benchmarks of `cargo xtask bench --suite approvals|chat|upload`.
 //!
 //! Subcommands:
 //! - `approvals --agent PATH --server PATH --cli PATH [--mode lsm|fallback] [--env host|vm]
-//!   [--iterations N] [--warmup N] [--keep 1]` (root) — a private `countersign-server` on SQLite and a
-//!   `countersign-agent` connected to it; N times: an exec refused in an agent session, the
-//!   time until the approver sees the request (ListPending over one mTLS channel), then an
-//!   approval and the time until the retry passes (Decide → a wait on the agent socket
-//!   reports the grant → the same exec succeeds). Checks the event log and the audit trail
+//!   [--iterations N] [--warmup N] [--keep 1] [--via cli|slack|both]` (root) — a private
+//!   `countersign-server` on SQLite and a `countersign-agent` connected to it; N times: an
+//!   exec refused in an agent session, the time until the approver sees the request
+//!   (ListPending over one mTLS channel, or its message in a local Slack), then an approval
+//!   and the time until the retry passes (Decide, or a signed Slack click → a wait on the
+//!   agent socket reports the grant → the same exec succeeds); with `both`, the two paths
+//!   alternate and the report compares them. Checks the event log and the audit trail
 //!   afterwards.
 //! - `upload --server PATH --cli PATH [--postgres URL] [--daemons 1,4,16] [--events N]
 //!   [--batch N] [--rounds R]` — synthetic daemons uploading events through
@@ -27,6 +29,11 @@ mod grpc;
 mod harness;
 mod options;
 mod report;
+/// The local Slack of the control plane's chat tests (one peer for them and `approvals --via
+/// slack|both`).
+#[path = "../../../../control-plane/tests/chat_support/slack.rs"]
+#[expect(dead_code, reason = "the approvals run uses a part (no Socket Mode)")]
+mod slack_peer;
 mod stand_in;
 mod stats;
 mod upload;

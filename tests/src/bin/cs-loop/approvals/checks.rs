@@ -109,8 +109,9 @@ fn grant_of(e: &Event) -> String {
     }
 }
 
-/// The audit trail: per iteration one refused `attempt`, one `request`, one `decision`, one
-/// `grant`, one `grant_use` — and no other request. The `request` record's time is when the
+/// The audit trail: per iteration one refused `attempt`, one `request`, one `decision` (made
+/// through the iteration's channel: `slack` for a click), one `grant`, one `grant_use` — and
+/// no other request. The `request` record's time is when the
 /// server received the refusal.
 fn audit_trail(world: &World, rt: &Runtime, its: &mut [Iteration]) -> Result<Vec<String>, String> {
     let records = rt.block_on(async {
@@ -153,6 +154,19 @@ fn audit_trail(world: &World, rt: &Runtime, its: &mut [Iteration]) -> Result<Vec
                     it.label
                 ));
             }
+        }
+    }
+    for it in its.iter() {
+        let channel = records
+            .iter()
+            .find(|r| r.kind == "decision" && r.field("request_id") == it.request_id)
+            .map(|r| r.actor["channel"].as_str().unwrap_or_default());
+        if channel.is_some_and(|c| c != it.via.channel()) {
+            problems.push(format!(
+                "audit trail: the decision of `guarded {}` came through {channel:?}, not {}",
+                it.label,
+                it.via.channel()
+            ));
         }
     }
     for it in its.iter_mut() {

@@ -1,7 +1,8 @@
 //! Everything the approvals run creates — a temp directory `/tmp/cs-loop-<pid>` (server data,
 //! certificates, daemon state, the guarded binary), the agent group's cgroup
 //! `/cs-loop/run-<pid>` with the session `s1` inside, a daemon pinned under
-//! `<bpffs>/cs-loop-<pid>`, a server on a loopback port — and its removal, also when the run
+//! `<bpffs>/cs-loop-<pid>`, a server on a loopback port (with `--via slack|both`, its chat
+//! endpoints on another and a local Slack on a third) — and its removal, also when the run
 //! fails or is interrupted. Names carry the pid: the leftovers of a killed run are swept by
 //! the next one.
 
@@ -15,7 +16,7 @@ use tests::{
 };
 use tokio::runtime::Runtime;
 
-use super::Options;
+use super::{slack::Slack, Options};
 use crate::{
     grpc::{self, Pki},
     harness,
@@ -29,7 +30,8 @@ pub const SESSION: &str = "s1";
 pub const RULE: &str = "loop-guarded";
 /// The person who approves (approver in group `sre`, see `tests::control_plane::PEOPLE`).
 pub const APPROVER: &str = "alice";
-/// The person who pushes the policy and reads the audit trail (admin and auditor).
+/// The person who pushes the policy, links alice's Slack account and reads the audit trail
+/// (admin and auditor).
 pub const AUDITOR: &str = "carol";
 
 /// The run's resources; see the module documentation.
@@ -45,6 +47,8 @@ pub struct World {
     pub guarded: PathBuf,
     /// This program, started in the session as the stand-in agent.
     pub exe: PathBuf,
+    /// The local Slack the server posts to (`--via slack|both`).
+    pub slack: Option<Slack>,
 }
 
 impl World {
@@ -64,12 +68,18 @@ impl World {
         let cp = guarded("preparing the server", || {
             ControlPlane::new(&env, dir, Database::Sqlite)
         })?;
+        let slack = if opts.slack() {
+            Some(Slack::start(rt, cp.data_dir(), &dir.join("secrets"))?)
+        } else {
+            None
+        };
         let mut world = Self {
             session: rig.cgroup().child(SESSION),
             rig,
             cp,
             guarded: guarded_bin,
             exe,
+            slack,
         };
         if let Err(e) = world.start(rt) {
             // Keep the directory: the server's and the daemon's logs say why.
@@ -99,7 +109,11 @@ impl World {
                     base_revision: String::new(),
                 })
                 .await
-                .map_err(|s| grpc::failed("PolicyService.Put", &s))
+                .map_err(|s| grpc::failed("PolicyService.Put", &s))?;
+            if self.slack.is_some() {
+                Slack::link(&carol).await?;
+            }
+            Ok::<_, String>(())
         })?;
         let path = &self.rig.agent.dirs().policy;
         fs::write(path, &yaml).map_err(|e| format!("writing {}: {e}", path.display()))?;
