@@ -31,9 +31,13 @@ async fn admins_link_chat_accounts_checked_and_audited() {
         (made.person.as_str(), made.linked_by.as_str()),
         ("alice", "erin")
     );
-    erin.link(link("bob", "teams", "6b9c2f3e-1d2a-4b5c-9e8f-0a1b2c3d4e5f"))
+    // Teams sends object ids in lower case: one typed in upper case is stored that way.
+    let teams = erin
+        .link(link("bob", "teams", "6B9C2F3E-1D2A-4B5C-9E8F-0A1B2C3D4E5F"))
         .await
-        .expect("teams link");
+        .expect("teams link")
+        .into_inner();
+    assert_eq!(teams.external_id, "6b9c2f3e-1d2a-4b5c-9e8f-0a1b2c3d4e5f");
     // Relinking an account moves it.
     erin.link(link("bob", "slack", "U0ALICE"))
         .await
