@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use chat_support::slack::{SlackPeer, APP_TOKEN, BOT_TOKEN, SIGNING_SECRET};
 use control_plane::audit::{Kind, Record};
 use control_plane::chat::slack::signature;
-use control_plane::store::{LinkRow, RequestState, Store};
+use control_plane::store::{RequestState, Store};
 use grpc_support::{raise, TestServer, POLICY};
 use serde_json::{json, Value};
 
@@ -59,51 +59,28 @@ impl Setup {
     }
 
     fn store(&self) -> &Store {
-        &self.server.running.as_ref().expect("running").store
+        chat_support::store(&self.server)
     }
 
     /// Waits for the request's message in `channel`; returns its `ts`.
     async fn posted(&self, request: &str, channel: &str) -> String {
-        let call = self
-            .peer
+        self.peer
             .wait_call("chat.postMessage", Duration::from_secs(1), |c| {
                 c.body["channel"] == channel
                     && c.body["text"].as_str().is_some_and(|t| t.contains(request))
             })
             .await;
-        let deadline = Instant::now() + Duration::from_secs(2);
-        loop {
-            let stored = self
-                .store()
-                .chat_messages(request, "slack")
-                .await
-                .expect("messages");
-            if let Some(m) = stored.iter().find(|m| m.target == channel) {
-                return m.message_ref.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no stored message for {request}: {call:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        chat_support::stored_message(&self.server, request, "slack", channel)
+            .await
+            .0
     }
 
     async fn state(&self, request: &str) -> RequestState {
-        self.store()
-            .get_request(request)
-            .await
-            .expect("read")
-            .expect("request")
-            .state
+        chat_support::state(&self.server, request).await
     }
 
     async fn wait_state(&self, request: &str, want: RequestState) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while self.state(request).await != want {
-            assert!(Instant::now() < deadline, "{request} never became {want:?}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        chat_support::wait_state(&self.server, request, want).await;
     }
 
     /// POSTs a signed interactivity callback (`ts_offset` seconds from now; `forge` breaks
@@ -142,51 +119,13 @@ impl Setup {
             .await;
     }
 
-    async fn refusals(&self) -> Vec<Record> {
-        self.store()
-            .audit_records(None, 0)
-            .await
-            .expect("audit")
-            .into_iter()
-            .filter(|r| r.kind == Kind::ChatRefusal)
-            .collect()
-    }
-
     async fn wait_refusal(&self, code: &str) -> Record {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Some(r) = self
-                .refusals()
-                .await
-                .into_iter()
-                .find(|r| r.subject.details.get("code") == Some(&json!(code)))
-            {
-                return r;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no chat_refusal record with code {code}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        chat_support::wait_refusal(&self.server, code).await
     }
 }
 
 async fn link(server: &TestServer, user: &str, person: &str) {
-    let store = &server.running.as_ref().expect("running").store;
-    store
-        .link_chat(
-            &LinkRow {
-                channel: "slack".into(),
-                external_id: user.into(),
-                person: person.into(),
-                linked_by: "erin".into(),
-                linked_at: SystemTime::now(),
-            },
-            "test",
-        )
-        .await
-        .expect("link");
+    chat_support::link(server, "slack", user, person).await;
 }
 
 fn unix_now() -> i64 {

@@ -7,12 +7,12 @@
 mod chat_support;
 mod grpc_support;
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use chat_support::botframework::{self, BotFrameworkPeer, APP_ID, APP_PASSWORD, KEY, OTHER_KEY};
 use control_plane::audit::{Kind, Record};
 use control_plane::rpc::pb;
-use control_plane::store::{LinkRow, RequestState, Store};
+use control_plane::store::{RequestState, Store};
 use grpc_support::{raise, TestServer, POLICY};
 use serde_json::{json, Value};
 
@@ -70,43 +70,24 @@ impl Setup {
     }
 
     fn store(&self) -> &Store {
-        &self.server.running.as_ref().expect("running").store
+        chat_support::store(&self.server)
     }
 
     /// Waits for the request's card in `conversation`; returns the activity id stored.
     async fn posted(&self, request: &str, conversation: &str) -> String {
-        let call = self
-            .peer
+        self.peer
             .wait_activity("POST", Duration::from_secs(2), |c| {
                 c.conversation == conversation && c.body.to_string().contains(request)
             })
             .await;
-        let deadline = Instant::now() + Duration::from_secs(2);
-        loop {
-            let stored = self
-                .store()
-                .chat_messages(request, "teams")
-                .await
-                .expect("messages");
-            if let Some(m) = stored.iter().find(|m| m.target == conversation) {
-                assert_eq!(m.extra, self.peer.service_url(), "service URL kept");
-                return m.message_ref.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no stored message for {request}: {call:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let (reference, service_url) =
+            chat_support::stored_message(&self.server, request, "teams", conversation).await;
+        assert_eq!(service_url, self.peer.service_url(), "service URL kept");
+        reference
     }
 
     async fn state(&self, request: &str) -> RequestState {
-        self.store()
-            .get_request(request)
-            .await
-            .expect("read")
-            .expect("request")
-            .state
+        chat_support::state(&self.server, request).await
     }
 
     /// POSTs an activity to the messaging endpoint with `authorization`; returns the status
@@ -160,51 +141,13 @@ impl Setup {
         })
     }
 
-    async fn refusals(&self) -> Vec<Record> {
-        self.store()
-            .audit_records(None, 0)
-            .await
-            .expect("audit")
-            .into_iter()
-            .filter(|r| r.kind == Kind::ChatRefusal)
-            .collect()
-    }
-
     async fn wait_refusal(&self, code: &str) -> Record {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Some(r) = self
-                .refusals()
-                .await
-                .into_iter()
-                .find(|r| r.subject.details.get("code") == Some(&json!(code)))
-            {
-                return r;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no chat_refusal record with code {code}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        chat_support::wait_refusal(&self.server, code).await
     }
 }
 
 async fn link(server: &TestServer, user: &str, person: &str) {
-    let store = &server.running.as_ref().expect("running").store;
-    store
-        .link_chat(
-            &LinkRow {
-                channel: "teams".into(),
-                external_id: user.into(),
-                person: person.into(),
-                linked_by: "erin".into(),
-                linked_at: SystemTime::now(),
-            },
-            "test",
-        )
-        .await
-        .expect("link");
+    chat_support::link(server, "teams", user, person).await;
 }
 
 fn card_of(activity: &Value) -> &Value {

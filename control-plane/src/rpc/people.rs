@@ -38,7 +38,7 @@ pub fn check_account(chat: &str, id: &str) -> Result<(), Status> {
                     .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
         }
         // Microsoft Entra (AAD) object ids: a GUID.
-        "teams" => is_guid(id),
+        "teams" => crate::chat::teams::config::is_guid(id),
         other => {
             return Err(invalid(format!(
                 "chat {:?} is not known (slack or teams)",
@@ -67,15 +67,6 @@ fn canonical(chat: &mut String, id: &mut String) {
     if chat == "teams" {
         *id = id.to_ascii_lowercase();
     }
-}
-
-fn is_guid(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() == 5
-        && parts
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn to_pb(l: &LinkRow) -> ChatLink {

@@ -159,18 +159,17 @@ impl BotFrameworkPeer {
         within: Duration,
         pred: impl Fn(&ActivityCall) -> bool,
     ) -> ActivityCall {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(c) = self.activities(method).into_iter().find(|c| pred(c)) {
-                return c;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no matching {method} activity within {within:?}; calls: {:#?}",
-                self.peer.shared.lock().expect("lock").activities
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        super::until(
+            within,
+            || {
+                format!(
+                    "no matching {method} activity; calls: {:#?}",
+                    self.peer.shared.lock().expect("lock").activities
+                )
+            },
+            || self.activities(method).into_iter().find(|c| pred(c)),
+        )
+        .await
     }
 
     /// Bodies posted to webhook `name`.

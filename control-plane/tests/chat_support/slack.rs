@@ -111,18 +111,17 @@ impl SlackPeer {
         within: Duration,
         pred: impl Fn(&Call) -> bool,
     ) -> Call {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(c) = self.calls(method).into_iter().find(|c| pred(c)) {
-                return c;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no matching {method} call within {within:?}; calls: {:#?}",
-                self.peer.shared.lock().expect("lock").calls
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        super::until(
+            within,
+            || {
+                format!(
+                    "no matching {method} call; calls: {:#?}",
+                    self.peer.shared.lock().expect("lock").calls
+                )
+            },
+            || self.calls(method).into_iter().find(|c| pred(c)),
+        )
+        .await
     }
 
     /// Answers the next `n` `chat.postMessage` calls with HTTP 429 and `Retry-After: 1`.

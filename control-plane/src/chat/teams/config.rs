@@ -275,8 +275,8 @@ fn is_http_url(u: &str) -> bool {
     (u.starts_with("https://") || u.starts_with("http://")) && reqwest::Url::parse(u).is_ok()
 }
 
-/// `8-4-4-4-12` hexadecimal digits.
-fn is_guid(s: &str) -> bool {
+/// `8-4-4-4-12` hexadecimal digits (App IDs, Entra object ids).
+pub(crate) fn is_guid(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() == 5
         && parts
