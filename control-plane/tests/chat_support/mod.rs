@@ -7,6 +7,9 @@
 pub mod botframework;
 pub mod slack;
 
+// The poll lives with the Slack peer, which other suites include on its own.
+pub use slack::until;
+
 use std::time::{Duration, Instant, SystemTime};
 
 use control_plane::audit::{Kind, Record};
@@ -17,22 +20,6 @@ use crate::grpc_support::TestServer;
 
 /// How long the tests wait for something the server does on its own.
 pub const WITHIN: Duration = Duration::from_secs(5);
-
-/// Polls `probe` until it gives a value; panics with `what()` after `within`.
-pub async fn until<T>(
-    within: Duration,
-    what: impl Fn() -> String,
-    mut probe: impl FnMut() -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{} within {within:?}", what());
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
 
 /// The server's store.
 pub fn store(server: &TestServer) -> &Store {

@@ -111,7 +111,7 @@ impl SlackPeer {
         within: Duration,
         pred: impl Fn(&Call) -> bool,
     ) -> Call {
-        super::until(
+        until(
             within,
             || {
                 format!(
@@ -254,5 +254,21 @@ async fn serve_socket(peer: Peer, mut ws: WebSocket) {
                 }
             }
         }
+    }
+}
+
+/// Polls `probe` every 10 ms until it gives a value; panics with `what()` after `within`.
+pub async fn until<T>(
+    within: Duration,
+    what: impl Fn() -> String,
+    mut probe: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{} within {within:?}", what());
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
