@@ -10,13 +10,39 @@ use crate::support::{audit_count, plain, t0};
 on_both!(migrations_are_idempotent);
 async fn migrations_are_idempotent(db: &Db) {
     let store = db.open().await;
-    assert_eq!(store.schema_versions().await.expect("versions"), vec![1]);
+    assert_eq!(store.schema_versions().await.expect("versions"), vec![1, 2]);
     store.close().await;
     // Reopening (a restart, or a second replica) applies nothing twice.
     let again = db.open().await;
     let other = db.open_as("cs-2").await;
-    assert_eq!(again.schema_versions().await.expect("versions"), vec![1]);
-    assert_eq!(other.schema_versions().await.expect("versions"), vec![1]);
+    assert_eq!(again.schema_versions().await.expect("versions"), vec![1, 2]);
+    assert_eq!(other.schema_versions().await.expect("versions"), vec![1, 2]);
+    again.close().await;
+    other.close().await;
+
+    // A database of the previous release (version 1 only) is brought up to date on open.
+    let mut raw = db.raw().await;
+    for statement in [
+        "DROP TABLE chat_links",
+        "DROP TABLE chat_messages",
+        "DROP TABLE chat_replays",
+        "DELETE FROM schema_migrations WHERE version = 2",
+    ] {
+        sqlx::query(statement)
+            .execute(&mut raw)
+            .await
+            .expect(statement);
+    }
+    let upgraded = db.open().await;
+    assert_eq!(
+        upgraded.schema_versions().await.expect("versions"),
+        vec![1, 2]
+    );
+    assert!(upgraded
+        .chat_links(None)
+        .await
+        .expect("chat tables")
+        .is_empty());
 }
 
 on_both!(ingest_is_idempotent_and_acks_contiguously);
