@@ -550,3 +550,42 @@ async fn a_refusal_storm_updates_the_card_at_a_bounded_pace() {
     );
     s.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_given_elsewhere_shows_as_progress_on_the_card() {
+    let s = Setup::start(false).await;
+    // prod-db needs two approvals from sre or dba: posted in both channels.
+    let id = raise(
+        &s.server,
+        1,
+        "prod-db",
+        "/usr/bin/psql",
+        "00000000000000a9",
+        "mallory",
+    )
+    .await;
+    let ts = s.posted(&id, "C0SRE").await;
+    s.posted(&id, "C0DBA").await;
+    s.server
+        .approvals("alice")
+        .await
+        .decide(grpc_support::approve_once(&id))
+        .await
+        .expect("alice approves through the API");
+    s.peer
+        .wait_call("chat.update", Duration::from_secs(8), |c| {
+            c.body["ts"] == ts.as_str() && blocks_text(&c.body).contains("1 of 2 approvals (alice)")
+        })
+        .await;
+    assert_eq!(s.state(&id).await, RequestState::Pending);
+    s.send(&click("UCAROL", "C0DBA", approve_once(&id), None), 0, false)
+        .await;
+    s.wait_state(&id, RequestState::Approved).await;
+    s.peer
+        .wait_call("chat.update", Duration::from_secs(5), |c| {
+            blocks_text(&c.body).contains("Approved by alice via api")
+                && blocks_text(&c.body).contains("and carol via slack")
+        })
+        .await;
+    s.server.stop().await;
+}

@@ -77,7 +77,9 @@ impl Store {
         };
         let mut grant = None;
         match close {
-            None => {}
+            // An approval short of N: `opened` again, so that every view of the request (the
+            // chats' cards) shows the progress; daemons keep waiting.
+            None => w.decision_event(&r.host, &stream::opened(&r), now).await?,
             Some(Close::Approve {
                 uses,
                 ttl,

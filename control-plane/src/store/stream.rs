@@ -15,7 +15,8 @@ fn wrap(event: Event) -> pb::DecisionEvent {
     }
 }
 
-/// `opened`: a request was created or joined (agents waiting in the session learn its id).
+/// `opened`: a request was created or joined (agents waiting in the session learn its id), or
+/// got an approval short of the N it needs (still pending).
 pub(super) fn opened(r: &RequestRow) -> pb::DecisionEvent {
     wrap(Event::Opened(pb::RequestOpened {
         request_id: r.id.clone(),

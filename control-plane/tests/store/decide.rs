@@ -131,10 +131,15 @@ async fn n_of_m_with_concurrent_decisions_grants_once(db: &Db) {
         Err(StoreError::NotFound(_))
     ));
 
-    assert_eq!(stream_kinds(&store, HOST).await, ["opened:1", "grant"]);
+    // The first approval (1 of 2) re-announces the pending request (the chats show the
+    // progress); the second closes it with the grant.
+    assert_eq!(
+        stream_kinds(&store, HOST).await,
+        ["opened:1", "opened:1", "grant"]
+    );
     let events = store.decision_events(HOST, 0, 10).await.expect("events");
     let after = store
-        .decision_events(HOST, events[0].cursor.parse().expect("cursor"), 10)
+        .decision_events(HOST, events[1].cursor.parse().expect("cursor"), 10)
         .await
         .expect("resume");
     assert_eq!(after.len(), 1, "resume after a cursor");
