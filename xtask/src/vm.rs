@@ -87,7 +87,10 @@ impl Vm {
             .arg("-initrd")
             .arg(&initrd)
             .arg("-append")
-            .arg(format!("console=ttyS0 quiet panic=-1 lsm={lsm}"));
+            .arg(format!(
+                "console=ttyS0 {} panic=-1 lsm={lsm}",
+                console_level()
+            ));
         let started = Instant::now();
         let teed = util::run_tee(&mut qemu, &format!("[{}] ", self.label()), self.timeout);
         let _ = fs::remove_file(&initrd);
@@ -143,4 +146,14 @@ pub fn run_cli(vm: &Vm) -> Result<()> {
     }
     println!("vm: {}: passed", vm.label());
     Ok(())
+}
+
+/// `quiet`, or with `COUNTERSIGN_VM_VERBOSE=1` every kernel message on the console (stack
+/// traces of lockups and warnings included: they interleave with the tests' output).
+fn console_level() -> &'static str {
+    if std::env::var("COUNTERSIGN_VM_VERBOSE").is_ok_and(|v| v == "1") {
+        "loglevel=7"
+    } else {
+        "quiet"
+    }
 }
