@@ -201,11 +201,13 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 follow,
                 server: server.config()?,
             };
+            // Attached while this is the only thread (see `daemon::prepare`).
+            let prepared = daemon::prepare(&opts)?;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
-            rt.block_on(daemon::run(opts))?;
+            rt.block_on(daemon::run(opts, prepared))?;
             Ok(0)
         }
         Command::Status { run_dir, json } => admin::status(&run_dir.socket(), json),

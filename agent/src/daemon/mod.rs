@@ -80,7 +80,19 @@ pub struct Daemon {
     link: Option<Arc<Link>>,
 }
 
-pub async fn run(opts: Options) -> Result<()> {
+/// The kernel programs, loaded and attached by [`prepare`].
+pub struct Prepared {
+    hierarchy: Hierarchy,
+    loaded: ebpf::Loaded,
+    attached: Attached,
+}
+
+/// Loads and attaches the kernel programs. Call it while the daemon is still one thread,
+/// before the async runtime exists: attaching the first syscall tracepoint makes the kernel
+/// flag every thread for traced syscall entry and patch the tracepoint's code while other
+/// CPUs may be running it, so no thread of ours should be entering a system call meanwhile
+/// (docs/testing.md, "A VM that hangs").
+pub fn prepare(opts: &Options) -> Result<Prepared> {
     mounts::ensure_mounted().context("mounting securityfs, bpffs and tracefs")?;
     if let Err(e) = crate::kernel::raise_memlock() {
         // Kernels since 5.11 account BPF memory to the cgroup instead; on older ones the map
@@ -102,6 +114,20 @@ pub async fn run(opts: Options) -> Result<()> {
         report.reason.clone(),
         hierarchy.root(),
     )?;
+    Ok(Prepared {
+        hierarchy,
+        loaded,
+        attached,
+    })
+}
+
+/// Runs the daemon on the programs [`prepare`] attached, until SIGTERM or SIGINT.
+pub async fn run(opts: Options, prepared: Prepared) -> Result<()> {
+    let Prepared {
+        hierarchy,
+        mut loaded,
+        attached,
+    } = prepared;
     if let Some(logger) = loaded.logger.take() {
         tokio::spawn(ebpf::forward_logs(logger));
     }
