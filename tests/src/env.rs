@@ -23,6 +23,11 @@ pub const CLI_BIN: &str = "COUNTERSIGN_CLI_BIN";
 pub const POSTGRES_URL: &str = "COUNTERSIGN_TEST_POSTGRES";
 /// Optional number of attempts of the argv-rewrite race (default 200).
 pub const RACE_ATTEMPTS: &str = "COUNTERSIGN_RACE_ATTEMPTS";
+/// Optional number of daemon start → refuse → stop → unload cycles under syscall load
+/// (default 4; `cargo xtask stress-attach` sets many more).
+pub const ATTACH_CYCLES: &str = "COUNTERSIGN_ATTACH_CYCLES";
+/// Optional number of enable/disable cycles of a syscall trace event under load (default 200).
+pub const TOGGLE_CYCLES: &str = "COUNTERSIGN_TOGGLE_CYCLES";
 /// Optional seconds a started daemon has to become ready (default 60; the verifier is slow
 /// under software emulation).
 pub const READY_TIMEOUT: &str = "COUNTERSIGN_READY_TIMEOUT";
@@ -105,6 +110,7 @@ impl TestEnv {
             other => panic!("{EXPECT_MODE}={other:?}: expected lsm or fallback"),
         };
         let race_attempts = optional(RACE_ATTEMPTS).unwrap_or(200);
+
         let ready_timeout = Duration::from_secs(optional(READY_TIMEOUT).unwrap_or(60));
         Self {
             agent_bin,
@@ -144,7 +150,7 @@ fn required(name: &str, what: &str) -> String {
 }
 
 /// A number from an optional variable; a value that is not a number is a set-up error.
-fn optional<T: FromStr>(name: &str) -> Option<T> {
+pub fn optional<T: FromStr>(name: &str) -> Option<T> {
     let value = std::env::var(name).ok()?;
     Some(
         value

@@ -8,6 +8,8 @@
 // in enforcement/ instead.
 #[path = "enforcement/args.rs"]
 mod args;
+#[path = "enforcement/attach.rs"]
+mod attach;
 #[path = "enforcement/exec.rs"]
 mod exec;
 #[path = "enforcement/grants.rs"]

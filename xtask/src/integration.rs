@@ -72,11 +72,26 @@ pub struct Settings {
     pub filter: Option<String>,
     /// Kill the run after this long.
     pub timeout: Duration,
+    /// More variables for the tests (e.g. the stress tests' cycle counts).
+    pub env: Vec<(String, String)>,
+    /// Show the tests' output as it comes (`--nocapture`): long tests print progress.
+    pub nocapture: bool,
+}
+
+/// One VM run of integration tests.
+pub struct VmRun {
+    /// Its tests and verdict.
+    pub run: libtest::Run,
+    /// The guest stopped making progress (see [`crate::vm::Outcome::hung`]).
+    pub hung: bool,
 }
 
 impl Settings {
     fn args(&self) -> Vec<String> {
         let mut args = vec!["--test-threads=1".to_owned(), "--color=never".to_owned()];
+        if self.nocapture {
+            args.push("--nocapture".to_owned());
+        }
         args.extend(self.filter.clone());
         args
     }
@@ -119,7 +134,8 @@ pub fn host(
             "fallback",
             "host",
         ))
-        .envs(extra_env.iter().cloned());
+        .envs(extra_env.iter().cloned())
+        .envs(settings.env.iter().cloned());
     libtest::run(&mut cmd, "[host] ", settings.timeout)
 }
 
@@ -130,7 +146,7 @@ pub fn in_vm(
     series: Series,
     bpf_lsm: bool,
     suites: &[Suite],
-) -> Result<libtest::Run> {
+) -> Result<VmRun> {
     let mode = if bpf_lsm { "lsm" } else { "fallback" };
     let cmd = vm_command(suites, &settings.args());
     let mut binaries = vec![
@@ -148,18 +164,20 @@ pub fn in_vm(
     if let Ok(ip) = util::output(Command::new("sh").args(["-c", "command -v ip"])) {
         binaries.push((PathBuf::from(ip.trim()), "ip".to_owned()));
     }
+    let mut vars = env(
+        [
+            "/bin/countersign-agent",
+            "/bin/countersign-server",
+            "/bin/countersign",
+            "/bin/cs-probe",
+        ],
+        mode,
+        "vm",
+    );
+    vars.extend(settings.env.iter().cloned());
     let spec = initramfs::Spec {
         bins: binaries,
-        env: env(
-            [
-                "/bin/countersign-agent",
-                "/bin/countersign-server",
-                "/bin/countersign",
-                "/bin/cs-probe",
-            ],
-            mode,
-            "vm",
-        ),
+        env: vars,
         cmd,
     };
     let outcome = Vm {
@@ -169,9 +187,12 @@ pub fn in_vm(
         timeout: settings.timeout,
     }
     .run()?;
-    Ok(libtest::Run {
-        counts: libtest::sum(&outcome.lines),
-        failure: outcome.failure,
+    Ok(VmRun {
+        run: libtest::Run {
+            counts: libtest::sum(&outcome.lines),
+            failure: outcome.failure,
+        },
+        hung: outcome.hung,
     })
 }
 

@@ -12,10 +12,14 @@ mod integration;
 mod kernels;
 mod libtest;
 mod linker;
+mod lockup;
 mod postgres;
+mod private_apt;
+mod qemu;
 mod runs;
 mod setup;
 mod stack;
+mod stress;
 mod test;
 mod up;
 mod util;
@@ -77,6 +81,9 @@ enum Cmd {
     /// approval-loop latency (`approvals`; `chat`: Slack against the CLI in the same run),
     /// event-upload throughput into SQLite and PostgreSQL.
     Bench(bench::Options),
+    /// Boot each test kernel and attach/detach the programs many times while other threads
+    /// and processes make system calls; report the boots that hung.
+    StressAttach(stress::Options),
 }
 
 fn main() -> ExitCode {
@@ -93,6 +100,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
     let done = match cmd {
         // The only command with its own exit code: it prints a closing summary line.
         Cmd::Test(options) => return test::run(&options),
+        Cmd::StressAttach(options) => return stress::run(&options),
         Cmd::Setup => setup::run(),
         Cmd::Kernels { kernels } => kernels::run(if kernels.is_empty() {
             &Series::ALL

@@ -156,6 +156,8 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
     let settings = Settings {
         filter: opts.filter.clone(),
         timeout: Duration::from_secs(opts.timeout),
+        env: Vec::new(),
+        nocapture: false,
     };
     if opts.runs.host() {
         for suite in [Suite::Enforcement, Suite::Approvals] {
@@ -174,7 +176,7 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
                 "{} tests in a VM: Linux {series}, {mode} mode",
                 names.join(" + ")
             ),
-            || integration::in_vm(&bins, &settings, series, bpf_lsm, &suites),
+            || integration::in_vm(&bins, &settings, series, bpf_lsm, &suites).map(|v| v.run),
         );
     }
     Ok(report.finish())

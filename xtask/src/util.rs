@@ -70,11 +70,34 @@ pub struct Teed {
     pub lines: Vec<String>,
     /// True when the timeout expired and the command was killed.
     pub timed_out: bool,
+    /// Why the watch stopped the command early (see [`Watch`]), if it did.
+    pub stopped: Option<String>,
+}
+
+/// What ends a [`run_tee_watched`] command before its timeout.
+pub struct Watch<'a> {
+    /// A line that means the command is lost (a guest kernel's lockup report): the command is
+    /// given `grace` more to print (stack traces), then killed.
+    pub alarm: &'a dyn Fn(&str) -> bool,
+    /// How long output may keep coming after the first alarm line.
+    pub grace: Duration,
+    /// No line for this long means the command is stuck: it is killed.
+    pub silence: Duration,
 }
 
 /// Runs `cmd`, echoing each stdout line live with `prefix` and keeping a copy; stderr is
 /// inherited, stdin is closed. The command is killed after `timeout`.
 pub fn run_tee(cmd: &mut Command, prefix: &str, timeout: Duration) -> Result<Teed> {
+    run_tee_watched(cmd, prefix, timeout, None)
+}
+
+/// [`run_tee`], also killing the command early when `watch` says it is lost.
+pub fn run_tee_watched(
+    cmd: &mut Command,
+    prefix: &str,
+    timeout: Duration,
+    watch: Option<&Watch>,
+) -> Result<Teed> {
     let what = describe(cmd);
     println!("    $ {what}");
     let mut child = cmd
@@ -90,9 +113,17 @@ pub fn run_tee(cmd: &mut Command, prefix: &str, timeout: Duration) -> Result<Tee
     let deadline = Instant::now() + timeout;
     let mut lines = Vec::new();
     let mut timed_out = false;
+    let mut stopped = None;
+    let mut last_line = Instant::now();
+    // The first alarm line and when output after it stops counting.
+    let mut alarm: Option<(String, Instant)> = None;
     let status = loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(line) => {
+                last_line = Instant::now();
+                if let Some(w) = watch.filter(|w| alarm.is_none() && (w.alarm)(&line)) {
+                    alarm = Some((line.clone(), Instant::now() + w.grace));
+                }
                 echo(prefix, line, &mut lines);
                 continue;
             }
@@ -105,8 +136,17 @@ pub fn run_tee(cmd: &mut Command, prefix: &str, timeout: Duration) -> Result<Tee
         {
             break Ok(status);
         }
-        if Instant::now() >= deadline {
-            timed_out = true;
+        let now = Instant::now();
+        let lost = match (watch, &alarm) {
+            (_, Some((line, until))) if now >= *until => Some(format!("it reported `{line}`")),
+            (Some(w), None) if now.duration_since(last_line) >= w.silence => {
+                Some(format!("it printed nothing for {}s", w.silence.as_secs()))
+            }
+            _ => None,
+        };
+        if lost.is_some() || now >= deadline {
+            stopped = lost;
+            timed_out = stopped.is_none();
             child.kill().with_context(|| format!("killing `{what}`"))?;
             break child.wait();
         }
@@ -120,6 +160,7 @@ pub fn run_tee(cmd: &mut Command, prefix: &str, timeout: Duration) -> Result<Tee
         code: status.code(),
         lines,
         timed_out,
+        stopped,
     })
 }
 

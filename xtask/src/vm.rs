@@ -14,8 +14,14 @@ use crate::{
     init::RESULT_MARKER,
     initramfs,
     kernels::{self, Series},
-    util,
+    lockup, qemu, util,
 };
+
+/// A guest that prints nothing for this long is stuck (no test is silent that long; a
+/// lockup the kernel itself reports ends the run much sooner).
+const SILENCE: Duration = Duration::from_secs(600);
+/// How long a guest that reported a lockup may go on printing (its stacks, its panic).
+const LOCKUP_GRACE: Duration = Duration::from_secs(60);
 
 /// Kernel console lines that mean the kernel itself broke, whatever the command reported.
 const KERNEL_FAILURES: &[&str] = &[
@@ -44,6 +50,8 @@ pub struct Outcome {
     pub lines: Vec<String>,
     /// Why the run failed, `None` when the command exited 0 and the kernel stayed healthy.
     pub failure: Option<String>,
+    /// The guest stopped making progress: it reported a lockup, fell silent or timed out.
+    pub hung: bool,
 }
 
 impl Vm {
@@ -80,19 +88,39 @@ impl Vm {
             "landlock,lockdown,yama"
         };
         let mut qemu = Command::new("qemu-system-x86_64");
-        qemu.args(["-accel", "tcg", "-cpu", "max", "-m", "1536", "-smp", "2"])
-            // No network card: nothing to probe for (iPXE) and nothing to reach.
-            .args(["-nographic", "-no-reboot", "-net", "none", "-kernel"])
-            .arg(&kernel)
-            .arg("-initrd")
-            .arg(&initrd)
-            .arg("-append")
-            .arg(format!(
-                "console=ttyS0 {} panic=-1 lsm={lsm}",
-                console_level()
-            ));
+        qemu.args([
+            "-accel",
+            &qemu::accel()?,
+            "-cpu",
+            "max",
+            "-m",
+            "1536",
+            "-smp",
+            "2",
+        ])
+        // No network card: nothing to probe for (iPXE) and nothing to reach.
+        .args(["-nographic", "-no-reboot", "-net", "none", "-kernel"])
+        .arg(&kernel)
+        .arg("-initrd")
+        .arg(&initrd)
+        .arg("-append")
+        .arg(format!(
+            "console=ttyS0 {} panic=-1 {} lsm={lsm}",
+            console_level(),
+            lockup::BOOT_OPTIONS
+        ));
         let started = Instant::now();
-        let teed = util::run_tee(&mut qemu, &format!("[{}] ", self.label()), self.timeout);
+        let watch = util::Watch {
+            alarm: &lockup::is_report,
+            grace: LOCKUP_GRACE,
+            silence: SILENCE,
+        };
+        let teed = util::run_tee_watched(
+            &mut qemu,
+            &format!("[{}] ", self.label()),
+            self.timeout,
+            Some(&watch),
+        );
         let _ = fs::remove_file(&initrd);
         let teed = teed?;
         println!(
@@ -101,14 +129,25 @@ impl Vm {
             started.elapsed().as_secs_f64()
         );
         let failure = judge(&teed, self.timeout);
+        let hung =
+            teed.timed_out || teed.stopped.is_some() || lockup::summary(&teed.lines).is_some();
         Ok(Outcome {
             lines: teed.lines,
             failure,
+            hung,
         })
     }
 }
 
 fn judge(teed: &util::Teed, timeout: Duration) -> Option<String> {
+    // First: a lockup is the most specific diagnosis of a run that also timed out, died or
+    // printed `BUG:`.
+    if let Some(stacks) = lockup::summary(&teed.lines) {
+        return Some(format!("the guest kernel locked up:\n  {stacks}"));
+    }
+    if let Some(why) = &teed.stopped {
+        return Some(format!("the VM was stopped: {why}"));
+    }
     let broken: Vec<&str> = teed
         .lines
         .iter()
