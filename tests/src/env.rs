@@ -26,7 +26,7 @@ pub const RACE_ATTEMPTS: &str = "COUNTERSIGN_RACE_ATTEMPTS";
 /// Optional number of daemon start → refuse → stop → unload cycles under syscall load
 /// (default 4; `cargo xtask stress-attach` sets many more).
 pub const ATTACH_CYCLES: &str = "COUNTERSIGN_ATTACH_CYCLES";
-/// Optional number of enable/disable cycles of a syscall trace event under load (default 200).
+/// Optional number of enable/disable cycles of a syscall trace event under load (default 300).
 pub const TOGGLE_CYCLES: &str = "COUNTERSIGN_TOGGLE_CYCLES";
 /// Optional seconds a started daemon has to become ready (default 60; the verifier is slow
 /// under software emulation).

@@ -14,8 +14,6 @@ mod libtest;
 mod linker;
 mod lockup;
 mod postgres;
-mod private_apt;
-mod qemu;
 mod runs;
 mod setup;
 mod stack;

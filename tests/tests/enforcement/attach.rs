@@ -107,7 +107,7 @@ fn syscall_tracepoint_toggles_under_syscall_load() {
         return;
     };
     let t = testbed("attach-toggle");
-    let cycles: usize = optional(TOGGLE_CYCLES).unwrap_or(200);
+    let cycles: usize = optional(TOGGLE_CYCLES).unwrap_or(300);
     let other = t.bin("other");
     let started = Instant::now();
     let ((), calls) = with_syscall_load(&other, || {
