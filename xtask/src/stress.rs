@@ -22,16 +22,16 @@ pub struct Options {
     #[arg(long = "kernel")]
     kernels: Vec<Series>,
     /// Boots of each VM configuration.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 1)]
     boots: u32,
     /// Daemon start → refused exec → stop → unload cycles per boot.
-    #[arg(long, default_value_t = 25)]
+    #[arg(long, default_value_t = 10)]
     cycles: u32,
     /// Enable/disable cycles of the `sys_enter_execve` trace event per boot.
-    #[arg(long, default_value_t = 3000)]
+    #[arg(long, default_value_t = 1500)]
     toggles: u32,
     /// Kill a boot after this many seconds.
-    #[arg(long, default_value_t = 900)]
+    #[arg(long, default_value_t = 1800)]
     timeout: u64,
 }
 
