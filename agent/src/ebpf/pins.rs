@@ -6,6 +6,8 @@
 use std::{
     fs, io,
     path::{Path, PathBuf},
+    thread,
+    time::{Duration, Instant},
 };
 
 use aya::programs::links::{FdLink, PinnedLink};
@@ -30,6 +32,8 @@ pub fn replace(bpffs: &Path, name: &str, link: FdLink) -> Result<(), LoadError> 
     })?;
     let path = dir.join(name);
     if path.exists() {
+        // The old link may stay attached a moment after this (see `unload`); the new one is
+        // attached already, so that overlap is harmless.
         detach_pinned(&path);
     }
     link.pin(&path).map_err(|source| LoadError::Pin {
@@ -61,26 +65,64 @@ pub fn drop_stale(bpffs: &Path, keep: &[String]) {
     }
 }
 
-fn detach_pinned(path: &Path) {
+/// Unpins the link at `path` and closes it; returns the id of its program when the kernel
+/// told it.
+fn detach_pinned(path: &Path) -> Option<u32> {
     match PinnedLink::from_pin(path) {
         Ok(old) => match old.unpin() {
-            Ok(fd) => drop(fd),
-            Err(e) => tracing::warn!(path = %path.display(), error = %e, "unpinning old link"),
+            Ok(fd) => fd.info().ok().map(|info| info.program_id()),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "unpinning old link");
+                None
+            }
         },
         Err(e) => {
             tracing::warn!(path = %path.display(), error = %e, "opening old pinned link; removing it");
             let _ = fs::remove_file(path);
+            None
         }
     }
 }
 
-/// Detaches every pinned program and removes the pinned maps: enforcement stops.
+/// How long `unload` waits for the kernel to let go of the programs.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Detaches every pinned program and removes the pinned maps: enforcement stops, and has
+/// stopped when this returns. Closing our file descriptor is not the end of a link: the pin
+/// holds a reference too, and kernels before the fix "bpf: Avoid RCU context warning when
+/// unpinning htab with internal structs" (not in 5.10) drop it from an RCU callback and a
+/// workqueue after the unlink returns — the program stays attached for a moment. So this
+/// waits until the kernel has freed the programs of the links it closed.
 pub fn unload(bpffs: &Path) -> io::Result<()> {
+    let mut programs = Vec::new();
     for name in pinned_links(bpffs) {
-        detach_pinned(&links_dir(bpffs).join(name));
+        programs.extend(detach_pinned(&links_dir(bpffs).join(name)));
     }
     if bpffs.exists() {
         fs::remove_dir_all(bpffs)?;
     }
-    Ok(())
+    wait_released(&programs, RELEASE_TIMEOUT)
+}
+
+/// Waits until none of `programs` (ids) is loaded any more.
+fn wait_released(programs: &[u32], timeout: Duration) -> io::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left: Vec<u32> = aya::programs::loaded_programs()
+            .filter_map(Result::ok)
+            .map(|p| p.id())
+            .filter(|id| programs.contains(id))
+            .collect();
+        if left.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(io::Error::other(format!(
+                "the kernel still holds programs {left:?} {}s after their links were removed \
+                 (is a countersign-agent still running on these pins?)",
+                timeout.as_secs()
+            )));
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
 }
