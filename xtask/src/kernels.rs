@@ -11,7 +11,10 @@ use std::{
 use anyhow::{bail, Context as _, Result};
 use clap::ValueEnum;
 
-use crate::util;
+use crate::{
+    private_apt::{self, PrivateApt},
+    util,
+};
 
 /// A kernel series of the test matrix and the Debian release that ships it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -82,52 +85,18 @@ fn find_image(dir: &Path) -> Result<Option<PathBuf>> {
     Ok(None)
 }
 
-/// apt run against a private sources list and package lists for one suite.
-struct PrivateApt {
-    root: PathBuf,
-}
-
-impl PrivateApt {
-    fn new(suite: &str) -> Result<Self> {
-        let root = util::cache_dir("kernels").join("apt").join(suite);
-        fs::create_dir_all(root.join("lists/partial"))
-            .with_context(|| format!("creating {}", root.display()))?;
-        let keyring = "/usr/share/keyrings/debian-archive-keyring.gpg";
-        let sources = format!(
-            "deb [arch=amd64 signed-by={keyring}] http://deb.debian.org/debian {suite} main\n\
-             deb [arch=amd64 signed-by={keyring}] http://deb.debian.org/debian-security \
-             {suite}-security main\n"
-        );
-        fs::write(root.join("sources.list"), sources)
-            .context("writing the private sources.list")?;
-        Ok(Self { root })
-    }
-
-    fn command(&self, tool: &str) -> Command {
-        let mut cmd = Command::new(tool);
-        let opt = |k: &str, v: &str| ["-o".to_owned(), format!("{k}={v}")];
-        cmd.args(opt(
-            "Dir::Etc::SourceList",
-            &self.root.join("sources.list").to_string_lossy(),
-        ))
-        .args(opt("Dir::Etc::SourceParts", "-"))
-        .args(opt(
-            "Dir::State::Lists",
-            &self.root.join("lists").to_string_lossy(),
-        ))
-        // No binary caches: they would otherwise replace the machine's in /var/cache/apt.
-        .args(opt("Dir::Cache::pkgcache", ""))
-        .args(opt("Dir::Cache::srcpkgcache", ""))
-        // The private directories belong to root; apt's `_apt` user could not write them.
-        .args(opt("APT::Sandbox::User", "root"));
-        cmd
-    }
-}
-
 fn download(series: Series, dir: &Path) -> Result<()> {
     let suite = series.suite();
     println!("kernels: fetching the {suite} package lists for Linux {series}");
-    let apt = PrivateApt::new(suite)?;
+    let keyring = private_apt::KEYRING;
+    let apt = PrivateApt::new(
+        &util::cache_dir("kernels").join("apt").join(suite),
+        &format!(
+            "deb [arch=amd64 signed-by={keyring}] http://deb.debian.org/debian {suite} main\n\
+             deb [arch=amd64 signed-by={keyring}] http://deb.debian.org/debian-security \
+             {suite}-security main\n"
+        ),
+    )?;
     util::run(apt.command("apt-get").args(["-q", "update"]))?;
     let debs = dir.join("deb");
     fs::create_dir_all(&debs).with_context(|| format!("creating {}", debs.display()))?;
@@ -160,7 +129,12 @@ fn download(series: Series, dir: &Path) -> Result<()> {
     util::run(Command::new("dpkg").arg("-x").arg(&deb).arg(dir))?;
     // Only boot/ is needed: modules are not loaded in the VM, and the tree is large. The
     // package lists are fetched afresh whenever a kernel is missing.
-    for path in [dir.join("lib"), dir.join("usr"), debs, apt.root] {
+    for path in [
+        dir.join("lib"),
+        dir.join("usr"),
+        debs,
+        apt.root().to_owned(),
+    ] {
         if path.exists() {
             fs::remove_dir_all(&path).with_context(|| format!("removing {}", path.display()))?;
         }

@@ -14,6 +14,8 @@ mod libtest;
 mod linker;
 mod lockup;
 mod postgres;
+mod private_apt;
+mod qemu;
 mod runs;
 mod setup;
 mod stack;

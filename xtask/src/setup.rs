@@ -5,7 +5,7 @@ use std::{fs, process::Command};
 
 use anyhow::{Context as _, Result};
 
-use crate::{linker, postgres, util};
+use crate::{linker, postgres, qemu, util};
 
 /// Debian packages: qemu boots the test kernels, busybox fills the initramfs, binutils
 /// strips the binaries copied into it, iproute2 and kmod serve the network tests.
@@ -28,6 +28,11 @@ const MOUNTS: &[(&str, &str)] = &[
 /// Runs every setup step.
 pub fn run() -> Result<()> {
     packages()?;
+    let newer = qemu::ensure()?;
+    report(
+        &format!("qemu {} (multi-threaded TCG fixed)", qemu::version()?),
+        newer,
+    );
     stable_components()?;
     nightly()?;
     linker::ensure()?;

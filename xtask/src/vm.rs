@@ -14,7 +14,7 @@ use crate::{
     init::RESULT_MARKER,
     initramfs,
     kernels::{self, Series},
-    lockup, util,
+    lockup, qemu, util,
 };
 
 /// A guest that prints nothing for this long is stuck (no test is silent that long; a
@@ -90,7 +90,7 @@ impl Vm {
         let mut qemu = Command::new("qemu-system-x86_64");
         qemu.args([
             "-accel",
-            &tcg_accel()?,
+            &qemu::accel()?,
             "-cpu",
             "max",
             "-m",
@@ -185,18 +185,6 @@ pub fn run_cli(vm: &Vm) -> Result<()> {
     }
     println!("vm: {}: passed", vm.label());
     Ok(())
-}
-
-/// qemu's TCG accelerator. `thread=single` runs both vCPUs in turn on one host thread:
-/// qemu 7.2's multi-threaded TCG (Debian 12's) can run a stale translation of kernel code
-/// that another vCPU has just patched, and guests hang when a syscall tracepoint is attached
-/// (docs/testing.md, "A VM that hangs"). `COUNTERSIGN_VM_TCG=multi` brings it back, to measure.
-fn tcg_accel() -> Result<String> {
-    match std::env::var("COUNTERSIGN_VM_TCG").as_deref() {
-        Err(_) | Ok("single") => Ok("tcg,thread=single".to_owned()),
-        Ok("multi") => Ok("tcg,thread=multi".to_owned()),
-        Ok(other) => bail!("COUNTERSIGN_VM_TCG={other:?}: expected single or multi"),
-    }
 }
 
 /// `quiet`, or with `COUNTERSIGN_VM_VERBOSE=1` every kernel message on the console (stack
