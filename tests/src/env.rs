@@ -110,7 +110,6 @@ impl TestEnv {
             other => panic!("{EXPECT_MODE}={other:?}: expected lsm or fallback"),
         };
         let race_attempts = optional(RACE_ATTEMPTS).unwrap_or(200);
-
         let ready_timeout = Duration::from_secs(optional(READY_TIMEOUT).unwrap_or(60));
         Self {
             agent_bin,

@@ -78,6 +78,20 @@ pub struct Settings {
     pub nocapture: bool,
 }
 
+/// (kernel, BPF LSM on) pairs of the VM runs, restricted to `kernels` unless it is empty;
+/// 6.1 also runs without BPF LSM to test the fallback.
+pub fn vm_matrix(kernels: &[Series]) -> Vec<(Series, bool)> {
+    [
+        (Series::V5_10, true),
+        (Series::V6_1, true),
+        (Series::V6_12, true),
+        (Series::V6_1, false),
+    ]
+    .into_iter()
+    .filter(|(s, _)| kernels.is_empty() || kernels.contains(s))
+    .collect()
+}
+
 /// One VM run of integration tests.
 pub struct VmRun {
     /// Its tests and verdict.

@@ -94,15 +94,16 @@ pub fn accel() -> Result<String> {
         Ok("single") => Threads::Single,
         Ok("multi") => Threads::Multi,
         Ok(other) => bail!("COUNTERSIGN_VM_TCG={other:?}: expected single or multi"),
-        Err(_) if version()? >= FIXED => Threads::Multi,
-        Err(_) => {
-            println!(
-                "vm: qemu {} runs stale code under multi-threaded TCG: using thread=single \
-                 (`cargo xtask setup` installs a fixed qemu)",
-                version()?
-            );
-            Threads::Single
-        }
+        Err(_) => match version()? {
+            v if v >= FIXED => Threads::Multi,
+            v => {
+                println!(
+                    "vm: qemu {v} runs stale code under multi-threaded TCG: using thread=single \
+                     (`cargo xtask setup` installs a fixed qemu)"
+                );
+                Threads::Single
+            }
+        },
     };
     Ok(match threads {
         Threads::Multi => "tcg,thread=multi",

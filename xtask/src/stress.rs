@@ -12,7 +12,7 @@ use clap::Args;
 use crate::{
     integration::{self, Settings, Suite},
     kernels::{self, Series},
-    setup, util,
+    qemu, setup, util,
 };
 
 /// Options of `cargo xtask stress-attach`.
@@ -44,15 +44,7 @@ struct Boot {
 }
 
 pub fn run(opts: &Options) -> Result<ExitCode> {
-    let matrix: Vec<(Series, bool)> = [
-        (Series::V5_10, true),
-        (Series::V6_1, true),
-        (Series::V6_12, true),
-        (Series::V6_1, false),
-    ]
-    .into_iter()
-    .filter(|(s, _)| opts.kernels.is_empty() || opts.kernels.contains(s))
-    .collect();
+    let matrix = integration::vm_matrix(&opts.kernels);
     setup::run()?;
     let series: Vec<Series> = matrix.iter().map(|(s, _)| *s).collect();
     kernels::run(&series)?;
@@ -73,7 +65,7 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
         // Each cycle prints a line: a long run is not mistaken for a silent, stuck guest.
         nocapture: true,
     };
-    let tcg = std::env::var("COUNTERSIGN_VM_TCG").unwrap_or_else(|_| "single".to_owned());
+    let accel = qemu::accel()?;
     let mut boots = Vec::new();
     for &(series, bpf_lsm) in &matrix {
         let label = if bpf_lsm {
@@ -103,14 +95,14 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
             });
         }
     }
-    Ok(report(opts, &tcg, &boots))
+    Ok(report(opts, &accel, &boots))
 }
 
 /// Prints one line per configuration and the failures; fails when any boot failed.
-fn report(opts: &Options, tcg: &str, boots: &[Boot]) -> ExitCode {
+fn report(opts: &Options, accel: &str, boots: &[Boot]) -> ExitCode {
     println!();
     println!(
-        "stress-attach: TCG thread={tcg}, {} daemon cycles and {} trace-event toggles per boot",
+        "stress-attach: -accel {accel}, {} daemon cycles and {} trace-event toggles per boot",
         opts.cycles, opts.toggles
     );
     println!("| kernel | boots | hung | other failures | mean boot (s) |");

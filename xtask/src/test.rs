@@ -197,18 +197,10 @@ fn vm_suites(series: Series, bpf_lsm: bool) -> Vec<Suite> {
     }
 }
 
-/// (kernel, BPF LSM on) pairs to run; 6.1 also runs without BPF LSM to test the fallback.
+/// The VM runs `opts` asks for (none with `--host-only`).
 fn vm_matrix(opts: &Options) -> Vec<(Series, bool)> {
     if !opts.runs.vm() {
         return Vec::new();
     }
-    let all = [
-        (Series::V5_10, true),
-        (Series::V6_1, true),
-        (Series::V6_12, true),
-        (Series::V6_1, false),
-    ];
-    all.into_iter()
-        .filter(|(s, _)| opts.kernels.is_empty() || opts.kernels.contains(s))
-        .collect()
+    integration::vm_matrix(&opts.kernels)
 }

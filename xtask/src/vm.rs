@@ -128,9 +128,9 @@ impl Vm {
             self.label(),
             started.elapsed().as_secs_f64()
         );
-        let failure = judge(&teed, self.timeout);
-        let hung =
-            teed.timed_out || teed.stopped.is_some() || lockup::summary(&teed.lines).is_some();
+        let lockup = lockup::summary(&teed.lines);
+        let hung = teed.timed_out || teed.stopped.is_some() || lockup.is_some();
+        let failure = judge(&teed, lockup, self.timeout);
         Ok(Outcome {
             lines: teed.lines,
             failure,
@@ -139,10 +139,11 @@ impl Vm {
     }
 }
 
-fn judge(teed: &util::Teed, timeout: Duration) -> Option<String> {
+/// Why the run failed; `lockup` is [`lockup::summary`] of its console.
+fn judge(teed: &util::Teed, lockup: Option<String>, timeout: Duration) -> Option<String> {
     // First: a lockup is the most specific diagnosis of a run that also timed out, died or
     // printed `BUG:`.
-    if let Some(stacks) = lockup::summary(&teed.lines) {
+    if let Some(stacks) = lockup {
         return Some(format!("the guest kernel locked up:\n  {stacks}"));
     }
     if let Some(why) = &teed.stopped {
