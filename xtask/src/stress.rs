@@ -1,6 +1,7 @@
 //! `cargo xtask stress-attach`: boots each test kernel several times and runs the attach
 //! stress tests of the `enforcement` suite (`attach::`) with many cycles: the daemon attaches
-//! its programs and is unloaded again, and a syscall trace event is switched on and off,
+//! its programs and is unloaded again, and a perf event on a syscall tracepoint is opened and
+//! closed again,
 //! while other threads and processes make system calls without pause. Counts the boots that
 //! hung (docs/testing.md, "A VM that hangs").
 
@@ -27,7 +28,7 @@ pub struct Options {
     /// Daemon start → refused exec → stop → unload cycles per boot.
     #[arg(long, default_value_t = 10)]
     cycles: u32,
-    /// Enable/disable cycles of the `sys_enter_execve` trace event per boot.
+    /// Open/close cycles of a perf event on the `sys_enter_execve` tracepoint per boot.
     #[arg(long, default_value_t = 1500)]
     toggles: u32,
     /// Kill a boot after this many seconds.
