@@ -1,9 +1,12 @@
 //! The hashes that identify arguments and operations, computed the same way in the kernel
 //! and in userspace (FNV-1a, 64 bit: cheap, branch-free per byte, no tables).
 //!
-//! These hashes are identifiers, not a defence against collisions crafted by an attacker; the
-//! kernel compares argument hashes only against the literals of the policy, and a fingerprint
-//! collision could only make two operations share one grant.
+//! FNV is not collision-resistant: anyone can compute two inputs with the same hash. So these
+//! hashes never decide anything on their own. Argument hashes are compared only against the
+//! policy's literals, which the agent does not choose. The exec and connect fingerprints only
+//! *find* candidate grants: the kernel then compares the grant's exact binding with the
+//! operation (`crate::grant`). Userspace names operations by a SHA-256-based id of that
+//! binding instead (the daemon's `binding` module).
 
 pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 pub const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -36,9 +39,10 @@ pub const fn mix_word(h: u64, w: u64) -> u64 {
 
 /// Hash of one argument as the kernel computes it: the argument zero-padded to
 /// [`crate::ARG_SLOT`] bytes, mixed in 8-byte little-endian words. None for an argument too
-/// long to fit a slot (63 bytes at most) or holding a NUL. Never [`ANY_ARG`].
+/// long to be compared whole ([`crate::MAX_WHOLE_ARG`] bytes at most) or holding a NUL.
+/// Never [`ANY_ARG`].
 pub fn arg(bytes: &[u8]) -> Option<u64> {
-    if bytes.len() >= crate::ARG_SLOT || bytes.contains(&0) {
+    if bytes.len() > crate::MAX_WHOLE_ARG || bytes.contains(&0) {
         return None;
     }
     let mut slot = [0u8; crate::ARG_SLOT];

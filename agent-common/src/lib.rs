@@ -17,9 +17,14 @@ pub mod policy;
 pub const ARGV_LEN: usize = 512;
 /// Arguments whose individual hashes are kept (argv[0] included).
 pub const MAX_ARGS: usize = 16;
-/// Bytes of one argument as rules see it (NUL included): an argument of up to 63 bytes is
-/// compared whole; a longer one cannot match a literal and is handled conservatively.
+/// Bytes of one argument's slot as rules see it (NUL included).
 pub const ARG_SLOT: usize = 64;
+/// Longest argument compared whole: [`MAX_WHOLE_ARG`] bytes and its NUL fill a slot with a
+/// byte to spare. The kernel reads an argument with `bpf_probe_read_user_str` into the slot,
+/// which returns the same count for an argument of `ARG_SLOT - 1` bytes and for a longer one
+/// cut to fit, so only arguments shorter than that are known whole. A longer argument cannot
+/// match a literal and is handled conservatively.
+pub const MAX_WHOLE_ARG: usize = ARG_SLOT - 2;
 /// Bytes of a path captured for display.
 pub const PATH_LEN: usize = 256;
 /// Length of a task's comm.
@@ -36,6 +41,7 @@ pub mod names {
     pub const EXEC_RULES: &str = "EXEC_RULES";
     pub const NET_RULES: &str = "NET_RULES";
     pub const GRANTS: &str = "GRANTS";
+    pub const TICKETS: &str = "TICKETS";
     pub const PENDING_EXEC: &str = "PENDING_EXEC";
     pub const STATS: &str = "STATS";
     pub const OFFSETS: &str = "OFFSETS";

@@ -158,8 +158,10 @@ fn read_arg(a: &mut Argv, i: u32, p: *const u8) {
         return;
     }
     let len = off as u32 + n as u32;
-    if len > ARGV_LEN as u32 {
-        // The end spilled over ARGV_LEN: the hash covers exactly the first ARGV_LEN bytes.
+    if len >= ARGV_LEN as u32 {
+        // The end reached ARGV_LEN: the capture holds exactly the first ARGV_LEN bytes, and a
+        // full buffer cannot tell an argument that fit from a longer one cut to fit (the
+        // helper returns the same count), so the capture is not the whole operation.
         put(&mut a.len, ARGV_LEN as u32);
         put(&mut a.truncated, 1);
     } else {

@@ -11,6 +11,7 @@ use aya_ebpf::programs::SockAddrContext;
 
 use crate::{
     emit, enforce,
+    grants::Op,
     maps::count,
     rules::{self, Destination},
     watch, Error,
@@ -54,7 +55,12 @@ pub fn judge(ctx: &SockAddrContext, v6: bool, sendmsg: bool) -> Result<i32, Erro
     };
     let v = rules::judge_connect(w.generation, w.group.id, &d, w.group.default_net);
     let fp = hash::connect_fingerprint(&addr, port, protocol);
-    let o = enforce::outcome(&w, &v, fp);
+    let op = Op::Connect {
+        addr,
+        port,
+        protocol,
+    };
+    let o = enforce::outcome(&w, &v, fp, &op);
     count(stats::CONNECT_JUDGED);
     if o.refuse {
         count(stats::CONNECT_REFUSED);

@@ -2,7 +2,11 @@
 
 use agent_common::{event::flags, policy::group_flags, Action};
 
-use crate::{grants, rules::Verdict, watch::Watched};
+use crate::{
+    grants::{self, Op},
+    rules::Verdict,
+    watch::Watched,
+};
 
 /// What to do with the operation and what to report.
 #[derive(Clone, Copy)]
@@ -16,7 +20,7 @@ pub struct Outcome {
 }
 
 #[inline(always)]
-pub fn outcome(w: &Watched, v: &Verdict, fingerprint: u64) -> Outcome {
+pub fn outcome(w: &Watched, v: &Verdict, fingerprint: u64, op: &Op) -> Outcome {
     let action = v.action;
     let refusing = action == Action::Deny as u32 || action == Action::Approve as u32;
     if !refusing {
@@ -36,7 +40,7 @@ pub fn outcome(w: &Watched, v: &Verdict, fingerprint: u64) -> Outcome {
         };
     }
     if action == Action::Approve as u32 {
-        if let Some(id) = grants::claim(w, fingerprint) {
+        if let Some(id) = grants::claim(w, fingerprint, v.rule, op) {
             return Outcome {
                 refuse: false,
                 report: true,

@@ -33,8 +33,19 @@ pub static EXEC_RULES: HashMap<ExecRulesKey, ExecRules> = HashMap::pinned(4096, 
 #[map]
 pub static NET_RULES: LpmTrie<NetKey, NetRules> = LpmTrie::pinned(4096, 0);
 
+/// Grant slots. Not preallocated (`BPF_F_NO_PREALLOC`): a deleted value is freed only after
+/// every program that may hold it has finished (RCU), so a value a program compared cannot be
+/// reused for another grant while it claims (`agent_common::grant`). 16384 slots of 584 bytes
+/// (about 10 MiB with the kernel's per-element overhead when full; allocated as used).
 #[map]
-pub static GRANTS: HashMap<GrantKey, Grant> = HashMap::pinned(16384, 0);
+pub static GRANTS: HashMap<GrantKey, Grant> = HashMap::pinned(16384, BPF_F_NO_PREALLOC);
+
+/// One-use tickets of grant slots: a slot's use is claimed by deleting its ticket.
+#[map]
+pub static TICKETS: HashMap<u64, u32> = HashMap::pinned(16384, 0);
+
+/// `BPF_F_NO_PREALLOC` (uapi `linux/bpf.h`).
+const BPF_F_NO_PREALLOC: u32 = 1;
 
 /// argv captured at syscall entry, by thread id, until the exec commits (LRU: an exec that
 /// fails leaves an entry behind; the LRU evicts it).

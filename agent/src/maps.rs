@@ -20,6 +20,8 @@ pub struct Maps {
     pub exec_rules: HashMap<MapData, ExecRulesKey, ExecRules>,
     pub net_rules: LpmTrie<MapData, NetKey, NetRules>,
     pub grants: HashMap<MapData, GrantKey, Grant>,
+    /// One-use tickets of grant slots (`agent_common::grant`).
+    pub tickets: HashMap<MapData, u64, u32>,
     pub stats: PerCpuArray<MapData, u64>,
     /// Taken by the event reader.
     pub events: Option<RingBuf<MapData>>,
@@ -34,6 +36,7 @@ impl Maps {
             exec_rules: typed(ebpf, names::EXEC_RULES)?,
             net_rules: typed(ebpf, names::NET_RULES)?,
             grants: typed(ebpf, names::GRANTS)?,
+            tickets: typed(ebpf, names::TICKETS)?,
             stats: typed(ebpf, names::STATS)?,
             events: Some(typed(ebpf, names::EVENTS)?),
         })

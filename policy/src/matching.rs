@@ -105,7 +105,7 @@ impl fmt::Display for Mismatch {
                 f,
                 "argument {position} is longer than {} bytes: it cannot be compared, and an \
                  allow or audit rule does not match what it cannot compare",
-                agent_common::ARG_SLOT - 1
+                agent_common::MAX_WHOLE_ARG
             ),
             Self::Parent {
                 wanted,

@@ -9,6 +9,7 @@
 pub mod agent;
 pub mod bench;
 pub mod cgroup;
+pub mod collision;
 pub mod control_plane;
 pub mod diagnostics;
 pub mod env;

@@ -8,6 +8,7 @@ use super::{fail_closed, kill, mismatch_report, report, watched};
 use crate::{
     argv::{self, Argv, CAPTURED, DEFERRED},
     enforce::{self, Outcome},
+    grants::Op,
     kernel::{self, Bprm},
     maps::{count, EXEC_CTX, EXEC_TAIL, PENDING_EXEC, SCRATCH_ARGV},
     rules::{self, ExecFacts, Verdict},
@@ -144,7 +145,12 @@ pub fn judge_committed() -> Result<(), Error> {
     };
     let v = rules::judge_exec(&facts, w.group.default_exec);
     let fp = argv::fingerprint(image, b.file.dev, b.file.ino);
-    let mut o = enforce::outcome(w, &v, fp);
+    let op = Op::Exec {
+        dev: b.file.dev,
+        ino: b.file.ino,
+        argv: Some(image),
+    };
+    let mut o = enforce::outcome(w, &v, fp, &op);
     count(stats::EXEC_JUDGED);
     if o.refuse {
         count(stats::EXEC_REFUSED);

@@ -1,13 +1,14 @@
 //! `bprm_check_security` (LSM mode): judge the file about to run, at each binfmt level;
 //! refuse with EPERM, or defer to `sched_process_exec` when the arguments are not known yet.
 
-use agent_common::policy::stats;
+use agent_common::{policy::stats, Action};
 use aya_ebpf::helpers::bpf_get_current_pid_tgid;
 
 use super::{facts, fail_closed, report, watched, EPERM};
 use crate::{
     argv::{self, Argv, CAPTURED, DEFERRED},
     enforce,
+    grants::Op,
     kernel::{self, Bprm},
     maps::{count, PENDING_EXEC},
     rules,
@@ -43,7 +44,10 @@ pub fn check(bprm_ptr: usize) -> Result<i32, Error> {
 fn decide(w: &Watched, b: &Bprm, tid: u32, known: Option<&Argv>) -> Result<i32, Error> {
     let (facts, ppid) = facts(w, b, known)?;
     let v = rules::judge_exec(&facts, w.group.default_exec);
-    if v.deferred != 0 {
+    // A grant binds the exact arguments: an approval without them known waits for the new
+    // image's arguments too, or no grant could ever let it through.
+    let approving = v.action == Action::Approve as u32;
+    if v.deferred != 0 || (known.is_none() && approving) {
         defer(tid)?;
         return Ok(0);
     }
@@ -51,7 +55,12 @@ fn decide(w: &Watched, b: &Bprm, tid: u32, known: Option<&Argv>) -> Result<i32, 
         Some(a) => argv::fingerprint(a, b.file.dev, b.file.ino),
         None => agent_common::hash::exec_fingerprint(b.file.dev, b.file.ino, 0),
     };
-    let o = enforce::outcome(w, &v, fp);
+    let op = Op::Exec {
+        dev: b.file.dev,
+        ino: b.file.ino,
+        argv: known,
+    };
+    let o = enforce::outcome(w, &v, fp, &op);
     count(stats::EXEC_JUDGED);
     if o.report {
         report(w, &v, &o, b, fp, ppid, known, 0);

@@ -1,6 +1,7 @@
-//! `request`: asking ahead for an operation the session has not tried. The daemon computes the
-//! fingerprint the kernel will compute, checks that the policy asks for approval at all, and
-//! forwards the ask to the control plane (queued while the link is down).
+//! `request`: asking ahead for an operation the session has not tried. The daemon checks that
+//! the policy asks for approval at all, computes the exact binding the kernel will compare
+//! (and its operation id), remembers it for the grant order, and forwards the ask to the
+//! control plane (queued while the link is down).
 
 use std::{
     net::IpAddr,
@@ -22,6 +23,7 @@ use super::{
 };
 use crate::{
     approvals::refusals::connect_text,
+    binding::Binding,
     uplink::{convert, Ask, Link},
 };
 
@@ -33,6 +35,7 @@ const NAMING_WAIT: Duration = Duration::from_secs(3);
 
 /// An operation ready to forward.
 struct Prepared {
+    /// Filled in once the rule is known ([`AgentApi::ask`]).
     fingerprint: String,
     text: String,
     op: Operation,
@@ -55,7 +58,7 @@ impl AgentApi {
             return Err(format!("the reason is longer than {MAX_REASON} characters"));
         }
         let host = self.host.clone();
-        let prepared = tokio::task::spawn_blocking(move || prepare(&*host, pid, exec, connect))
+        let mut prepared = tokio::task::spawn_blocking(move || prepare(&*host, pid, exec, connect))
             .await
             .map_err(|e| format!("internal error: {e}"))??;
         let host = self.host.clone();
@@ -63,6 +66,7 @@ impl AgentApi {
         let decision = tokio::task::spawn_blocking(move || host.judge(&k, &op))
             .await
             .map_err(|e| format!("internal error: {e}"))??;
+        let rule_number = decision.rule.as_ref().map_or(0, |r| r.number());
         let rule = match decision.action {
             Action::Approve => decision.rule.map(|r| r.id),
             Action::Deny => {
@@ -78,6 +82,15 @@ impl AgentApi {
                 ))
             }
         };
+        let binding = binding_of(&prepared.op, rule_number);
+        if binding.truncated() {
+            return Err(format!(
+                "{} cannot be approved: {}",
+                prepared.text,
+                crate::grants::GrantError::Truncated
+            ));
+        }
+        prepared.fingerprint = self.bindings.remember(binding);
         let request = self.forward_request(pid, key, &prepared, rule.clone(), reason);
         self.table.update(key, &prepared.fingerprint, |e| {
             if e.request_id.is_some() && e.state != crate::approvals::State::Pending {
@@ -223,10 +236,10 @@ fn prepare(
             if e.argv.is_empty() {
                 return Err("argv must hold at least argv[0]".into());
             }
+            fingerprint::check_argv(&e.argv).map_err(|e| e.to_string())?;
             let id = host.file_identity(pid, &e.binary)?;
-            let fp = fingerprint::exec(id.dev, id.ino, &e.argv).map_err(|e| e.to_string())?;
             Ok(Prepared {
-                fingerprint: format!("{fp:016x}"),
+                fingerprint: String::new(),
                 text: e.argv.join(" "),
                 op: Operation::Exec {
                     binary: id,
@@ -244,15 +257,14 @@ fn prepare(
                     c.address
                 )
             })?;
-            let number = fingerprint::protocol_number(&c.protocol).map_err(|e| e.to_string())?;
+            fingerprint::protocol_number(&c.protocol).map_err(|e| e.to_string())?;
             let transport = if c.protocol == "udp" {
                 Transport::Udp
             } else {
                 Transport::Tcp
             };
-            let fp = fingerprint::connect(addr, c.port, number);
             Ok(Prepared {
-                fingerprint: format!("{fp:016x}"),
+                fingerprint: String::new(),
                 text: connect_text(&addr.to_string(), c.port, &c.protocol),
                 op: Operation::Connect {
                     addr,
@@ -263,5 +275,23 @@ fn prepare(
             })
         }
         _ => Err("give exactly one of `exec` or `connect`".into()),
+    }
+}
+
+/// The exact operation the kernel will compare for `op`, refused by rule `rule` (its number).
+fn binding_of(op: &Operation, rule: u32) -> Binding {
+    match op {
+        Operation::Exec { binary, argv, .. } => Binding::exec(rule, binary.dev, binary.ino, argv),
+        Operation::Connect {
+            addr,
+            port,
+            transport,
+        } => {
+            let protocol = match transport {
+                Transport::Udp => libc::IPPROTO_UDP,
+                Transport::Tcp => libc::IPPROTO_TCP,
+            };
+            Binding::connect(rule, *addr, *port, protocol as u16)
+        }
     }
 }

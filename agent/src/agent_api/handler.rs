@@ -25,6 +25,8 @@ pub struct AgentApi {
     pub host: Arc<dyn Host>,
     pub table: Arc<RequestTable>,
     pub refusals: Arc<Refusals>,
+    /// Where asked-for operations are remembered for the grant orders that name them.
+    pub bindings: Arc<crate::approvals::Bindings>,
     /// None when the daemon runs without a control plane.
     pub link: Option<Arc<Link>>,
 }

@@ -52,7 +52,7 @@ pub trait Host: Send + Sync + 'static {
     /// The cgroup v2 path of a process.
     fn cgroup_of(&self, pid: u32) -> Result<String, String>;
     /// A live grant for `fingerprint` in the session (or its whole group).
-    fn live_grant(&self, key: &SessionKey, fingerprint: u64) -> Option<LiveGrant>;
+    fn live_grant(&self, key: &SessionKey, fingerprint: &str) -> Option<LiveGrant>;
     /// Identity (kernel device encoding) of the file `path` as process `pid` sees it.
     fn file_identity(&self, pid: u32, path: &str) -> Result<FileId, String>;
     /// Identity of process `pid`'s executable.

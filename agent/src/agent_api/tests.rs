@@ -26,11 +26,12 @@ use crate::{
 const S1_PID: u32 = 100;
 const S2_PID: u32 = 200;
 const OUTSIDE_PID: u32 = 300;
-const RM_FP: &str = "d0f934a516ed8c19";
+/// Operation id of `rm -rf /tmp/scratch` (`/usr/bin/rm` below) refused by rule 1.
+const RM_FP: &str = "6bbc2a815923d29bfcd0cd6cc284833c";
 
 #[derive(Default)]
 struct FakeHost {
-    grants: Mutex<HashMap<(SessionKey, u64), LiveGrant>>,
+    grants: Mutex<HashMap<(SessionKey, String), LiveGrant>>,
 }
 
 impl Host for FakeHost {
@@ -48,9 +49,9 @@ impl Host for FakeHost {
             _ => Err("no such process".into()),
         }
     }
-    fn live_grant(&self, key: &SessionKey, fingerprint: u64) -> Option<LiveGrant> {
+    fn live_grant(&self, key: &SessionKey, fingerprint: &str) -> Option<LiveGrant> {
         let g = self.grants.lock().expect("lock");
-        g.get(&(key.clone(), fingerprint)).cloned()
+        g.get(&(key.clone(), fingerprint.to_owned())).cloned()
     }
     fn file_identity(&self, _pid: u32, path: &str) -> Result<FileId, String> {
         match path {
@@ -128,6 +129,7 @@ fn bed(name: &str, with_link: bool) -> Bed {
         host: host.clone(),
         table,
         refusals: Arc::new(Refusals::new()),
+        bindings: Arc::new(crate::approvals::Bindings::new()),
         link,
     });
     Bed { api, host, dir }
@@ -187,7 +189,7 @@ async fn garbage_gets_errors() {
         )
         .await,
     );
-    assert!(e.contains("16 hex digits"), "{e}");
+    assert!(e.contains("32 hex digits"), "{e}");
 }
 
 #[tokio::test]
@@ -269,7 +271,7 @@ async fn a_grant_wakes_the_waiter_at_once() {
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
     let key = SessionKey::new("coding", "s1");
-    let fp = u64::from_str_radix(RM_FP, 16).expect("hex");
+    let fp = RM_FP.to_owned();
     let expires = SystemTime::now() + Duration::from_secs(600);
     // What the decision stream does: the kernel grant first, then the table.
     b.host.grants.lock().expect("lock").insert(
@@ -371,7 +373,7 @@ async fn asks_are_fingerprinted_judged_and_queued() {
     let AgentResponse::Requested { request } = ask(&b.api, S1_PID, line).await else {
         panic!("requested")
     };
-    assert_eq!(request.fingerprint, RM_FP, "the kernel's fingerprint");
+    assert_eq!(request.fingerprint, RM_FP, "the operation's id");
     assert_eq!(
         (request.state.as_str(), request.request_id),
         ("pending", None)

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::{
     approvals::{Entry, State},
-    uplink::{convert::rfc3339, decisions::parse_hex},
+    uplink::convert::rfc3339,
 };
 
 /// Longest wait accepted (a client may wait again).
@@ -25,17 +25,18 @@ impl AgentApi {
         fingerprint: &str,
         timeout_ms: u64,
     ) -> Result<AgentResponse, String> {
-        let fp = parse_hex(fingerprint)
-            .filter(|_| fingerprint.len() == 16)
-            .ok_or_else(|| format!("fingerprint {fingerprint:?} is not 16 hex digits"))?;
-        let fp_text = format!("{fp:016x}");
+        if !crate::binding::is_id(fingerprint) {
+            return Err(format!(
+                "fingerprint {fingerprint:?} is not an operation id (32 hex digits)"
+            ));
+        }
         let timeout = Duration::from_millis(timeout_ms).min(MAX_WAIT);
         let deadline = tokio::time::Instant::now() + timeout;
         // Subscribe before looking, so that a change between the look and the wait wakes us.
         let mut rx = self.table.subscribe();
         loop {
             rx.mark_unchanged();
-            if let Some(outcome) = self.settled(key, fp, &fp_text).await? {
+            if let Some(outcome) = self.settled(key, fingerprint).await? {
                 return Ok(AgentResponse::Waited { outcome });
             }
             match tokio::time::timeout_at(deadline, rx.changed()).await {
@@ -54,13 +55,12 @@ impl AgentApi {
     async fn settled(
         &self,
         key: &SessionKey,
-        fp: u64,
         fp_text: &str,
     ) -> Result<Option<WaitOutcome>, String> {
         let entry = self.table.get(key, fp_text);
         let host = self.host.clone();
-        let k = key.clone();
-        let live = tokio::task::spawn_blocking(move || host.live_grant(&k, fp))
+        let (k, fp) = (key.clone(), fp_text.to_owned());
+        let live = tokio::task::spawn_blocking(move || host.live_grant(&k, &fp))
             .await
             .map_err(|e| format!("internal error: {e}"))?;
         if let Some(g) = live {

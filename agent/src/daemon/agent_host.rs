@@ -60,7 +60,8 @@ impl Host for Daemon {
         self.hierarchy.of_pid(pid).map_err(|e| e.to_string())
     }
 
-    fn live_grant(&self, key: &SessionKey, fingerprint: u64) -> Option<LiveGrant> {
+    fn live_grant(&self, key: &SessionKey, fingerprint: &str) -> Option<LiveGrant> {
+        let op = self.bindings.get(fingerprint)?;
         let group = self.group_cgroup_of(&key.group)?;
         // The kernel tries the session's grants, then the group's.
         let mut scopes = vec![scope_cgroup(&group, &key.session)];
@@ -74,7 +75,7 @@ impl Host for Daemon {
         let maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
         let live = ids
             .iter()
-            .find_map(|id| grants::live(&maps, *id, fingerprint))?;
+            .find_map(|id| grants::live_for(&maps, *id, &op))?;
         drop(maps);
         let now_ns = grants::monotonic_ns().ok()?;
         let left = Duration::from_nanos(live.expires_ns.saturating_sub(now_ns));

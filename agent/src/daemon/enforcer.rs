@@ -51,9 +51,10 @@ impl Enforcer for Daemon {
             .open(&scope_rel)
             .map_err(|e| anyhow!("the session's cgroup is gone ({e})"))?
             .id;
+        let binding = self.binding(&order.fingerprint)?;
         let g = NewGrant {
             scope,
-            fingerprint: order.fingerprint,
+            binding,
             uses: order.uses,
             ttl: order.ttl,
             grant_id: order.grant_id,

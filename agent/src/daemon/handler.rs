@@ -119,8 +119,7 @@ impl Daemon {
         uses: u32,
         ttl_ms: u64,
     ) -> Result<Response> {
-        let fingerprint = u64::from_str_radix(fp.trim_start_matches("0x"), 16)
-            .map_err(|_| anyhow!("fingerprint {fp:?} is not 16 hex digits"))?;
+        let binding = self.binding(fp)?;
         let group = self.group_cgroup(agent)?;
         let scope_rel = match session {
             Some(s) => {
@@ -133,7 +132,7 @@ impl Daemon {
         let grant_id = grants::new_id()?;
         let g = NewGrant {
             scope,
-            fingerprint,
+            binding,
             uses,
             ttl: Duration::from_millis(ttl_ms),
             grant_id,

@@ -23,7 +23,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::{
     agent_api::{self, AgentApi},
-    approvals::{Refusals, RequestTable},
+    approvals::{Bindings, Refusals, RequestTable},
     cgroup::Hierarchy,
     ebpf::{self, Attached},
     events::{log::EventLog, reader},
@@ -78,6 +78,8 @@ pub struct Daemon {
     control_plane: Option<Mutex<ControlPlaneRule>>,
     sessions: Arc<Registry>,
     link: Option<Arc<Link>>,
+    /// The exact operations grant orders may name.
+    bindings: Arc<Bindings>,
 }
 
 /// The kernel programs, loaded and attached by [`prepare`].
@@ -147,6 +149,7 @@ pub async fn run(opts: Options, prepared: Prepared) -> Result<()> {
     let sessions = Arc::new(Registry::new(&opts.state_dir));
     let table = Arc::new(RequestTable::new());
     let refusals = Arc::new(Refusals::new());
+    let bindings = Arc::new(Bindings::new());
     let link = opts.server.as_ref().map(|config| {
         Arc::new(Link::new(
             config.clone(),
@@ -173,6 +176,7 @@ pub async fn run(opts: Options, prepared: Prepared) -> Result<()> {
         control_plane,
         sessions,
         link: link.clone(),
+        bindings: bindings.clone(),
     });
     let installed = daemon.reload().context("installing the policy")?;
     for w in &installed.1 {
@@ -181,12 +185,14 @@ pub async fn run(opts: Options, prepared: Prepared) -> Result<()> {
 
     let mut sink = sink::EventSink::new(log, generations, hierarchy, daemon.events_logged.clone());
     sink.refusals = Some(refusals.clone());
+    sink.bindings = Some(bindings.clone());
     sink.appended = link.as_ref().map(|l| l.appended.clone());
     let reader = tokio::spawn(async move { reader::run(events, &mut sink).await });
     let api = Arc::new(AgentApi {
         host: daemon.clone(),
         table,
         refusals,
+        bindings,
         link: link.clone(),
     });
     let agent_listener = agent_api::server::bind(&opts.agent_socket())
@@ -238,6 +244,22 @@ pub async fn run(opts: Options, prepared: Prepared) -> Result<()> {
 }
 
 impl Daemon {
+    /// The exact operation `id` names, as this daemon saw it refused or asked for.
+    fn binding(&self, id: &str) -> Result<crate::binding::Binding> {
+        if !crate::binding::is_id(id) {
+            anyhow::bail!(
+                "{id:?} is not an operation id (32 hex digits, as events and requests show it)"
+            );
+        }
+        self.bindings.get(id).ok_or_else(|| {
+            anyhow::anyhow!(
+                "operation {id} is unknown to this daemon: only an operation it refused pending \
+                 approval, or was asked about, can be granted (after a daemon restart, retry the \
+                 operation to raise it again)"
+            )
+        })
+    }
+
     fn sweep_grants(&self) {
         let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
         match crate::grants::sweep(&mut maps) {

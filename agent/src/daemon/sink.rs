@@ -37,6 +37,8 @@ pub struct EventSink {
     pub clock_offset: u64,
     /// Where refusals are remembered for the agent socket's `why`.
     pub refusals: Option<Arc<Refusals>>,
+    /// Where the exact operations of approval refusals are remembered for grant orders.
+    pub bindings: Option<Arc<crate::approvals::Bindings>>,
     /// Told after every synced batch (the uplink uploads at once).
     pub appended: Option<Arc<Notify>>,
     paths: HashMap<u64, String>,
@@ -60,6 +62,7 @@ impl EventSink {
             logged,
             clock_offset: wall.saturating_sub(mono),
             refusals: None,
+            bindings: None,
             appended: None,
             paths: HashMap::new(),
         }
@@ -141,6 +144,13 @@ impl Sink for EventSink {
         self.logged.fetch_add(1, Ordering::Relaxed);
         if let Some(refusals) = &self.refusals {
             refusals.record(&r);
+        }
+        if let Some(bindings) = &self.bindings {
+            if e.action == agent_common::Action::Approve as u32 {
+                if let Some(b) = crate::binding::Binding::of_event(&e) {
+                    bindings.remember(b);
+                }
+            }
         }
     }
 

@@ -69,7 +69,9 @@ pub fn record(e: &Event, names: &dyn Names, wall_ns: impl Fn(u64) -> u64) -> Rec
         ino: exec.then_some(e.ino),
         argv: argv(e),
         argv_truncated: e.flags & flags::ARGV_TRUNCATED != 0,
-        fingerprint: format!("{:016x}", e.fingerprint),
+        fingerprint: crate::binding::Binding::of_event(e)
+            .map(|b| b.id())
+            .unwrap_or_default(),
         grant_id: (e.flags & flags::GRANT_USED != 0).then_some(e.grant_id),
         destination: (kind == Some(EventKind::Connect)).then(|| destination(e)),
         parents: Vec::new(),
@@ -208,7 +210,13 @@ mod tests {
         assert_eq!(r.binary.as_deref(), Some("/usr/bin/kubectl"));
         assert_eq!(r.dev.as_deref(), Some("8:1"));
         assert_eq!(r.comm, "bash");
-        assert_eq!(r.fingerprint, "00000000000000ab");
+        // The operation id of exactly this exec, not the kernel's lookup hash.
+        let op = crate::binding::Binding::of_event(&event()).expect("an exec");
+        assert_eq!(r.fingerprint, op.id());
+        assert_eq!(
+            op,
+            crate::binding::Binding::exec(2, (8 << 20) | 1, 42, &["kubectl", "delete", "pod"])
+        );
         assert_eq!(r.time, "2023-11-14T22:13:20.000Z");
     }
 

@@ -84,8 +84,13 @@ pub fn order(g: &pb::Grant, now_at_server: SystemTime) -> Result<GrantOrder, Str
     let grant_id = parse_hex(&g.grant_id)
         .filter(|id| *id != 0)
         .ok_or_else(|| format!("grant id {:?} is not 16 hex digits", g.grant_id))?;
-    let fingerprint = parse_hex(&g.fingerprint)
-        .ok_or_else(|| format!("fingerprint {:?} is not 16 hex digits", g.fingerprint))?;
+    if !crate::binding::is_id(&g.fingerprint) {
+        return Err(format!(
+            "fingerprint {:?} is not an operation id (32 hex digits)",
+            g.fingerprint
+        ));
+    }
+    let fingerprint = g.fingerprint.clone();
     let granted_at = g
         .granted_at
         .as_ref()
@@ -184,7 +189,7 @@ mod tests {
             request_id: "r-0123456789".into(),
             agent_group: "coding".into(),
             session: "s1".into(),
-            fingerprint: "d0f934a516ed8c19".into(),
+            fingerprint: "6bbc2a815923d29bfcd0cd6cc284833c".into(),
             uses: 1,
             ttl: Some(prost_types::Duration {
                 seconds: ttl_s,
@@ -201,7 +206,10 @@ mod tests {
         let now = SystemTime::now();
         let o = order(&grant(now - Duration::from_secs(60), 600), now).expect("live");
         assert_eq!(o.ttl, Duration::from_secs(540));
-        assert_eq!((o.grant_id, o.fingerprint), (0xab, 0xd0f9_34a5_16ed_8c19));
+        assert_eq!(
+            (o.grant_id, o.fingerprint.as_str()),
+            (0xab, "6bbc2a815923d29bfcd0cd6cc284833c")
+        );
         assert_eq!(
             (o.group.as_str(), o.session.as_str(), o.uses),
             ("coding", "s1", 1)

@@ -12,7 +12,8 @@ pub struct GrantOrder {
     pub group: String,
     /// Empty: the whole agent group.
     pub session: String,
-    pub fingerprint: u64,
+    /// Operation id ([`crate::binding::Binding::id`]).
+    pub fingerprint: String,
     /// 1..=8 uses, or 0 for any number until expiry.
     pub uses: u32,
     /// What is left of the grant's lifetime.

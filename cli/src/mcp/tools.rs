@@ -48,7 +48,7 @@ fn request_schema() -> Value {
         "type": "object",
         "properties": {
             "request_id": {"type": ["string", "null"], "description": "Server-side id; null while the daemon has not reached the control plane."},
-            "fingerprint": {"type": "string", "description": "The operation's identity (16 hex digits): give it to wait_for_decision."},
+            "fingerprint": {"type": "string", "description": "The operation's id (32 hex digits): give it to wait_for_decision."},
             "operation": {"type": "string"},
             "state": {"type": "string", "description": "pending, approved, denied or expired"},
             "rule": {"type": ["string", "null"]},

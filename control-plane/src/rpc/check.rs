@@ -44,15 +44,17 @@ pub fn grant_id(field: &str, s: &str) -> Result<(), Status> {
     Ok(())
 }
 
-/// An operation fingerprint: 16 lowercase hex digits.
+/// An operation fingerprint: the operation id, 32 lowercase hex digits (128 bits of SHA-256 of
+/// the exact operation; docs/architecture.md, "Grant binding"). Daemons before exact grant
+/// binding sent the 16-digit kernel hash; their spooled events are still taken.
 pub fn fingerprint(field: &str, s: &str) -> Result<(), Status> {
-    if hex_digits(s, 16) {
+    if hex_digits(s, 32) || hex_digits(s, 16) {
         Ok(())
     } else if s.is_empty() {
         Err(invalid(format!("{field} is required")))
     } else {
         Err(invalid(format!(
-            "{field} {:?} is not a fingerprint (16 lowercase hex digits)",
+            "{field} {:?} is not a fingerprint (32 lowercase hex digits)",
             shorten(s)
         )))
     }
@@ -120,12 +122,14 @@ mod tests {
         assert!(grant_id("grant_id", "0000000000000000").is_err());
         assert!(grant_id("grant_id", "ff").is_err());
         assert!(fingerprint("f", "0123456789abcdef").is_ok());
+        assert!(fingerprint("f", "0123456789abcdef0123456789abcdef").is_ok());
+        assert!(fingerprint("f", "0123456789abcdef0").is_err());
         assert!(fingerprint("f", "0123456789ABCDEF").is_err());
         assert!(fingerprint("f", "").is_err());
         let e = fingerprint("events[2].operation.fingerprint", "xyz").expect_err("bad");
         assert_eq!(
             e.message(),
-            "events[2].operation.fingerprint \"xyz\" is not a fingerprint (16 lowercase hex digits)"
+            "events[2].operation.fingerprint \"xyz\" is not a fingerprint (32 lowercase hex digits)"
         );
     }
 

@@ -231,7 +231,7 @@ mod tests {
         }
         assert_eq!(
             error(vec![event(1), e.clone()]),
-            "events[1].operation.fingerprint \"NOT-HEX\" is not a fingerprint (16 lowercase hex digits)"
+            "events[1].operation.fingerprint \"NOT-HEX\" is not a fingerprint (32 lowercase hex digits)"
         );
         // An approve refusal without its operation or group is kept as evidence, but opens
         // no request (and does not stall the host's upload).

@@ -106,7 +106,7 @@ pub struct RequestRow {
     pub agent_group: String,
     /// Session inside the group (may be empty).
     pub session: String,
-    /// Operation fingerprint (16 hex digits).
+    /// Operation id (32 hex digits; 16 from daemons before exact grant binding).
     pub fingerprint: String,
     /// `exec` or `connect`.
     pub kind: String,

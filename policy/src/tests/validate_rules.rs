@@ -164,17 +164,17 @@ fn argument_patterns() {
         )));
         assert_eq!(e, format!("p.yaml:10: rule 'r': {msg}"));
     }
-    let long = "y".repeat(64);
+    let long = "y".repeat(63);
     let e = error(&rule(&format!(
         "    exec: {{ args: [\"a|{long}\"] }}\n    action: deny\n"
     )));
     assert_eq!(
         e,
-        format!("p.yaml:7: rule 'r': argument pattern alternative '{long}' is 64 bytes long; the kernel compares arguments of at most 63 bytes")
+        format!("p.yaml:7: rule 'r': argument pattern alternative '{long}' is 63 bytes long; the kernel compares arguments of at most 62 bytes")
     );
     policy(&rule(&format!(
         "    exec: {{ args: [\"{}\"] }}\n    action: deny\n",
-        &long[..63]
+        &long[..62]
     )));
     let nine = ["\"*\""; 9].join(", ");
     let e = error(&rule(&format!(

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use agent_common::{policy::MAX_ARG_PATTERNS, ARG_SLOT};
+use agent_common::{policy::MAX_ARG_PATTERNS, MAX_WHOLE_ARG};
 use marked_yaml::Spanned;
 
 use super::Scope;
@@ -126,12 +126,12 @@ pub(crate) fn parse_pattern(p: &str) -> Result<ArgPattern, String> {
                  alternatives, like \"delete|describe\", or use \"*\" for any value"
             ));
         }
-        if lit.len() >= ARG_SLOT {
+        if lit.len() > MAX_WHOLE_ARG {
             return Err(format!(
                 "argument pattern alternative '{lit}' is {} bytes long; the kernel compares \
                  arguments of at most {} bytes",
                 lit.len(),
-                ARG_SLOT - 1
+                MAX_WHOLE_ARG
             ));
         }
         if !literals.iter().any(|l| l == lit) {

@@ -9,9 +9,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tests::{Outcome, TestBed, Verdict};
+use tests::{collision, events::Event, Outcome, TestBed, Verdict};
 
-use crate::{exec_rule, testbed};
+use crate::{exec_rule, network_rule, testbed};
 
 const RULE: &str = "needs-approval";
 
@@ -30,8 +30,8 @@ fn refused_fingerprint(t: &TestBed, call: &[&str]) -> String {
     assert_eq!(event.action, "approve", "action of {}", event.line);
     let fp = event.fingerprint.clone().unwrap_or_default();
     assert!(
-        fp.len() == 16 && fp.chars().all(|c| c.is_ascii_hexdigit()),
-        "an approve refusal needs a 16 hex digit fingerprint: {}",
+        fp.len() == 32 && fp.chars().all(|c| c.is_ascii_hexdigit()),
+        "an approve refusal needs a 32 hex digit operation id: {}",
         event.line
     );
     fp
@@ -161,4 +161,132 @@ fn grant_is_bound_to_the_exact_arguments() {
 
     // The different call did not use up the grant.
     t.exec(&approved).assert_ran();
+}
+
+/// The executed file of an exec event, as the kernel encodes it: `(major << 20 | minor, ino)`.
+fn file_of(event: &Event) -> (u64, u64) {
+    let dev = event.dev.as_deref().expect("dev");
+    let (major, minor) = dev.split_once(':').expect("major:minor");
+    let major: u64 = major.parse().expect("major");
+    let minor: u64 = minor.parse().expect("minor");
+    ((major << 20) | minor, event.ino.expect("ino"))
+}
+
+/// The agent computes arguments whose kernel lookup hash equals the approved operation's (the
+/// hash is invertible) and runs them: before exact binding the kernel let this through as
+/// `granted`; now the grant's exact compare refuses it, and the grant stays for the approved
+/// operation.
+#[test]
+fn a_crafted_collision_of_the_lookup_hash_gets_nothing() {
+    let mut t = testbed("grant-collision");
+    let guarded = start_approving(&mut t);
+    let approved = [guarded.as_str(), "delete", "pod", "a"];
+    let out = t.exec(&approved);
+    t.assert_exec_refused(&out);
+    let event = t.refusal_event(&out, RULE);
+    let fp = event.fingerprint.clone().expect("fingerprint");
+    t.agent().grant(t.name(), &fp, 1, "60s");
+
+    let (dev, ino) = file_of(&event);
+    let tail: Vec<String> = approved[1..].iter().map(|a| (*a).to_owned()).collect();
+    let target = collision::exec_lookup(dev, ino, &tail);
+    let crafted = collision::exec_args_with_lookup(dev, ino, &["delete", "pod"], target);
+    eprintln!("crafted {crafted:?}: lookup hash {target:016x}, like {tail:?}");
+    let call: Vec<&str> = [guarded.as_str()]
+        .into_iter()
+        .chain(crafted.iter().map(String::as_str))
+        .collect();
+    let out = t.exec(&call);
+    t.assert_exec_refused(&out);
+    let refused = t.refusal_event(&out, RULE);
+    assert_ne!(refused.outcome, "granted", "{}", refused.line);
+    assert_ne!(
+        refused.fingerprint.as_deref(),
+        Some(fp.as_str()),
+        "{}",
+        refused.line
+    );
+
+    // The approved operation still has its grant.
+    t.exec(&approved).assert_ran();
+}
+
+/// An exec crafted to have the lookup hash of an approved *connect* gets nothing from the
+/// connect's grant, and the connect gets nothing from the exec's grant.
+#[test]
+fn a_grant_of_one_kind_lets_nothing_of_another_through() {
+    let mut t = testbed("grant-kind");
+    let guarded = t.bin("guarded");
+    let policy = t.policy(&format!(
+        "{}{}",
+        exec_rule(RULE, &guarded, "approve"),
+        network_rule("db", "{ cidr: [127.0.9.9/32], ports: [5432] }", "approve")
+    ));
+    t.start_agent(&policy);
+    let mut addr = [0u8; 16];
+    addr[10..].copy_from_slice(&[0xff, 0xff, 127, 0, 9, 9]);
+    let target = collision::connect_lookup(&addr, 5432, 6);
+    let out = t.exec(&[guarded.as_str(), "probe"]);
+    t.assert_exec_refused(&out);
+    let (dev, ino) = file_of(&t.refusal_event(&out, RULE));
+    let crafted = collision::exec_args_with_lookup(dev, ino, &["x"], target);
+    let call: Vec<&str> = [guarded.as_str()]
+        .into_iter()
+        .chain(crafted.iter().map(String::as_str))
+        .collect();
+    let out = t.exec(&call);
+    t.assert_exec_refused(&out);
+    let fp = t
+        .refusal_event(&out, RULE)
+        .fingerprint
+        .expect("fingerprint");
+    t.agent().grant(t.name(), &fp, 0, "60s");
+
+    // Refused is EPERM; let through, the connect to this unrouted address fails otherwise.
+    t.probe(&["connect", "tcp", "127.0.9.9", "5432"])
+        .run()
+        .assert_errno(libc::EPERM);
+    // The exec grant itself works: exactly its operation passes.
+    t.exec(&call).assert_ran();
+}
+
+/// argv longer than the kernel captures cannot be bound exactly: the daemon refuses to grant
+/// it (the refusal event says `argv_truncated`), so what runs can never differ from what was
+/// approved after the capture's end.
+#[test]
+fn a_command_line_longer_than_the_capture_cannot_be_granted() {
+    let mut t = testbed("grant-long");
+    let guarded = start_approving(&mut t);
+    let long = format!("{}-approved", "p".repeat(600));
+    let out = t.exec(&[guarded.as_str(), &long]);
+    t.assert_exec_refused(&out);
+    let event = t.refusal_event(&out, RULE);
+    assert!(
+        event.line.contains("\"argv_truncated\":true"),
+        "{}",
+        event.line
+    );
+    let fp = event.fingerprint.clone().expect("fingerprint");
+    let out = t.agent().cli(&[
+        "grant",
+        "--run-dir",
+        &t.agent().run_dir(),
+        "--agent",
+        t.name(),
+        "--fingerprint",
+        &fp,
+        "--ttl",
+        "60s",
+    ]);
+    assert!(
+        !out.status.success(),
+        "a truncated operation was granted: {out}"
+    );
+    assert!(
+        out.stderr.contains("cannot be approved") && out.stderr.contains("511 bytes"),
+        "{out}"
+    );
+    // Arguments that differ only after the capture are refused too.
+    let other = format!("{}-other", "p".repeat(600));
+    t.assert_exec_refused(&t.exec(&[guarded.as_str(), &other]));
 }
