@@ -11,6 +11,7 @@ pub mod grant;
 pub mod hash;
 pub mod offsets;
 pub mod policy;
+pub mod session;
 
 /// Bytes of argv[1..] captured per exec (NUL-separated arguments). Longer command lines are
 /// truncated and flagged with [`event::flags::ARGV_TRUNCATED`].
@@ -31,6 +32,11 @@ pub const PATH_LEN: usize = 256;
 pub const COMM_LEN: usize = 16;
 /// Deepest cgroup v2 level an agent group may sit at.
 pub const MAX_CGROUP_LEVEL: u32 = 31;
+/// Deepest a process's cgroup may sit below its agent group's. The exec programs find the
+/// group by walking up from the process's cgroup, `MAX_CGROUP_LEVEL + 1` levels at most (a
+/// bounded loop); the daemon sets each group cgroup's `cgroup.max.depth` to this, so the
+/// kernel refuses to create a cgroup the walk could not see out of.
+pub const MAX_SESSION_DEPTH: u32 = MAX_CGROUP_LEVEL;
 
 /// Names of the maps and programs, used by the loader and for pinning.
 pub mod names {
@@ -42,6 +48,7 @@ pub mod names {
     pub const NET_RULES: &str = "NET_RULES";
     pub const GRANTS: &str = "GRANTS";
     pub const TICKETS: &str = "TICKETS";
+    pub const SESSION_STATS: &str = "SESSION_STATS";
     pub const PENDING_EXEC: &str = "PENDING_EXEC";
     pub const STATS: &str = "STATS";
     pub const OFFSETS: &str = "OFFSETS";
@@ -117,6 +124,7 @@ mod pod {
     unsafe impl aya::Pod for event::Event {}
     unsafe impl aya::Pod for grant::GrantKey {}
     unsafe impl aya::Pod for grant::Grant {}
+    unsafe impl aya::Pod for session::SessionStats {}
     unsafe impl aya::Pod for offsets::Offsets {}
     unsafe impl aya::Pod for policy::State {}
     unsafe impl aya::Pod for policy::WatchKey {}

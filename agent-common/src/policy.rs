@@ -193,7 +193,8 @@ pub mod stats {
     pub const EVENTS_LOST: u32 = 5;
     pub const ARGV_MISMATCH: u32 = 6;
     pub const FAILED_CLOSED: u32 = 7;
-    /// The cgroup of a process could not be read; it was treated as unwatched.
+    /// The cgroup of an exec'ing process could not be read; its exec was refused (it may
+    /// have been watched).
     pub const WATCH_ERRORS: u32 = 8;
     pub const COUNT: u32 = 9;
 }

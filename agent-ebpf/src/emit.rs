@@ -17,13 +17,15 @@ use aya_ebpf::{
 use crate::{
     argv::Argv,
     enforce::Outcome,
+    evidence,
     maps::{count, EVENTS},
     rules::Verdict,
     watch::Watched,
 };
 
 /// A reserved event with the fields every kind shares filled in; the caller adds its own and
-/// submits. None when the ring buffer is full (counted as a lost event; the decision stands).
+/// submits. Counts the operation in its session's evidence first. None when the session is
+/// over its event rate or the ring buffer is full (counted either way; the decision stands).
 #[inline(always)]
 pub fn start(
     kind: EventKind,
@@ -31,8 +33,12 @@ pub fn start(
     v: &Verdict,
     o: &Outcome,
 ) -> Option<RingBufEntry<Event>> {
+    if !evidence::admit(w, o) {
+        return None;
+    }
     let Some(mut entry) = EVENTS.reserve::<Event>(0) else {
         count(stats::EVENTS_LOST);
+        evidence::lost(w);
         return None;
     };
     let e = entry.as_mut_ptr();

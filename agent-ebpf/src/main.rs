@@ -10,6 +10,7 @@ mod argv;
 mod connect;
 mod emit;
 mod enforce;
+mod evidence;
 mod exec;
 mod grants;
 mod kernel;

@@ -6,10 +6,13 @@ use agent_common::{
     event::Event,
     grant::{Grant, GrantKey},
     policy::{BinaryKey, ExecRules, ExecRulesKey, Group, NetKey, NetRules, State, WatchKey},
+    session::SessionStats,
 };
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
+    maps::{
+        Array, HashMap, LpmTrie, LruHashMap, LruPerCpuHashMap, PerCpuArray, ProgramArray, RingBuf,
+    },
 };
 
 use crate::argv::Argv;
@@ -39,6 +42,12 @@ pub static NET_RULES: LpmTrie<NetKey, NetRules> = LpmTrie::pinned(4096, 0);
 /// (about 10 MiB with the kernel's per-element overhead when full; allocated as used).
 #[map]
 pub static GRANTS: HashMap<GrantKey, Grant> = HashMap::pinned(16384, BPF_F_NO_PREALLOC);
+
+/// What each session's operations came to, regardless of the ring buffer
+/// (`agent_common::session`).
+#[map]
+pub static SESSION_STATS: LruPerCpuHashMap<u64, SessionStats> =
+    LruPerCpuHashMap::pinned(agent_common::session::MAX_SESSIONS, 0);
 
 /// One-use tickets of grant slots: a slot's use is claimed by deleting its ticket.
 #[map]

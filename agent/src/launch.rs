@@ -138,9 +138,13 @@ pub fn launch(
         None => command.env_remove(AGENT_ENV),
     };
     let source = command.exec();
-    // Best effort: leave no empty session behind for a command that never ran.
+    // A refused exec (EPERM in LSM mode) keeps the session's cgroup: the refusal's event names
+    // it, and a grant for the session is bound to it, so the retry — the next `launch` of the
+    // same session — must find the same cgroup. Otherwise (no such command, ...) leave no
+    // empty session behind, best effort.
+    let refused = matches!(source.raw_os_error(), Some(libc::EPERM | libc::EACCES));
     if let Some(back) = previous.and_then(|rel| hierarchy.open(&rel).ok()) {
-        if back.move_pid(pid).is_ok() {
+        if back.move_pid(pid).is_ok() && !refused {
             let _ = session.cgroup.remove_if_empty();
         }
     }

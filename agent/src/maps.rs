@@ -4,9 +4,10 @@ use agent_common::{
     grant::{Grant, GrantKey},
     names,
     policy::{BinaryKey, ExecRules, ExecRulesKey, Group, NetKey, NetRules, State, WatchKey},
+    session::SessionStats,
 };
 use aya::{
-    maps::{Array, HashMap, LpmTrie, Map, MapData, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LpmTrie, Map, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
     Ebpf,
 };
 
@@ -20,6 +21,8 @@ pub struct Maps {
     pub exec_rules: HashMap<MapData, ExecRulesKey, ExecRules>,
     pub net_rules: LpmTrie<MapData, NetKey, NetRules>,
     pub grants: HashMap<MapData, GrantKey, Grant>,
+    /// Per-session evidence (`agent_common::session`), one copy per CPU.
+    pub session_stats: PerCpuHashMap<MapData, u64, SessionStats>,
     /// One-use tickets of grant slots (`agent_common::grant`).
     pub tickets: HashMap<MapData, u64, u32>,
     pub stats: PerCpuArray<MapData, u64>,
@@ -37,6 +40,7 @@ impl Maps {
             net_rules: typed(ebpf, names::NET_RULES)?,
             grants: typed(ebpf, names::GRANTS)?,
             tickets: typed(ebpf, names::TICKETS)?,
+            session_stats: typed(ebpf, names::SESSION_STATS)?,
             stats: typed(ebpf, names::STATS)?,
             events: Some(typed(ebpf, names::EVENTS)?),
         })
@@ -59,6 +63,21 @@ impl Maps {
     }
 
     /// Sum over CPUs of each counter of `STATS`.
+    /// Each session's evidence, summed over the CPUs, by session cgroup id.
+    pub fn session_evidence(&self) -> Vec<(u64, SessionStats)> {
+        self.session_stats
+            .iter()
+            .filter_map(Result::ok)
+            .map(|(id, per_cpu)| {
+                let mut sum = SessionStats::default();
+                for s in per_cpu.iter() {
+                    sum.add(s);
+                }
+                (id, sum)
+            })
+            .collect()
+    }
+
     pub fn counters(&self) -> Vec<u64> {
         (0..agent_common::policy::stats::COUNT)
             .map(|i| self.stats.get(&i, 0).map(|v| v.iter().sum()).unwrap_or(0))

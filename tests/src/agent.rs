@@ -229,11 +229,24 @@ impl Agent {
 
     /// Installs a grant for `agent` and returns what `grant` printed (the grant id).
     pub fn grant(&self, agent: &str, fingerprint: &str, uses: u32, ttl: &str) -> String {
+        self.grant_in(agent, None, fingerprint, uses, ttl)
+    }
+
+    /// [`Self::grant`], limited to one session of the group when `session` is given.
+    pub fn grant_in(
+        &self,
+        agent: &str,
+        session: Option<&str>,
+        fingerprint: &str,
+        uses: u32,
+        ttl: &str,
+    ) -> String {
         let uses = uses.to_string();
-        let out = self.cli(&[
+        let run_dir = self.run_dir();
+        let mut args = vec![
             "grant",
             "--run-dir",
-            &self.run_dir(),
+            &run_dir,
             "--agent",
             agent,
             "--fingerprint",
@@ -242,7 +255,11 @@ impl Agent {
             &uses,
             "--ttl",
             ttl,
-        ]);
+        ];
+        if let Some(s) = session {
+            args.extend(["--session", s]);
+        }
+        let out = self.cli(&args);
         assert!(out.status.success(), "grant failed: {out}");
         out.stdout.trim().to_string()
     }

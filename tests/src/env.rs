@@ -28,6 +28,8 @@ pub const RACE_ATTEMPTS: &str = "COUNTERSIGN_RACE_ATTEMPTS";
 pub const ATTACH_CYCLES: &str = "COUNTERSIGN_ATTACH_CYCLES";
 /// Optional number of enable/disable cycles of a syscall trace event under load (default 300).
 pub const TOGGLE_CYCLES: &str = "COUNTERSIGN_TOGGLE_CYCLES";
+/// Refused connects in the flood test (`grants::a_refusal_flood_…`; default 100 000).
+pub const FLOOD_CONNECTS: &str = "COUNTERSIGN_FLOOD_CONNECTS";
 /// Optional seconds a started daemon has to become ready (default 60; the verifier is slow
 /// under software emulation).
 pub const READY_TIMEOUT: &str = "COUNTERSIGN_READY_TIMEOUT";

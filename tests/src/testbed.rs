@@ -265,6 +265,33 @@ impl TestBed {
         event
     }
 
+    /// `countersign-agent launch --agent <this bed> --session SESSION -- COMMAND…`, run to its
+    /// end (the launcher execs COMMAND in place: the outcome's pid is COMMAND's).
+    pub fn launch(&self, session: &str, command: &[&str], tag: &str) -> Outcome {
+        let run_dir = self.agent().run_dir();
+        let mut cmd = self.agent().command();
+        cmd.args(["launch", "--agent", self.name(), "--session", session]);
+        cmd.args(["--run-dir", &run_dir, "--"]);
+        cmd.args(command);
+        self.spawn_command(cmd, tag).wait()
+    }
+
+    /// Checks that `event` names session `session` of this bed's group and its cgroup.
+    pub fn assert_in_session(&self, event: &Event, session: &str) {
+        assert_eq!(
+            event.session.as_deref(),
+            Some(session),
+            "session of {}",
+            event.line
+        );
+        assert_eq!(
+            event.cgroup.as_deref(),
+            Some(self.group().child(session).path()),
+            "cgroup of {}",
+            event.line
+        );
+    }
+
     /// Everything worth reading when a test fails.
     pub fn diagnostics(&self) -> String {
         format!(

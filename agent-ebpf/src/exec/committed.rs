@@ -43,7 +43,14 @@ pub fn committed(
     bprm_ptr: usize,
     mode: Mode,
 ) -> Result<(), Error> {
-    let Some(w) = watched() else { return Ok(()) };
+    let w = match watched() {
+        Ok(Some(w)) => w,
+        Ok(None) => return Ok(()),
+        Err(e) => {
+            kill();
+            return Err(e);
+        }
+    };
     let prepared = prepare(&w, old_pid, bprm_ptr, mode);
     if prepared.is_ok() {
         // SAFETY: the context is this program's; the map holds `exec_judge` at index 0.

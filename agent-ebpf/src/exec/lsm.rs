@@ -19,7 +19,11 @@ use crate::{
 /// `bprm_check_security` (LSM mode). Returns 0 or -EPERM.
 #[inline(always)]
 pub fn check(bprm_ptr: usize) -> Result<i32, Error> {
-    let Some(w) = watched() else { return Ok(0) };
+    let w = match watched() {
+        Ok(Some(w)) => w,
+        Ok(None) => return Ok(0),
+        Err(_) => return Ok(-EPERM),
+    };
     let tid = bpf_get_current_pid_tgid() as u32;
     let b = match kernel::bprm(bprm_ptr) {
         Ok(b) => b,

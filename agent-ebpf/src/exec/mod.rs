@@ -36,24 +36,23 @@ const EPERM: i32 = 1;
 /// Syscall entry: remember argv for the later stages.
 #[inline(always)]
 pub fn enter(argv_ptr: *const *const u8) -> Result<(), Error> {
-    if watched().is_none() {
+    let Ok(Some(_)) = watched() else {
         return Ok(());
-    }
+    };
     let a = argv::scratch()?;
     argv::capture(a, argv_ptr)?;
     argv::remember(bpf_get_current_pid_tgid() as u32, a)
 }
 
-/// The agent group of the current process (exec programs walk the cgroup hierarchy).
+/// The agent group of the current process (exec programs walk the cgroup hierarchy). Err:
+/// the walk could not read the hierarchy, so the process may be watched; callers refuse it
+/// (a read error never makes a watched process unwatched).
 #[inline(always)]
-pub(crate) fn watched() -> Option<Watched> {
-    match watch::by_walk() {
-        Ok(w) => w,
-        Err(_) => {
-            count(stats::WATCH_ERRORS);
-            None
-        }
-    }
+pub(crate) fn watched() -> Result<Option<Watched>, Error> {
+    watch::by_walk().inspect_err(|_| {
+        count(stats::WATCH_ERRORS);
+        count(stats::FAILED_CLOSED);
+    })
 }
 
 pub(crate) fn kill() {

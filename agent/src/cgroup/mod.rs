@@ -35,6 +35,12 @@ pub enum CgroupError {
     },
     #[error("/proc/{pid}/cgroup has no cgroup v2 (`0::`) line")]
     NoUnifiedLine { pid: u32 },
+    #[error(
+        "{} has cgroups more than {depth} levels below it: the kernel programs could not tell \
+         that their processes belong to the agent group; remove them",
+        path.display()
+    )]
+    TooDeep { path: PathBuf, depth: u32 },
 }
 
 /// The mounted cgroup v2 hierarchy.
@@ -104,6 +110,14 @@ impl Hierarchy {
         self.open(&rel)
     }
 
+    /// Path (inside the hierarchy) of the cgroup with id `id`, searched from `under` down to
+    /// `depth` levels below it.
+    pub fn find(&self, under: &str, id: u64, depth: usize) -> Option<String> {
+        let found = search(&self.path_of(under), id, depth)?;
+        let rel = found.strip_prefix(&self.root).ok()?;
+        Some(format!("/{}", rel.display()))
+    }
+
     /// An existing cgroup.
     pub fn open(&self, rel: &str) -> Result<Cgroup, CgroupError> {
         let (rel_path, level) = normalize(rel)?;
@@ -155,6 +169,21 @@ impl Cgroup {
             .map_err(|source| io_err(&format!("moving pid {pid} into"), &self.path, source))
     }
 
+    /// Caps how deep cgroups may be created below this one (`cgroup.max.depth`), after
+    /// checking that none is deeper already.
+    pub fn limit_depth(&self, depth: u32) -> Result<(), CgroupError> {
+        let deepest = deepest_below(&self.path, depth + 1);
+        if deepest > depth {
+            return Err(CgroupError::TooDeep {
+                path: self.path.clone(),
+                depth,
+            });
+        }
+        let file = self.path.join("cgroup.max.depth");
+        std::fs::write(&file, depth.to_string())
+            .map_err(|source| io_err("limiting the depth of", &self.path, source))
+    }
+
     /// The processes directly in this cgroup.
     pub fn pids(&self) -> Result<Vec<u32>, CgroupError> {
         let procs = self.path.join("cgroup.procs");
@@ -173,6 +202,39 @@ impl Cgroup {
             Err(source) => Err(io_err("removing cgroup", &self.path, source)),
         }
     }
+}
+
+fn search(dir: &std::path::Path, id: u64, depth: usize) -> Option<std::path::PathBuf> {
+    if std::fs::metadata(dir).ok()?.ino() == id {
+        return Some(dir.to_path_buf());
+    }
+    if depth == 0 {
+        return None;
+    }
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            if let Some(p) = search(&entry.path(), id, depth - 1) {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+/// Levels of descendant directories below `dir`, counted up to `limit`.
+fn deepest_below(dir: &std::path::Path, limit: u32) -> u32 {
+    if limit == 0 {
+        return 0;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| 1 + deepest_below(&e.path(), limit - 1))
+        .max()
+        .unwrap_or(0)
 }
 
 /// `/`-separated components, leading/trailing/double slashes ignored; `.` and `..` refused

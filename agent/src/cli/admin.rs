@@ -88,6 +88,20 @@ pub fn status(socket: &Path, json: bool) -> Result<i32> {
         c.exec_judged, c.exec_refused, c.connect_judged, c.connect_refused, c.grants_used
     );
     println!("  events logged {} lost {} | argv mismatches {} | failed closed {} | cgroup read errors {}", c.events_logged, c.events_lost, c.argv_mismatch, c.failed_closed, c.watch_errors);
+    if !s.sessions.is_empty() {
+        println!("sessions (kernel counts, whatever reached the log):");
+        for x in &s.sessions {
+            let missing = if x.events_lost + x.events_limited > 0 {
+                " — EVENTS MISSING from the log"
+            } else {
+                ""
+            };
+            println!(
+                "  {:<40} refused {} granted {} | events lost {} rate-limited {}{missing}",
+                x.cgroup, x.refused, x.granted, x.events_lost, x.events_limited
+            );
+        }
+    }
     Ok(0)
 }
 

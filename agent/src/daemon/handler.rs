@@ -11,7 +11,9 @@ use crate::{
     grants::{self, NewGrant},
     sessions::SessionRecord,
     socket::{
-        protocol::{Counters, GroupStatus, ProgramStatus, Request, Response, Status},
+        protocol::{
+            Counters, GroupStatus, ProgramStatus, Request, Response, SessionEvidence, Status,
+        },
         server::{Handler, Peer},
     },
 };
@@ -233,6 +235,25 @@ impl Daemon {
             policy_revision,
             agent_socket: self.opts.agent_socket().display().to_string(),
             uplink: None,
+            sessions: maps
+                .session_evidence()
+                .into_iter()
+                .map(|(id, s)| SessionEvidence {
+                    // A session's cgroup is a group's cgroup or one of its children.
+                    cgroup: current
+                        .and_then(|n| {
+                            n.groups
+                                .iter()
+                                .find_map(|x| self.hierarchy.find(&x.cgroup, id, 1))
+                        })
+                        .unwrap_or_else(|| format!("(gone; id {id})")),
+                    cgroup_id: id,
+                    refused: s.refused,
+                    granted: s.granted,
+                    events_lost: s.events_lost,
+                    events_limited: s.events_limited,
+                })
+                .collect(),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 
 use agent_common::{
     policy::{NetKey, WatchKey},
-    Mode, MAX_CGROUP_LEVEL,
+    Mode, MAX_CGROUP_LEVEL, MAX_SESSION_DEPTH,
 };
 use anyhow::{bail, Context, Result};
 use aya::{
@@ -60,6 +60,8 @@ pub fn install(
                 MAX_CGROUP_LEVEL - 1
             );
         }
+        cg.limit_depth(MAX_SESSION_DEPTH)
+            .with_context(|| format!("agent group {}", g.name))?;
         levels |= 1 << cg.level;
         let mut value = g.group;
         value.level = cg.level;

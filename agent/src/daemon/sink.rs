@@ -3,8 +3,6 @@
 
 use std::{
     collections::HashMap,
-    os::unix::fs::MetadataExt,
-    path::Path,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc, RwLock,
@@ -100,30 +98,10 @@ impl EventSink {
         if let Some(p) = self.paths.get(&id) {
             return Some(p.clone());
         }
-        let root = self.hierarchy.path_of(group_cgroup);
-        let found = search(&root, id, MAX_SEARCH_DEPTH)?;
-        let rel = found.strip_prefix(self.hierarchy.root()).ok()?;
-        let rel = format!("/{}", rel.display());
+        let rel = self.hierarchy.find(group_cgroup, id, MAX_SEARCH_DEPTH)?;
         self.paths.insert(id, rel.clone());
         Some(rel)
     }
-}
-
-fn search(dir: &Path, id: u64, depth: usize) -> Option<std::path::PathBuf> {
-    if std::fs::metadata(dir).ok()?.ino() == id {
-        return Some(dir.to_path_buf());
-    }
-    if depth == 0 {
-        return None;
-    }
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            if let Some(p) = search(&entry.path(), id, depth - 1) {
-                return Some(p);
-            }
-        }
-    }
-    None
 }
 
 impl Sink for EventSink {

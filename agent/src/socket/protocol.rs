@@ -77,6 +77,23 @@ pub struct Status {
     /// The link to the control plane (None: standalone).
     #[serde(default)]
     pub uplink: Option<crate::uplink::UplinkStatus>,
+    /// What the kernel counted per session, whatever reached the event log.
+    #[serde(default)]
+    pub sessions: Vec<SessionEvidence>,
+}
+
+/// One session's counters in the kernel (`agent_common::session`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SessionEvidence {
+    /// The session's cgroup path (its id when the cgroup is gone).
+    pub cgroup: String,
+    pub cgroup_id: u64,
+    pub refused: u64,
+    pub granted: u64,
+    /// Events that did not fit the ring buffer.
+    pub events_lost: u64,
+    /// Events dropped because the session exceeded its event rate.
+    pub events_limited: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

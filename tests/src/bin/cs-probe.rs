@@ -29,6 +29,8 @@
 //! - `echo-args FILE ARGS…` — appends `ARGS…` as one line to FILE, prints `ok`.
 //! - `connect tcp|udp ADDR PORT` — connects (UDP: connects, then sends one datagram).
 //! - `sendto udp ADDR PORT` — one datagram from an unconnected UDP socket (`sendmsg` hooks).
+//! - `connect-flood ADDR PORT N` — N `connect` calls of one UDP socket to ADDR:PORT as fast as
+//!   possible; prints `refused=<EPERM count> other=<other outcomes>`, exits 0.
 //! - `sleep SECS` — sleeps, prints `ok`.
 //!
 //! Any other first argument (or none) makes cs-probe a harmless *target*: it appends its whole
@@ -75,6 +77,7 @@ fn main() {
         Some("echo-args") => cmd_echo_args(rest),
         Some("connect") => cmd_connect(rest),
         Some("sendto") => cmd_sendto(rest),
+        Some("connect-flood") => cmd_connect_flood(rest),
         Some("sleep") => cmd_sleep(rest),
         _ => Ok(target(&args)),
     };
@@ -280,6 +283,32 @@ fn cmd_sendto(args: &[OsString]) -> CmdResult {
     }
     let result = unspecified_udp(&addr).and_then(|s| s.send_to(b"cs-probe sendto", addr).map(drop));
     Ok(report(result))
+}
+
+fn cmd_connect_flood(args: &[OsString]) -> CmdResult {
+    let usage = || Usage("connect-flood ADDR PORT N".into());
+    let [addr, port, n] = args else {
+        return Err(usage());
+    };
+    let dest = [OsString::from("udp"), addr.clone(), port.clone()];
+    let (_, addr) = parse_destination(&dest, "connect-flood ADDR PORT N")?;
+    let n: u64 = n.to_str().and_then(|n| n.parse().ok()).ok_or_else(usage)?;
+    let socket = match unspecified_udp(&addr) {
+        Ok(s) => s,
+        Err(e) => {
+            report_errno(&e);
+            return Ok(EXIT_ERRNO);
+        }
+    };
+    let (mut refused, mut other) = (0u64, 0u64);
+    for _ in 0..n {
+        match socket.connect(addr) {
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => refused += 1,
+            _ => other += 1,
+        }
+    }
+    println!("refused={refused} other={other}");
+    Ok(EXIT_OK)
 }
 
 fn cmd_sleep(args: &[OsString]) -> CmdResult {

@@ -148,35 +148,10 @@ fn launch_runs_the_command_in_an_enforced_session() {
     t.start_agent(&t.policy(&exec_rule("no-guarded", &guarded, "deny")));
 
     let probe = t.env().probe_bin.to_string_lossy().into_owned();
-    let run_dir = t.agent().run_dir();
-    let mut cmd = t.agent().command();
-    cmd.args([
-        "launch",
-        "--agent",
-        t.name(),
-        "--session",
-        "s1",
-        "--run-dir",
-        &run_dir,
-        "--",
-    ]);
-    cmd.args([probe.as_str(), "exec", &guarded, "launched"]);
-    let out = t.spawn_command(cmd, "launch").wait();
-
+    let out = t.launch("s1", &[&probe, "exec", &guarded, "launched"], "launch");
     t.assert_exec_refused(&out);
     let event = t.refusal_event(&out, "no-guarded");
-    assert_eq!(
-        event.session.as_deref(),
-        Some("s1"),
-        "session of {}",
-        event.line
-    );
-    assert_eq!(
-        event.cgroup.as_deref(),
-        Some(t.group().child("s1").path()),
-        "{}",
-        event.line
-    );
+    t.assert_in_session(&event, "s1");
 }
 
 #[test]
@@ -242,4 +217,31 @@ fn audit_rule_lets_the_exec_run_and_reports_it() {
         "argv of {}",
         event.line
     );
+}
+
+/// An agent nests cgroups below its session to get out of reach of the kernel's bounded walk
+/// up to its group: the kernel refuses the cgroup that would be too deep (the daemon set the
+/// group's `cgroup.max.depth`), and an exec from the deepest allowed cgroup is still judged.
+#[test]
+fn a_cgroup_deeper_than_the_group_walk_cannot_be_created() {
+    let mut t = testbed("exec-depth");
+    let guarded = t.bin("guarded");
+    t.start_agent(&t.policy(&exec_rule("no-guarded", &guarded, "deny")));
+    let rel = (1..=31)
+        .map(|i| format!("d{i}"))
+        .collect::<Vec<_>>()
+        .join("/");
+    let deepest = t.group().child(&rel);
+    deepest.create();
+    let too_deep = deepest.child("d32");
+    let err = std::fs::create_dir(too_deep.dir())
+        .expect_err("a cgroup 32 levels below the agent group was created");
+    assert_eq!(err.raw_os_error(), Some(libc::EAGAIN), "{err}");
+
+    let probe = t.env().probe_bin.to_string_lossy().into_owned();
+    let mut cmd = deepest.command(&probe);
+    cmd.args(["exec", &guarded, "deep"]);
+    let out = t.spawn_command(cmd, "deep").wait();
+    t.assert_exec_refused(&out);
+    t.refusal_event(&out, "no-guarded");
 }

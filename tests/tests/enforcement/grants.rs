@@ -290,3 +290,100 @@ fn a_command_line_longer_than_the_capture_cannot_be_granted() {
     let other = format!("{}-other", "p".repeat(600));
     t.assert_exec_refused(&t.exec(&[guarded.as_str(), &other]));
 }
+
+/// `launch --session s1 -- guarded …`: the guarded command is the session's first and only
+/// process. Its refusal names the session, and a grant for the session lets the next launch
+/// of the same session through (the session's cgroup, to which the grant is bound, stays).
+#[test]
+fn a_relaunched_one_command_session_uses_its_grant() {
+    let mut t = testbed("grant-relaunch");
+    let guarded = start_approving(&mut t);
+    let command = [guarded.as_str(), "delete", "pod", "a"];
+    let out = t.launch("s1", &command, "first");
+    assert!(!out.status.success(), "the first launch ran: {out}");
+    let event = t.refusal_event(&out, RULE);
+    t.assert_in_session(&event, "s1");
+    let fp = event.fingerprint.clone().expect("fingerprint");
+    t.agent().grant_in(t.name(), Some("s1"), &fp, 1, "60s");
+
+    let out = t.launch("s1", &command, "retry");
+    assert!(
+        out.status.success(),
+        "the relaunch was not let through: {out}"
+    );
+    let event = t.events().wait_for_pid("exec", out.pid);
+    assert_eq!(event.outcome, "granted", "{}", event.line);
+    t.assert_in_session(&event, "s1");
+}
+
+/// One session floods the kernel with 100 000 refused connects while another session uses a
+/// grant: the grant use still gets its record, and the kernel's per-session counts (`status`)
+/// say what each session did and how many of its events the log is missing.
+#[test]
+fn a_refusal_flood_does_not_erase_another_sessions_grant_use() {
+    let mut t = testbed("grant-flood");
+    let guarded = t.bin("guarded");
+    let policy = t.policy(&format!(
+        "{}{}",
+        exec_rule(RULE, &guarded, "approve"),
+        network_rule("no-flood", "{ cidr: [127.0.9.10/32] }", "deny")
+    ));
+    t.start_agent(&policy);
+    let flood_connects: u64 = tests::env::optional(tests::env::FLOOD_CONNECTS).unwrap_or(100_000);
+    let probe = t.env().probe_bin.to_string_lossy().into_owned();
+    let other = t.group().child("b");
+    other.create();
+    let in_other = |tag: &str| {
+        let mut cmd = other.command(&probe);
+        cmd.args(["exec", &guarded, "delete"]);
+        t.spawn_command(cmd, tag).wait()
+    };
+    let out = in_other("b-first");
+    t.assert_exec_refused(&out);
+    let fp = t
+        .refusal_event(&out, RULE)
+        .fingerprint
+        .expect("fingerprint");
+    t.agent().grant_in(t.name(), Some("b"), &fp, 1, "60s");
+
+    let mut cmd = t.group().command(&probe);
+    cmd.args([
+        "connect-flood",
+        "127.0.9.10",
+        "9",
+        &flood_connects.to_string(),
+    ]);
+    let flood = t.spawn_command(cmd, "flood");
+    // Into the flood: the refusals are well under way when the grant is used.
+    thread::sleep(Duration::from_millis(300));
+    let retry = in_other("b-retry");
+    retry.assert_ran();
+    let flooded = flood.wait();
+    assert_eq!(
+        flooded.stdout.trim(),
+        format!("refused={flood_connects} other=0"),
+        "{flooded}"
+    );
+    let event = t.events().wait_for_pid("exec", retry.pid);
+    assert_eq!(event.outcome, "granted", "{}", event.line);
+
+    let status = t.agent().status_json();
+    let sessions = status["sessions"].as_array().expect("sessions in status");
+    let of = |id: u64| {
+        sessions
+            .iter()
+            .find(|s| s["cgroup_id"] == id)
+            .unwrap_or_else(|| panic!("no counters of cgroup {id} in {status}"))
+    };
+    let flooder = of(t.group().id());
+    assert_eq!(flooder["refused"], flood_connects, "{flooder}");
+    let missing = flooder["events_limited"].as_u64().unwrap_or(0)
+        + flooder["events_lost"].as_u64().unwrap_or(0);
+    assert!(missing > 0, "a flood this size is rate-limited: {flooder}");
+    let granted = of(other.id());
+    assert_eq!(
+        (granted["granted"].as_u64(), granted["refused"].as_u64()),
+        (Some(1), Some(1)),
+        "{granted}"
+    );
+}
