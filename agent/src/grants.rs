@@ -150,6 +150,20 @@ pub fn revoke(maps: &mut Maps, grant_id: u64) -> Result<usize, GrantError> {
     Ok(removed)
 }
 
+/// Removes every slot for which `pred` holds; returns how many there were.
+pub fn retire_where(maps: &mut Maps, pred: impl Fn(&Grant) -> bool) -> usize {
+    let slots: Vec<(GrantKey, Grant)> = maps
+        .grants
+        .iter()
+        .filter_map(Result::ok)
+        .filter(|(_, g)| pred(g))
+        .collect();
+    for (k, g) in &slots {
+        retire(maps, k, g);
+    }
+    slots.len()
+}
+
 /// A grant the kernel holds now for an operation in a scope.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Live {

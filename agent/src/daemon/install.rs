@@ -30,13 +30,17 @@ pub struct Installed {
 /// groups' cgroups (creating them), and installs the result. On any error nothing changes:
 /// the policy in force stays in force. `publish` receives the names of the new generation
 /// before the kernel starts judging with it, so that no event of it reaches the log (and the
-/// control plane) without its group and rule names.
+/// control plane) without its group and rule names. Grants bound to a rule number that names
+/// another rule in the new policy than in `previous` (the names in force) are removed before
+/// the new policy takes over: a grant is earned under one rule, never under its successor.
+#[allow(clippy::too_many_arguments)]
 pub fn install(
     maps: &mut Maps,
     hierarchy: &Hierarchy,
     policy: &policy::Policy,
     files: Vec<String>,
     mode: Mode,
+    previous: Option<Arc<GenNames>>,
     publish: impl FnOnce(u32, &Arc<GenNames>),
 ) -> Result<Installed> {
     let mut state = maps.read_state();
@@ -106,6 +110,19 @@ pub fn install(
         groups: groups.into_iter().map(|(_, _, info)| info).collect(),
         files,
     });
+    if let Some(prev) = previous {
+        let rule =
+            |names: &GenNames, n: u32| names.rules.get((n as usize).wrapping_sub(1)).cloned();
+        let retired = crate::grants::retire_where(maps, |g| {
+            g.rule != 0 && rule(&prev, g.rule) != rule(&names, g.rule)
+        });
+        if retired > 0 {
+            tracing::warn!(
+                retired,
+                "grant slots removed: their rule number names another rule in the new policy"
+            );
+        }
+    }
     publish(generation, &names);
     state.active = generation;
     maps.write_state(state)?;

@@ -172,12 +172,19 @@ impl Daemon {
             let mut g = self.generations.write().unwrap_or_else(|p| p.into_inner());
             g.by_generation[generation as usize] = Some(names.clone());
         };
+        let previous = self
+            .generations
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .current()
+            .cloned();
         let i = install::install(
             &mut maps,
             &self.hierarchy,
             &policy,
             files.clone(),
             self.attached.mode,
+            previous,
             publish,
         )?;
         drop(maps);

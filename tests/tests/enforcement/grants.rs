@@ -22,6 +22,19 @@ fn start_approving(t: &mut TestBed) -> String {
     guarded
 }
 
+/// Starts the daemon with `bin/guarded` needing approval and the network rule `net`
+/// (`id`, YAML flow mapping, action); returns the guarded path.
+fn start_approving_with_net(t: &mut TestBed, id: &str, net: &str, action: &str) -> String {
+    let guarded = t.bin("guarded");
+    let policy = t.policy(&format!(
+        "{}{}",
+        exec_rule(RULE, &guarded, "approve"),
+        network_rule(id, net, action)
+    ));
+    t.start_agent(&policy);
+    guarded
+}
+
 /// Execs `call`, checks it was refused pending approval, returns the event's fingerprint.
 fn refused_fingerprint(t: &TestBed, call: &[&str]) -> String {
     let out = t.exec(call);
@@ -149,18 +162,26 @@ fn grant_is_bound_to_the_exact_arguments() {
     let fp = refused_fingerprint(&t, &approved);
     t.agent().grant(t.name(), &fp, 1, "60s");
 
-    let different = t.exec(&[guarded.as_str(), "delete", "pod", "y"]);
-    t.assert_exec_refused(&different);
-    let event = t.refusal_event(&different, RULE);
-    assert_ne!(
-        event.fingerprint.as_deref(),
-        Some(fp.as_str()),
-        "{}",
-        event.line
-    );
+    refused_as_another_operation(&t, &[guarded.as_str(), "delete", "pod", "y"], &fp);
 
     // The different call did not use up the grant.
     t.exec(&approved).assert_ran();
+}
+
+/// Execs `call`, checks it was refused (not granted) as an operation other than `fp`.
+fn refused_as_another_operation(t: &TestBed, call: &[&str], fp: &str) {
+    let out = t.exec(call);
+    t.assert_exec_refused(&out);
+    let event = t.refusal_event(&out, RULE);
+    assert_ne!(event.fingerprint.as_deref(), Some(fp), "{}", event.line);
+}
+
+/// `binary` followed by `args`, as a call.
+fn call_of<'a>(binary: &'a str, args: &'a [String]) -> Vec<&'a str> {
+    [binary]
+        .into_iter()
+        .chain(args.iter().map(String::as_str))
+        .collect()
 }
 
 /// The executed file of an exec event, as the kernel encodes it: `(major << 20 | minor, ino)`.
@@ -192,20 +213,7 @@ fn a_crafted_collision_of_the_lookup_hash_gets_nothing() {
     let target = collision::exec_lookup(dev, ino, &tail);
     let crafted = collision::exec_args_with_lookup(dev, ino, &["delete", "pod"], target);
     eprintln!("crafted {crafted:?}: lookup hash {target:016x}, like {tail:?}");
-    let call: Vec<&str> = [guarded.as_str()]
-        .into_iter()
-        .chain(crafted.iter().map(String::as_str))
-        .collect();
-    let out = t.exec(&call);
-    t.assert_exec_refused(&out);
-    let refused = t.refusal_event(&out, RULE);
-    assert_ne!(refused.outcome, "granted", "{}", refused.line);
-    assert_ne!(
-        refused.fingerprint.as_deref(),
-        Some(fp.as_str()),
-        "{}",
-        refused.line
-    );
+    refused_as_another_operation(&t, &call_of(&guarded, &crafted), &fp);
 
     // The approved operation still has its grant.
     t.exec(&approved).assert_ran();
@@ -216,13 +224,12 @@ fn a_crafted_collision_of_the_lookup_hash_gets_nothing() {
 #[test]
 fn a_grant_of_one_kind_lets_nothing_of_another_through() {
     let mut t = testbed("grant-kind");
-    let guarded = t.bin("guarded");
-    let policy = t.policy(&format!(
-        "{}{}",
-        exec_rule(RULE, &guarded, "approve"),
-        network_rule("db", "{ cidr: [127.0.9.9/32], ports: [5432] }", "approve")
-    ));
-    t.start_agent(&policy);
+    let guarded = start_approving_with_net(
+        &mut t,
+        "db",
+        "{ cidr: [127.0.9.9/32], ports: [5432] }",
+        "approve",
+    );
     let mut addr = [0u8; 16];
     addr[10..].copy_from_slice(&[0xff, 0xff, 127, 0, 9, 9]);
     let target = collision::connect_lookup(&addr, 5432, 6);
@@ -230,10 +237,7 @@ fn a_grant_of_one_kind_lets_nothing_of_another_through() {
     t.assert_exec_refused(&out);
     let (dev, ino) = file_of(&t.refusal_event(&out, RULE));
     let crafted = collision::exec_args_with_lookup(dev, ino, &["x"], target);
-    let call: Vec<&str> = [guarded.as_str()]
-        .into_iter()
-        .chain(crafted.iter().map(String::as_str))
-        .collect();
+    let call = call_of(&guarded, &crafted);
     let out = t.exec(&call);
     t.assert_exec_refused(&out);
     let fp = t
@@ -242,7 +246,7 @@ fn a_grant_of_one_kind_lets_nothing_of_another_through() {
         .expect("fingerprint");
     t.agent().grant(t.name(), &fp, 0, "60s");
 
-    // Refused is EPERM; let through, the connect to this unrouted address fails otherwise.
+    // Refused is EPERM; let through, the connect to this closed port is refused by the peer.
     t.probe(&["connect", "tcp", "127.0.9.9", "5432"])
         .run()
         .assert_errno(libc::EPERM);
@@ -322,13 +326,7 @@ fn a_relaunched_one_command_session_uses_its_grant() {
 #[test]
 fn a_refusal_flood_does_not_erase_another_sessions_grant_use() {
     let mut t = testbed("grant-flood");
-    let guarded = t.bin("guarded");
-    let policy = t.policy(&format!(
-        "{}{}",
-        exec_rule(RULE, &guarded, "approve"),
-        network_rule("no-flood", "{ cidr: [127.0.9.10/32] }", "deny")
-    ));
-    t.start_agent(&policy);
+    let guarded = start_approving_with_net(&mut t, "no-flood", "{ cidr: [127.0.9.10/32] }", "deny");
     let flood_connects: u64 = tests::env::optional(tests::env::FLOOD_CONNECTS).unwrap_or(100_000);
     let probe = t.env().probe_bin.to_string_lossy().into_owned();
     let other = t.group().child("b");
@@ -386,4 +384,26 @@ fn a_refusal_flood_does_not_erase_another_sessions_grant_use() {
         (Some(1), Some(1)),
         "{granted}"
     );
+}
+
+/// A grant earned under one rule does not pass the operation once a reloaded policy has
+/// another rule (a stricter one, inserted first) guard it under the same rule number.
+#[test]
+fn a_grant_does_not_pass_under_another_rule_after_a_reload() {
+    let mut t = testbed("grant-rule");
+    let guarded = start_approving(&mut t);
+    let call = [guarded.as_str(), "delete", "pod", "x"];
+    let fp = refused_fingerprint(&t, &call);
+    t.agent().grant(t.name(), &fp, 0, "60s");
+
+    let stricter = t.policy(&format!(
+        "{}{}",
+        exec_rule("stricter", &guarded, "approve"),
+        exec_rule(RULE, &guarded, "approve")
+    ));
+    t.write_policy(&stricter);
+    t.agent().reload();
+    let out = t.exec(&call);
+    t.assert_exec_refused(&out);
+    t.refusal_event(&out, "stricter");
 }
