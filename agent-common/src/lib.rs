@@ -6,6 +6,11 @@
 //! format and of pinned maps: never renumber them.
 #![no_std]
 
+#[cfg(feature = "binding")]
+extern crate std;
+
+#[cfg(feature = "binding")]
+pub mod binding;
 pub mod event;
 pub mod grant;
 pub mod hash;

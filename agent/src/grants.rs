@@ -3,11 +3,14 @@
 
 use std::{collections::HashSet, time::Duration};
 
-use agent_common::grant::{Grant, GrantKey, MAX_GRANT_SLOTS};
+use agent_common::{
+    binding::Binding,
+    grant::{Grant, GrantKey, MAX_GRANT_SLOTS},
+};
 use aya::maps::MapError;
 use thiserror::Error;
 
-use crate::{binding::Binding, maps::Maps};
+use crate::maps::Maps;
 
 /// `BPF_NOEXIST`: an insert that fails rather than replace (uapi `linux/bpf.h`).
 const BPF_NOEXIST: u64 = 1;
@@ -133,35 +136,27 @@ fn retire(maps: &mut Maps, key: &GrantKey, g: &Grant) {
 
 /// Removes every slot of grant `grant_id` (a revocation); returns how many uses were left.
 pub fn revoke(maps: &mut Maps, grant_id: u64) -> Result<usize, GrantError> {
-    let now = monotonic_ns().map_err(GrantError::Io)?;
-    let slots: Vec<(GrantKey, Grant)> = maps
-        .grants
-        .iter()
-        .filter_map(Result::ok)
-        .filter(|(_, g)| g.grant_id == grant_id)
-        .collect();
-    let mut removed = 0;
-    for (k, g) in &slots {
-        if live(maps, g, now) {
-            removed += 1;
-        }
-        retire(maps, k, g);
-    }
-    Ok(removed)
+    retire_where(maps, |g| g.grant_id == grant_id)
 }
 
-/// Removes every slot for which `pred` holds; returns how many there were.
-pub fn retire_where(maps: &mut Maps, pred: impl Fn(&Grant) -> bool) -> usize {
+/// Removes every slot for which `pred` holds; returns how many of them could still have let
+/// an operation through (unexpired, ticket unclaimed).
+pub fn retire_where(maps: &mut Maps, pred: impl Fn(&Grant) -> bool) -> Result<usize, GrantError> {
+    let now = monotonic_ns().map_err(GrantError::Io)?;
     let slots: Vec<(GrantKey, Grant)> = maps
         .grants
         .iter()
         .filter_map(Result::ok)
         .filter(|(_, g)| pred(g))
         .collect();
+    let mut live_slots = 0;
     for (k, g) in &slots {
+        if live(maps, g, now) {
+            live_slots += 1;
+        }
         retire(maps, k, g);
     }
-    slots.len()
+    Ok(live_slots)
 }
 
 /// A grant the kernel holds now for an operation in a scope.

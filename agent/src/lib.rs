@@ -5,7 +5,6 @@
 pub mod agent_api;
 pub mod approvals;
 pub mod atomic_file;
-pub mod binding;
 pub mod cgroup;
 pub mod cli;
 pub mod daemon;

@@ -175,15 +175,7 @@ fn blocks_text(call_body: &Value) -> String {
 async fn a_refusal_is_posted_and_a_valid_click_approves_it() {
     let s = Setup::start(false).await;
     let started = Instant::now();
-    let id = raise(
-        &s.server,
-        1,
-        "kubectl",
-        "/usr/bin/kubectl",
-        "00000000000000a1",
-        "mallory",
-    )
-    .await;
+    let id = raise(&s.server, 1, "kubectl", "/usr/bin/kubectl", "x", "mallory").await;
     let post = s
         .peer
         .wait_call("chat.postMessage", Duration::from_secs(1), |c| {

@@ -175,15 +175,7 @@ fn verbs(card: &Value) -> Vec<String> {
 async fn a_refusal_is_posted_as_a_card_and_a_valid_invoke_approves_it() {
     let s = Setup::start().await;
     let started = Instant::now();
-    let id = raise(
-        &s.server,
-        1,
-        "kubectl",
-        "/usr/bin/kubectl",
-        "00000000000000b1",
-        "mallory",
-    )
-    .await;
+    let id = raise(&s.server, 1, "kubectl", "/usr/bin/kubectl", "x", "mallory").await;
     let post = s
         .peer
         .wait_activity("POST", Duration::from_secs(2), |c| c.conversation == SRE)

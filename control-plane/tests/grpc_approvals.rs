@@ -13,8 +13,8 @@ use tonic::Code;
 #[tokio::test]
 async fn approve_once_reaches_the_host_and_replays_idempotently() {
     let server = TestServer::start(Some(POLICY)).await;
-    let fp = "00000000000000b1";
-    let id = raise(&server, 1, "kubectl", "/usr/bin/kubectl", fp, "lena").await;
+    let id = raise(&server, 1, "kubectl", "/usr/bin/kubectl", "b1", "lena").await;
+    let fp = &op_id("b1");
     assert!(id.starts_with("r-") && id.len() == 12, "{id}");
 
     // The host learns the request id at once.
@@ -34,14 +34,14 @@ async fn approve_once_reaches_the_host_and_replays_idempotently() {
             o.fingerprint.as_str(),
             o.rule.as_str()
         ),
-        ("coding", "s1", fp, "kubectl")
+        ("coding", "s1", fp.as_str(), "kubectl")
     );
 
     // A second attempt joins the same request.
     let mut agent = server.agent().await;
     agent
         .upload_events(pb::UploadEventsRequest {
-            events: vec![refused(2, "kubectl", "/usr/bin/kubectl", fp, "lena")],
+            events: vec![refused(2, "kubectl", "/usr/bin/kubectl", "b1", "lena")],
         })
         .await
         .expect("second attempt");
@@ -125,7 +125,7 @@ async fn approve_once_reaches_the_host_and_replays_idempotently() {
             g.session.as_str(),
             g.uses
         ),
-        (id.as_str(), fp, "s1", 1)
+        (id.as_str(), fp.as_str(), "s1", 1)
     );
     assert_eq!(g.approvers, ["alice"]);
     assert_eq!(g.ttl.as_ref().map(|d| d.seconds), Some(600));
@@ -225,9 +225,10 @@ async fn launcher_cannot_approve_their_own_agent() {
 #[tokio::test]
 async fn two_of_n_then_grant() {
     let server = TestServer::start(Some(POLICY)).await;
-    let fp = "00000000000000d1";
+    let db: std::net::IpAddr = "10.20.1.2".parse().expect("address");
+    let fp = &agent_common::binding::Binding::connect(0, db, 5432, 6).id();
     let mut agent = server.agent().await;
-    let mut event = refused(1, "prod-db", "/usr/bin/psql", fp, "lena");
+    let mut event = refused(1, "prod-db", "/usr/bin/psql", "d1", "lena");
     event.kind = pb::OperationKind::Connect.into();
     if let Some(op) = event.operation.as_mut() {
         op.destination = Some(pb::Destination {
@@ -236,6 +237,7 @@ async fn two_of_n_then_grant() {
             protocol: "tcp".into(),
             family: "ipv4".into(),
         });
+        op.fingerprint = fp.clone();
     }
     agent
         .upload_events(pb::UploadEventsRequest {
@@ -460,7 +462,7 @@ async fn forward_request_asks_ahead() {
     let server = TestServer::start(Some(POLICY)).await;
     let mut agent = server.agent().await;
     let ask = pb::ForwardRequestRequest {
-        operation: Some(operation("/usr/bin/kubectl", "0000000000000b01", "lena")),
+        operation: Some(operation("/usr/bin/kubectl", "b01", "lena")),
         rule: "kubectl".into(),
         time: None,
         attempts: 0,

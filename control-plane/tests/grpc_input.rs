@@ -18,28 +18,20 @@ async fn malformed_input_is_refused_with_the_field() {
     let (code, msg) = code_and_message(
         agent
             .upload_events(pb::UploadEventsRequest {
-                events: vec![refused(
-                    0,
-                    "kubectl",
-                    "/usr/bin/kubectl",
-                    "00000000000000aa",
-                    "lena",
-                )],
+                events: vec![refused(0, "kubectl", "/usr/bin/kubectl", "aa", "lena")],
             })
             .await,
     );
     assert_eq!(code, Code::InvalidArgument);
     assert!(msg.starts_with("events[0].sequence must be > 0"), "{msg}");
+    let mut unnamed = refused(1, "kubectl", "/usr/bin/kubectl", "aa", "lena");
+    if let Some(op) = unnamed.operation.as_mut() {
+        op.fingerprint = "not-a-fingerprint".into();
+    }
     let (code, msg) = code_and_message(
         agent
             .upload_events(pb::UploadEventsRequest {
-                events: vec![refused(
-                    1,
-                    "kubectl",
-                    "/usr/bin/kubectl",
-                    "not-a-fingerprint",
-                    "lena",
-                )],
+                events: vec![unnamed],
             })
             .await,
     );
@@ -49,15 +41,15 @@ async fn malformed_input_is_refused_with_the_field() {
         agent
             .upload_events(pb::UploadEventsRequest {
                 events: vec![
-                    refused(5, "kubectl", "/usr/bin/kubectl", "00000000000000aa", "lena"),
-                    refused(4, "kubectl", "/usr/bin/kubectl", "00000000000000aa", "lena"),
+                    refused(5, "kubectl", "/usr/bin/kubectl", "aa", "lena"),
+                    refused(4, "kubectl", "/usr/bin/kubectl", "aa", "lena"),
                 ],
             })
             .await,
     );
     assert_eq!(code, Code::InvalidArgument);
     assert!(msg.starts_with("events[1].sequence 4"), "{msg}");
-    let mut bad_kind = refused(1, "kubectl", "/usr/bin/kubectl", "00000000000000aa", "lena");
+    let mut bad_kind = refused(1, "kubectl", "/usr/bin/kubectl", "aa", "lena");
     bad_kind.kind = 99;
     let (code, msg) = code_and_message(
         agent
@@ -83,15 +75,49 @@ async fn malformed_input_is_refused_with_the_field() {
         .await
         .expect_err("bad cursor");
     assert_eq!(e.code(), Code::InvalidArgument);
+    let mut unnamed = operation("/x", "y", "lena");
+    unnamed.fingerprint = "XYZ".into();
     let e = agent
         .forward_request(pb::ForwardRequestRequest {
-            operation: Some(operation("/x", "XYZ", "lena")),
+            operation: Some(unnamed),
             ..Default::default()
         })
         .await
         .expect_err("bad fingerprint");
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().starts_with("operation.fingerprint"), "{e:?}");
+
+    // An ask whose id is not the operation it shows, or whose arguments were cut, is
+    // refused: approvers would read one command and the daemon grant another.
+    let mut forged = operation("/usr/bin/kubectl", "staging", "lena");
+    forged.argv[3] = "prod".into();
+    let mut truncated = operation("/usr/bin/kubectl", "x", "lena");
+    truncated.argv_truncated = true;
+    for (op, says) in [
+        (
+            forged,
+            "its fingerprint is not the id of the operation it shows",
+        ),
+        (
+            truncated,
+            "its arguments are longer than the kernel captures",
+        ),
+    ] {
+        let e = agent
+            .forward_request(pb::ForwardRequestRequest {
+                operation: Some(op),
+                rule: "kubectl".into(),
+                ..Default::default()
+            })
+            .await
+            .expect_err("not approvable");
+        assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+        assert!(
+            e.message()
+                .starts_with(&format!("this operation cannot be approved: {says}")),
+            "{e:?}"
+        );
+    }
 
     let mut alice = server.approvals("alice").await;
     let e = alice

@@ -23,6 +23,8 @@ mod perf;
 mod policy;
 #[path = "store/requests.rs"]
 mod requests;
+#[path = "store/sessions.rs"]
+mod sessions;
 #[path = "store/support.rs"]
 mod support;
 

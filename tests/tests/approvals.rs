@@ -10,6 +10,8 @@ mod ahead;
 mod audit;
 #[path = "approvals/decisions.rs"]
 mod decisions;
+#[path = "approvals/evidence.rs"]
+mod evidence;
 #[path = "approvals/isolation.rs"]
 mod isolation;
 #[path = "approvals/mcp.rs"]

@@ -21,9 +21,10 @@ use super::{
     session::SessionKey,
     view,
 };
+use agent_common::binding::Binding;
+
 use crate::{
     approvals::refusals::connect_text,
-    binding::Binding,
     uplink::{convert, Ask, Link},
 };
 
@@ -91,7 +92,7 @@ impl AgentApi {
             ));
         }
         prepared.fingerprint = self.bindings.remember(binding);
-        let request = self.forward_request(pid, key, &prepared, rule.clone(), reason);
+        let request = self.forward_request(pid, key, &prepared, rule.clone(), rule_number, reason);
         self.table.update(key, &prepared.fingerprint, |e| {
             if e.request_id.is_some() && e.state != crate::approvals::State::Pending {
                 // A decided request is never reopened: the server opens a new one.
@@ -165,6 +166,7 @@ impl AgentApi {
         key: &SessionKey,
         p: &Prepared,
         rule: Option<String>,
+        rule_number: u32,
         reason: String,
     ) -> pb::ForwardRequestRequest {
         let proc_ = self.host.process(pid);
@@ -186,6 +188,7 @@ impl AgentApi {
                 exe: proc_.exe.unwrap_or_default(),
             }],
             fingerprint: p.fingerprint.clone(),
+            rule_number,
             ..Default::default()
         };
         match &p.op {

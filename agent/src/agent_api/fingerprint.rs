@@ -1,5 +1,5 @@
 //! Checks on an operation asked for ahead (`request`), before its binding is computed
-//! ([`crate::binding::Binding`]): what no process could pass, and protocol names.
+//! ([`agent_common::binding::Binding`]): what no process could pass, and protocol names.
 
 /// Why an operation cannot be asked for.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -25,7 +25,7 @@ impl AgentApi {
         fingerprint: &str,
         timeout_ms: u64,
     ) -> Result<AgentResponse, String> {
-        if !crate::binding::is_id(fingerprint) {
+        if !agent_common::binding::is_id(fingerprint) {
             return Err(format!(
                 "fingerprint {fingerprint:?} is not an operation id (32 hex digits)"
             ));

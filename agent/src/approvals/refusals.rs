@@ -164,6 +164,7 @@ mod tests {
             outcome: outcome.into(),
             mode: "lsm".into(),
             rule: Some("r".into()),
+            rule_number: 1,
             agent: Some("coding".into()),
             session: session.map(str::to_owned),
             cgroup: None,

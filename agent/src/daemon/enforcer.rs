@@ -73,6 +73,31 @@ impl Enforcer for Daemon {
         self.server_revision()
     }
 
+    fn session_counters(&self) -> Vec<pb::SessionCounters> {
+        let counts = self
+            .maps
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .session_evidence();
+        let g = self.generations.read().unwrap_or_else(|p| p.into_inner());
+        let groups = g.current().map(|n| n.groups.as_slice()).unwrap_or_default();
+        super::evidence::named(&self.hierarchy, groups, counts)
+            .into_iter()
+            .map(|n| {
+                let (agent_group, session) = n.names.unwrap_or_default();
+                pb::SessionCounters {
+                    agent_group,
+                    session,
+                    cgroup_id: n.cgroup_id,
+                    refused: n.stats.refused,
+                    granted: n.stats.granted,
+                    events_lost: n.stats.events_lost,
+                    events_limited: n.stats.events_limited,
+                }
+            })
+            .collect()
+    }
+
     fn install_policy(&self, revision: &str, yaml: &str) -> Result<Vec<String>> {
         self.install_server(revision, yaml)
     }

@@ -235,25 +235,23 @@ impl Daemon {
             policy_revision,
             agent_socket: self.opts.agent_socket().display().to_string(),
             uplink: None,
-            sessions: maps
-                .session_evidence()
-                .into_iter()
-                .map(|(id, s)| SessionEvidence {
-                    // A session's cgroup is a group's cgroup or one of its children.
-                    cgroup: current
-                        .and_then(|n| {
-                            n.groups
-                                .iter()
-                                .find_map(|x| self.hierarchy.find(&x.cgroup, id, 1))
-                        })
-                        .unwrap_or_else(|| format!("(gone; id {id})")),
-                    cgroup_id: id,
-                    refused: s.refused,
-                    granted: s.granted,
-                    events_lost: s.events_lost,
-                    events_limited: s.events_limited,
-                })
-                .collect(),
+            sessions: super::evidence::named(
+                &self.hierarchy,
+                current.map(|n| n.groups.as_slice()).unwrap_or_default(),
+                maps.session_evidence(),
+            )
+            .into_iter()
+            .map(|n| SessionEvidence {
+                cgroup: n
+                    .cgroup
+                    .unwrap_or_else(|| format!("(gone; id {})", n.cgroup_id)),
+                cgroup_id: n.cgroup_id,
+                refused: n.stats.refused,
+                granted: n.stats.granted,
+                events_lost: n.stats.events_lost,
+                events_limited: n.stats.events_limited,
+            })
+            .collect(),
         }
     }
 }

@@ -111,15 +111,16 @@ pub fn install(
         files,
     });
     if let Some(prev) = previous {
-        let rule =
-            |names: &GenNames, n: u32| names.rules.get((n as usize).wrapping_sub(1)).cloned();
+        fn rule(names: &GenNames, n: u32) -> Option<&String> {
+            names.rules.get((n as usize).wrapping_sub(1))
+        }
         let retired = crate::grants::retire_where(maps, |g| {
             g.rule != 0 && rule(&prev, g.rule) != rule(&names, g.rule)
-        });
+        })?;
         if retired > 0 {
             tracing::warn!(
                 retired,
-                "grant slots removed: their rule number names another rule in the new policy"
+                "grants removed: their rule number names another rule in the new policy"
             );
         }
     }

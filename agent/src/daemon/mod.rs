@@ -7,6 +7,7 @@
 mod agent_host;
 pub mod builtin;
 mod enforcer;
+mod evidence;
 mod handler;
 mod install;
 mod names;
@@ -149,7 +150,11 @@ pub async fn run(opts: Options, prepared: Prepared) -> Result<()> {
     let sessions = Arc::new(Registry::new(&opts.state_dir));
     let table = Arc::new(RequestTable::new());
     let refusals = Arc::new(Refusals::new());
-    let bindings = Arc::new(Bindings::new());
+    let bindings_file = opts.state_dir.join("bindings.jsonl");
+    let bindings = Arc::new(Bindings::open(&bindings_file).unwrap_or_else(|e| {
+        tracing::error!(path = %bindings_file.display(), error = %e, "cannot read the bindings file: operations seen before this start must be raised again to be granted");
+        Bindings::new()
+    }));
     let link = opts.server.as_ref().map(|config| {
         Arc::new(Link::new(
             config.clone(),
@@ -245,8 +250,8 @@ pub async fn run(opts: Options, prepared: Prepared) -> Result<()> {
 
 impl Daemon {
     /// The exact operation `id` names, as this daemon saw it refused or asked for.
-    fn binding(&self, id: &str) -> Result<crate::binding::Binding> {
-        if !crate::binding::is_id(id) {
+    fn binding(&self, id: &str) -> Result<agent_common::binding::Binding> {
+        if !agent_common::binding::is_id(id) {
             anyhow::bail!(
                 "{id:?} is not an operation id (32 hex digits, as events and requests show it)"
             );

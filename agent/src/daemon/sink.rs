@@ -125,8 +125,8 @@ impl Sink for EventSink {
         }
         if let Some(bindings) = &self.bindings {
             if e.action == agent_common::Action::Approve as u32 {
-                if let Some(b) = crate::binding::Binding::of_event(&e) {
-                    bindings.remember(b);
+                if let Some(b) = agent_common::binding::Binding::of_event(&e) {
+                    bindings.remember_as(r.fingerprint.clone(), b);
                 }
             }
         }

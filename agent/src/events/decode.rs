@@ -54,6 +54,7 @@ pub fn record(e: &Event, names: &dyn Names, wall_ns: impl Fn(u64) -> u64) -> Rec
         } else {
             names.rule(e.generation, e.rule)
         },
+        rule_number: e.rule,
         agent: names.group(e.generation, e.group),
         session: None,
         cgroup: None,
@@ -69,7 +70,7 @@ pub fn record(e: &Event, names: &dyn Names, wall_ns: impl Fn(u64) -> u64) -> Rec
         ino: exec.then_some(e.ino),
         argv: argv(e),
         argv_truncated: e.flags & flags::ARGV_TRUNCATED != 0,
-        fingerprint: crate::binding::Binding::of_event(e)
+        fingerprint: agent_common::binding::Binding::of_event(e)
             .map(|b| b.id())
             .unwrap_or_default(),
         grant_id: (e.flags & flags::GRANT_USED != 0).then_some(e.grant_id),
@@ -143,10 +144,12 @@ fn argv(e: &Event) -> Vec<String> {
     }
     let mut v = vec![c_string(&e.argv0)];
     let tail = &e.argv[..(e.argv_len as usize).min(e.argv.len())];
-    let tail = tail.strip_suffix(&[0]).unwrap_or(tail);
-    if !tail.is_empty() {
-        v.extend(tail.split(|c| *c == 0).map(lossy));
+    if tail.is_empty() {
+        return v;
     }
+    // Every argument ends with its NUL, so `"\0"` is one empty argument, not none.
+    let tail = tail.strip_suffix(&[0]).unwrap_or(tail);
+    v.extend(tail.split(|c| *c == 0).map(lossy));
     v
 }
 
@@ -211,13 +214,56 @@ mod tests {
         assert_eq!(r.dev.as_deref(), Some("8:1"));
         assert_eq!(r.comm, "bash");
         // The operation id of exactly this exec, not the kernel's lookup hash.
-        let op = crate::binding::Binding::of_event(&event()).expect("an exec");
+        let op = agent_common::binding::Binding::of_event(&event()).expect("an exec");
         assert_eq!(r.fingerprint, op.id());
         assert_eq!(
             op,
-            crate::binding::Binding::exec(2, (8 << 20) | 1, 42, &["kubectl", "delete", "pod"])
+            agent_common::binding::Binding::exec(
+                2,
+                (8 << 20) | 1,
+                42,
+                &["kubectl", "delete", "pod"]
+            )
         );
         assert_eq!(r.time, "2023-11-14T22:13:20.000Z");
+    }
+
+    #[test]
+    fn the_server_recomputes_the_id_of_every_logged_exec() {
+        // What the event log shows (and the daemon uploads) is enough for the control plane
+        // to recompute the id: empty arguments, a trailing empty one, spaces, no arguments.
+        let tails: [&[u8]; 6] = [
+            b"",
+            b"\0",
+            b"a\0\0",
+            b"\0\0b\0",
+            b"delete\0pod name\0",
+            b"--x=\xc3\xa9\0",
+        ];
+        for tail in tails {
+            let mut e = event();
+            e.action = Action::Approve as u32;
+            e.argv = [0; agent_common::ARGV_LEN];
+            e.argv[..tail.len()].copy_from_slice(tail);
+            e.argv_len = tail.len() as u32;
+            let r = record(&e, &N, |t| t);
+            let op = crate::uplink::convert::operation(&r, None);
+            assert_eq!(
+                control_plane::rpc::binding::verify(&op),
+                Ok(()),
+                "{tail:?} logged as {:?}",
+                r.argv
+            );
+        }
+        // Bytes that are not UTF-8 cannot be shown exactly, so they cannot be approved.
+        let mut e = event();
+        e.argv[..3].copy_from_slice(b"\xff\xfe\0");
+        e.argv_len = 3;
+        let op = crate::uplink::convert::operation(&record(&e, &N, |t| t), None);
+        assert_eq!(
+            control_plane::rpc::binding::verify(&op),
+            Err(control_plane::rpc::binding::Unbound::Mismatch)
+        );
     }
 
     #[test]

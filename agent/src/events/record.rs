@@ -16,6 +16,10 @@ pub struct Record {
     pub mode: String,
     /// Rule id, or None when the agent group's default applied.
     pub rule: Option<String>,
+    /// The rule's number in its policy generation (index + 1; 0 for the group default), part
+    /// of what a grant binds. Absent from logs written before exact grant binding.
+    #[serde(default)]
+    pub rule_number: u32,
     /// Agent group name.
     pub agent: Option<String>,
     /// Session (the child cgroup of the agent group), when the process is in one.
@@ -36,7 +40,7 @@ pub struct Record {
     pub ino: Option<u64>,
     pub argv: Vec<String>,
     pub argv_truncated: bool,
-    /// 16 hex digits.
+    /// The operation id: 32 hex digits (16 in logs written before exact grant binding).
     pub fingerprint: String,
     pub grant_id: Option<u64>,
     pub destination: Option<Destination>,

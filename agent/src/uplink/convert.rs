@@ -81,6 +81,7 @@ pub fn operation(r: &Record, launching_user: Option<String>) -> pb::Operation {
             family: d.family.clone(),
         }),
         fingerprint: r.fingerprint.clone(),
+        rule_number: r.rule_number,
     }
 }
 

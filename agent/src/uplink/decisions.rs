@@ -84,7 +84,7 @@ pub fn order(g: &pb::Grant, now_at_server: SystemTime) -> Result<GrantOrder, Str
     let grant_id = parse_hex(&g.grant_id)
         .filter(|id| *id != 0)
         .ok_or_else(|| format!("grant id {:?} is not 16 hex digits", g.grant_id))?;
-    if !crate::binding::is_id(&g.fingerprint) {
+    if !agent_common::binding::is_id(&g.fingerprint) {
         return Err(format!(
             "fingerprint {:?} is not an operation id (32 hex digits)",
             g.fingerprint

@@ -12,7 +12,7 @@ pub struct GrantOrder {
     pub group: String,
     /// Empty: the whole agent group.
     pub session: String,
-    /// Operation id ([`crate::binding::Binding::id`]).
+    /// Operation id ([`agent_common::binding::Binding::id`]).
     pub fingerprint: String,
     /// 1..=8 uses, or 0 for any number until expiry.
     pub uses: u32,
@@ -30,6 +30,9 @@ pub trait Enforcer: Send + Sync + 'static {
     fn install_grant(&self, order: &GrantOrder) -> anyhow::Result<String>;
     /// Removes every slot of a grant; returns how many there were.
     fn revoke_grant(&self, grant_id: u64) -> anyhow::Result<usize>;
+    /// What the kernel counted per agent session (an empty `agent_group` for a session
+    /// whose cgroup is gone).
+    fn session_counters(&self) -> Vec<pb::SessionCounters>;
     /// Revision of the server policy in force, None when a local file is.
     fn policy_revision(&self) -> Option<String>;
     /// Validates and installs a server policy (atomic swap); on error the policy in force

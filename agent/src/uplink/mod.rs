@@ -1,6 +1,7 @@
 //! The daemon's link to the control plane (`countersign-agent run --server …`): registration,
 //! event upload from the event log, the decision stream (grants, revocations, request news),
-//! policy distribution and ask-ahead forwarding, over one mutual-TLS gRPC channel.
+//! policy distribution, ask-ahead forwarding and per-session kernel counters, over one
+//! mutual-TLS gRPC channel.
 //!
 //! Enforcement never depends on the link: when the server is away the kernel keeps judging,
 //! events stay in the log (the spool), asks wait in memory, and the link retries with backoff.
@@ -11,6 +12,7 @@ pub mod convert;
 pub mod decisions;
 pub mod enforcer;
 pub mod error;
+pub mod evidence;
 pub mod forward;
 pub mod policy_sync;
 pub mod progress;
@@ -304,6 +306,7 @@ async fn connection(
         r = upload::run(link, client.clone(), start) => r,
         r = decisions::run(link, enforcer, client.clone()) => r,
         r = policy_sync::run(link, enforcer, client.clone()) => r,
+        r = evidence::run(enforcer, client.clone()) => r,
         r = forward::run(link, client) => r,
     }
 }

@@ -59,6 +59,9 @@ pub enum Kind {
     /// A chat callback or click the server refused (bad signature, replay, unlinked user,
     /// not an approver of the rule, already decided …).
     ChatRefusal,
+    /// A host's kernel counted events of a session that it could not send (ring buffer
+    /// full, or the session's refusal-event rate exceeded): attempts without their record.
+    EventsMissing,
 }
 
 impl Kind {
@@ -75,6 +78,7 @@ impl Kind {
             Kind::Checkpoint => "checkpoint",
             Kind::ChatLink => "chat_link",
             Kind::ChatRefusal => "chat_refusal",
+            Kind::EventsMissing => "events_missing",
         }
     }
 }

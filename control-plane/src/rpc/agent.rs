@@ -13,8 +13,8 @@ use super::events::{ingest_batch, operation};
 use super::pb::agent_service_server::{AgentService, AgentServiceServer};
 use super::pb::{
     DecisionEvent, DecisionsRequest, ForwardRequestRequest, ForwardRequestResponse,
-    GetPolicyRequest, GetPolicyResponse, RegisterRequest, RegisterResponse, UploadEventsRequest,
-    UploadEventsResponse,
+    GetPolicyRequest, GetPolicyResponse, RegisterRequest, RegisterResponse, ReportSessionsRequest,
+    ReportSessionsResponse, UploadEventsRequest, UploadEventsResponse,
 };
 use super::spec::spec_for;
 use super::Ctx;
@@ -111,6 +111,9 @@ impl AgentService for AgentApi {
             .ok_or_else(|| invalid("operation is required"))?;
         check::text("rule", &ask.rule, false)?;
         check::text("reason", &ask.reason, false)?;
+        super::binding::verify(op).map_err(|e| {
+            Status::failed_precondition(format!("this operation cannot be approved: {e}"))
+        })?;
         let policy = self.ctx.policy.current(&self.ctx.store).await?;
         let spec = spec_for(
             policy.as_deref(),
@@ -180,6 +183,24 @@ impl AgentService for AgentApi {
             _ => None,
         };
         Ok(Response::new(GetPolicyResponse { policy }))
+    }
+
+    async fn report_sessions(
+        &self,
+        request: Request<ReportSessionsRequest>,
+    ) -> Result<Response<ReportSessionsResponse>, Status> {
+        let host = Caller::host(&request)?;
+        let sessions = request.into_inner().sessions;
+        super::sessions::check(&sessions)?;
+        let missing = self
+            .ctx
+            .store
+            .report_sessions(&host, &sessions, super::now())
+            .await?;
+        for m in &missing {
+            tracing::warn!(host = %host, agent = %m.agent_group, session = %m.session, lost = m.events_lost, limited = m.events_limited, "the kernel could not send every event of a session");
+        }
+        Ok(Response::new(ReportSessionsResponse {}))
     }
 }
 

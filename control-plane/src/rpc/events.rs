@@ -73,7 +73,7 @@ pub fn ingest_batch(
     }
     let mut previous: Option<u64> = None;
     let mut out = Vec::with_capacity(events.len());
-    for (i, event) in events.into_iter().enumerate() {
+    for (i, mut event) in events.into_iter().enumerate() {
         let at = |f: &str| format!("events[{i}].{f}");
         if event.sequence == 0 {
             return Err(invalid(format!(
@@ -111,7 +111,7 @@ pub fn ingest_batch(
         // An approve refusal without its group (a daemon that could not name the policy
         // generation it was judged with) cannot become a request, but it is evidence: it is
         // stored and audited, and the upload goes on instead of stalling on it forever.
-        let opens = opens_request(&event)
+        let mut opens = opens_request(&event)
             && event
                 .operation
                 .as_ref()
@@ -123,6 +123,22 @@ pub fn ingest_batch(
             );
         }
         operation(&at("operation"), event.operation.as_ref(), opens)?;
+        // A refusal whose id is not the operation it shows (or that cannot be bound at all)
+        // is evidence, stored and audited with the reason as a flag; it opens no request.
+        if let Some(Err(unbound)) = event
+            .operation
+            .as_ref()
+            .filter(|_| opens)
+            .map(super::binding::verify)
+        {
+            tracing::warn!(
+                sequence = event.sequence,
+                reason = %unbound,
+                "an approve refusal that cannot be approved: stored, no request opened"
+            );
+            event.flags.push(unbound.flag().to_owned());
+            opens = false;
+        }
         if !event.grant_id.is_empty() {
             check::grant_id(&at("grant_id"), &event.grant_id)?;
         }
@@ -159,12 +175,54 @@ mod tests {
             operation: Some(pb::Operation {
                 agent_group: "ai".into(),
                 session: "s1".into(),
-                fingerprint: "00000000000000aa".into(),
+                device: "8:1".into(),
+                inode: 42,
+                argv: vec!["kubectl".into(), "delete".into(), "pod".into()],
+                rule_number: 3,
+                fingerprint: agent_common::binding::Binding::exec(
+                    3,
+                    (8 << 20) | 1,
+                    42,
+                    &["kubectl", "delete", "pod"],
+                )
+                .id(),
                 ..Default::default()
             }),
             rule: "kubectl".into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_refusal_that_is_not_its_operation_opens_no_request() {
+        // The fingerprint of `kubectl delete pod`, shown with another pod: what approvers
+        // would read is not what the daemon would grant.
+        let mut forged = event(1);
+        if let Some(op) = forged.operation.as_mut() {
+            op.argv.push("prod-db".into());
+        }
+        let mut truncated = event(2);
+        if let Some(op) = truncated.operation.as_mut() {
+            op.argv_truncated = true;
+        }
+        let mut legacy = event(3);
+        if let Some(op) = legacy.operation.as_mut() {
+            op.fingerprint = "00000000000000aa".into();
+        }
+        let items = ingest_batch(vec![forged, truncated, legacy, event(4)], None, &[])
+            .expect("stored as evidence, not refused");
+        let flags: Vec<_> = items.iter().map(|i| i.event.flags.clone()).collect();
+        assert_eq!(
+            flags,
+            [
+                vec!["not_approvable_unbound".to_owned()],
+                vec!["not_approvable_truncated".to_owned()],
+                vec!["not_approvable_unbound".to_owned()],
+                vec![],
+            ]
+        );
+        let opened: Vec<_> = items.iter().map(|i| i.request.is_some()).collect();
+        assert_eq!(opened, [false, false, false, true]);
     }
 
     #[test]

@@ -8,11 +8,13 @@
 pub mod agent;
 pub mod approval;
 pub mod audit;
+pub mod binding;
 pub mod check;
 pub mod convert;
 pub mod events;
 pub mod people;
 pub mod policy;
+pub mod sessions;
 pub mod spec;
 
 use std::sync::Arc;

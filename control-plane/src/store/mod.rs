@@ -24,6 +24,7 @@ mod policies;
 mod requests;
 mod rows;
 mod schema;
+mod sessions;
 mod stream;
 mod subjects;
 mod writer;

@@ -170,6 +170,23 @@ const STEPS: &[Step] = &[Step {
             digest TEXT PRIMARY KEY,
             seen_at BIGINT NOT NULL)",
     ],
+}, Step {
+    version: 3,
+    name: "session counters",
+    statements: &[
+        // The latest per-session kernel counters each host reported (`ReportSessions`).
+        "CREATE TABLE session_counters (
+            host TEXT NOT NULL,
+            cgroup_id BIGINT NOT NULL,
+            agent_group TEXT NOT NULL,
+            session TEXT NOT NULL,
+            refused BIGINT NOT NULL,
+            granted BIGINT NOT NULL,
+            events_lost BIGINT NOT NULL,
+            events_limited BIGINT NOT NULL,
+            updated BIGINT NOT NULL,
+            PRIMARY KEY (host, cgroup_id))",
+    ],
 }];
 
 /// The DDL of `statement` for `backend`.

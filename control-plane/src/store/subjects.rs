@@ -303,3 +303,33 @@ pub(super) fn host_login(host: &str, reg: &pb::RegisterRequest) -> Entry {
         },
     }
 }
+
+/// A session's events the kernel could not send (`events_missing`): counted in the kernel, so
+/// the trail says how many attempts it holds no record of. `lost`/`limited` are the increase
+/// since the previous report; the totals are the session's counts so far.
+pub(super) fn events_missing(
+    host: &str,
+    s: &pb::SessionCounters,
+    lost: u64,
+    limited: u64,
+) -> Entry {
+    let mut details = Map::new();
+    details.insert("events_lost".into(), json!(lost));
+    details.insert("events_limited".into(), json!(limited));
+    details.insert("refused_total".into(), json!(s.refused));
+    details.insert("granted_total".into(), json!(s.granted));
+    details.insert("events_lost_total".into(), json!(s.events_lost));
+    details.insert("events_limited_total".into(), json!(s.events_limited));
+    details.insert("cgroup_id".into(), json!(s.cgroup_id));
+    Entry {
+        kind: Kind::EventsMissing,
+        actor: actor(ActorKind::Host, host, Some("kernel")),
+        subject: Subject {
+            host: some(host),
+            agent: some(&s.agent_group),
+            session: some(&s.session),
+            details,
+            ..Subject::default()
+        },
+    }
+}

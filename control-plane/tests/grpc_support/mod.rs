@@ -241,8 +241,15 @@ pub fn with_token<T>(msg: T, token: &str) -> Request<T> {
     r
 }
 
-/// An operation of the `coding` group, session `s1`, launched by `launcher`.
-pub fn operation(binary: &str, fingerprint: &str, launcher: &str) -> pb::Operation {
+/// The id of the exec `operation(_, label, _)` builds: `delete pod <label>` of file 8:1/4242
+/// under the group default (rule number 0), as the daemon computes it.
+pub fn op_id(label: &str) -> String {
+    agent_common::binding::Binding::exec(0, (8 << 20) | 1, 4242, &["", "delete", "pod", label]).id()
+}
+
+/// An exec of `binary delete pod <label>` by the `coding` group, session `s1`, launched by
+/// `launcher`, with its id as fingerprint ([`op_id`]).
+pub fn operation(binary: &str, label: &str, launcher: &str) -> pb::Operation {
     pb::Operation {
         agent_group: "coding".into(),
         session: "s1".into(),
@@ -255,18 +262,20 @@ pub fn operation(binary: &str, fingerprint: &str, launcher: &str) -> pb::Operati
         tgid: 77,
         comm: binary.rsplit('/').next().unwrap_or(binary).into(),
         binary: binary.into(),
-        argv: vec![binary.into(), "delete".into(), "pod".into(), "x".into()],
-        fingerprint: fingerprint.into(),
+        device: "8:1".into(),
+        inode: 4242,
+        argv: vec![binary.into(), "delete".into(), "pod".into(), label.into()],
+        fingerprint: op_id(label),
         ..Default::default()
     }
 }
 
-/// A refused `approve` attempt of `rule` as the daemon uploads it.
+/// A refused `approve` attempt of `rule` as the daemon uploads it ([`operation`]).
 pub fn refused(
     sequence: u64,
     rule: &str,
     binary: &str,
-    fingerprint: &str,
+    label: &str,
     launcher: &str,
 ) -> pb::EventRecord {
     pb::EventRecord {
@@ -275,7 +284,7 @@ pub fn refused(
         kind: pb::OperationKind::Exec.into(),
         action: "approve".into(),
         outcome: "refused".into(),
-        operation: Some(operation(binary, fingerprint, launcher)),
+        operation: Some(operation(binary, label, launcher)),
         rule: rule.into(),
         mode: "lsm".into(),
         ..Default::default()
@@ -289,19 +298,19 @@ pub async fn raise(
     sequence: u64,
     rule: &str,
     binary: &str,
-    fingerprint: &str,
+    label: &str,
     launcher: &str,
 ) -> String {
     let mut agent = server.agent().await;
     let ack = agent
         .upload_events(pb::UploadEventsRequest {
-            events: vec![refused(sequence, rule, binary, fingerprint, launcher)],
+            events: vec![refused(sequence, rule, binary, label, launcher)],
         })
         .await
         .expect("upload")
         .into_inner();
     assert!(ack.acked_sequence >= sequence, "acked {ack:?}");
-    pending_id(server, fingerprint).await
+    pending_id(server, &op_id(label)).await
 }
 
 /// The id of the pending request with `fingerprint` (as alice, an sre approver, sees them;

@@ -10,13 +10,22 @@ use crate::support::{audit_count, plain, t0};
 on_both!(migrations_are_idempotent);
 async fn migrations_are_idempotent(db: &Db) {
     let store = db.open().await;
-    assert_eq!(store.schema_versions().await.expect("versions"), vec![1, 2]);
+    assert_eq!(
+        store.schema_versions().await.expect("versions"),
+        vec![1, 2, 3]
+    );
     store.close().await;
     // Reopening (a restart, or a second replica) applies nothing twice.
     let again = db.open().await;
     let other = db.open_as("cs-2").await;
-    assert_eq!(again.schema_versions().await.expect("versions"), vec![1, 2]);
-    assert_eq!(other.schema_versions().await.expect("versions"), vec![1, 2]);
+    assert_eq!(
+        again.schema_versions().await.expect("versions"),
+        vec![1, 2, 3]
+    );
+    assert_eq!(
+        other.schema_versions().await.expect("versions"),
+        vec![1, 2, 3]
+    );
     again.close().await;
     other.close().await;
 
@@ -26,7 +35,9 @@ async fn migrations_are_idempotent(db: &Db) {
         "DROP TABLE chat_links",
         "DROP TABLE chat_messages",
         "DROP TABLE chat_replays",
+        "DROP TABLE session_counters",
         "DELETE FROM schema_migrations WHERE version = 2",
+        "DELETE FROM schema_migrations WHERE version = 3",
     ] {
         sqlx::query(statement)
             .execute(&mut raw)
@@ -36,7 +47,7 @@ async fn migrations_are_idempotent(db: &Db) {
     let upgraded = db.open().await;
     assert_eq!(
         upgraded.schema_versions().await.expect("versions"),
-        vec![1, 2]
+        vec![1, 2, 3]
     );
     assert!(upgraded
         .chat_links(None)

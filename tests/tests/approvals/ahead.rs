@@ -1,4 +1,4 @@
-//! Asking ahead with a reason, and policies distributed by the server.
+//! Asking ahead with a reason, what cannot be asked for, and policies distributed by the server.
 
 use std::{
     thread,
@@ -7,7 +7,7 @@ use std::{
 
 use tests::Verdict;
 
-use crate::{request_id, World};
+use crate::{request_argv, request_id, run, World};
 
 #[test]
 fn asking_ahead_carries_the_reason_to_the_approver() {
@@ -88,5 +88,60 @@ fn a_pushed_policy_reaches_the_daemon_and_history_names_its_author() {
     assert!(
         history.stdout.contains("carol") && history.stdout.contains("block other"),
         "{history}"
+    );
+}
+
+/// A command line longer than the kernel captures never reaches an approver: approving it would
+/// approve bytes nobody read. The server keeps the refusal as evidence, flagged with why, and
+/// opens no request; asking ahead for it is refused with the same reason.
+#[test]
+fn a_command_line_too_long_to_bind_reaches_no_approver() {
+    let w = World::start("too-long", "", "");
+    let long = format!("{}-x", "p".repeat(600));
+    w.t.assert_exec_refused(&w.exec(&["delete", &long]));
+    // A short refusal after it: once its request is pending, the long one was uploaded.
+    w.t.assert_exec_refused(&w.exec(&["delete", "short"]));
+    w.pending_for("alice", &["delete", "short"]);
+
+    let long_argv = |argv: &[String]| argv.iter().any(|a| a.starts_with("ppp"));
+    for who in ["alice", "bob"] {
+        let shown: Vec<_> = w.cp.pending(who).iter().map(request_argv).collect();
+        assert!(
+            !shown.iter().any(|a| long_argv(a)),
+            "{who} was asked to approve a truncated command line: {shown:?}"
+        );
+    }
+    let trail = w.cp.audit();
+    let attempt = trail
+        .iter()
+        .find(|r| {
+            r["kind"] == "attempt"
+                && r["subject"]["argv"].as_array().is_some_and(|a| {
+                    a.iter()
+                        .any(|s| s.as_str().is_some_and(|s| s.starts_with("ppp")))
+                })
+        })
+        .unwrap_or_else(|| panic!("no attempt record of the long command line: {trail:?}"));
+    assert_eq!(
+        attempt["subject"]["details"]["flags"],
+        serde_json::json!(["not_approvable_truncated"]),
+        "{attempt}"
+    );
+    assert_eq!(
+        attempt["subject"]["details"]["argv_truncated"], true,
+        "{attempt}"
+    );
+    assert!(attempt["subject"]["request_id"].is_null(), "{attempt}");
+
+    let asked = w.agent_cli(
+        &w.session,
+        &[
+            "request", "--reason", "clean up", "--", &w.guarded, "delete", &long,
+        ],
+    );
+    let asked = run(&w.t, asked, "ask-too-long");
+    assert!(
+        !asked.status.success() && asked.stderr.contains("cannot be approved"),
+        "{asked}"
     );
 }

@@ -118,3 +118,30 @@ fn kernel_before(major: u32, minor: u32) -> bool {
     let (a, b) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     (a, b) < (major, minor)
 }
+
+/// An approval given after the daemon restarted still finds the exact operation it names (the
+/// daemon keeps the operations it may be asked to grant in its state directory), and the
+/// agent's next try passes — no retry had to raise the operation again first.
+#[test]
+fn an_approval_after_a_daemon_restart_installs_its_grant() {
+    let mut w = World::start("restart-approval", "", "");
+    w.t.assert_exec_refused(&w.exec(&["delete", "kept"]));
+    let id = request_id(&w.pending_for("alice", &["delete", "kept"]));
+    w.t.agent_mut().stop();
+    w.t.agent_mut().start();
+    w.cp.cli("alice", &["approve", &id, "--once"])
+        .assert_success();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = w.exec(&["delete", "kept"]);
+        if out.verdict() == (Verdict::Ran { code: 0 }) {
+            break;
+        }
+        w.t.assert_exec_refused(&out);
+        assert!(
+            Instant::now() < deadline,
+            "the approved operation was still refused 30 s after the approval: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

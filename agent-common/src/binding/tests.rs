@@ -1,6 +1,10 @@
-use std::net::IpAddr;
+use std::{
+    net::IpAddr,
+    string::{String, ToString},
+    vec::Vec,
+};
 
-use agent_common::{grant::Grant, ARGV_LEN};
+use crate::{grant::Grant, ARGV_LEN};
 
 use super::*;
 

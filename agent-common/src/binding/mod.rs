@@ -8,9 +8,9 @@
 //! order all point at the wrong one. So the id is SHA-256 of the binding's canonical
 //! encoding, cut to 128 bits ([`Binding::id`]): a crafted collision costs about 2^64 hashes.
 
-use std::net::IpAddr;
+use std::{boxed::Box, format, net::IpAddr, string::String, vec};
 
-use agent_common::{
+use crate::{
     event::{flags, Event, EventKind},
     grant::{kind, Grant},
     hash, ARGV_LEN,
