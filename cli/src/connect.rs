@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use control_plane::rpc::pb::{
+use countersign_api::pb::{
     approval_service_client::ApprovalServiceClient, audit_service_client::AuditServiceClient,
     people_service_client::PeopleServiceClient, policy_service_client::PolicyServiceClient,
 };
-use control_plane::tls::{self, TlsFiles};
+use countersign_api::tls::{self, TlsFiles};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
 use tonic::service::Interceptor;

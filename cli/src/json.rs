@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use control_plane::rpc::pb;
+use countersign_api::pb;
 use serde_json::{json, Value};
 
 use crate::render::time::{duration_from_pb, from_pb, rfc3339};

@@ -510,7 +510,7 @@ async fn a_refusal_storm_updates_the_card_at_a_bounded_pace() {
     let mut agent = s.server.agent().await;
     for n in 2..=40u64 {
         agent
-            .upload_events(control_plane::rpc::pb::UploadEventsRequest {
+            .upload_events(countersign_api::pb::UploadEventsRequest {
                 events: vec![grpc_support::refused(
                     n,
                     "kubectl",

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use chat_support::botframework::{self, BotFrameworkPeer, APP_ID, APP_PASSWORD, KEY, OTHER_KEY};
 use control_plane::audit::{Kind, Record};
-use control_plane::rpc::pb;
 use control_plane::store::{RequestState, Store};
+use countersign_api::pb;
 use grpc_support::{raise, TestServer, POLICY};
 use serde_json::{json, Value};
 

@@ -5,7 +5,7 @@ mod grpc_support;
 use std::time::Duration;
 
 use control_plane::certs;
-use control_plane::rpc::pb;
+use countersign_api::pb;
 use grpc_support::*;
 use pb::agent_service_client::AgentServiceClient;
 use pb::approval_service_client::ApprovalServiceClient;

@@ -3,7 +3,7 @@
 
 mod grpc_support;
 
-use control_plane::rpc::pb;
+use countersign_api::pb;
 use grpc_support::*;
 use tonic::Code;
 

@@ -4,7 +4,7 @@
 mod grpc_support;
 
 use control_plane::audit::Kind;
-use control_plane::rpc::pb;
+use countersign_api::pb;
 use grpc_support::TestServer;
 use pb::people_service_client::PeopleServiceClient;
 use serde_json::json;

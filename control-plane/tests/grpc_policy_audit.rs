@@ -4,8 +4,8 @@
 mod grpc_support;
 
 use control_plane::audit;
-use control_plane::rpc::pb;
 use control_plane::server::keys;
+use countersign_api::pb;
 use grpc_support::*;
 use tonic::Code;
 

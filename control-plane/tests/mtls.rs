@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use control_plane::certs::{self, DevCerts, PemPair};
-use control_plane::rpc::pb::agent_service_client::AgentServiceClient;
-use control_plane::rpc::pb::{RegisterRequest, RegisterResponse};
 use control_plane::server;
-use control_plane::tls::{self, TlsFiles};
+use countersign_api::pb::agent_service_client::AgentServiceClient;
+use countersign_api::pb::{RegisterRequest, RegisterResponse};
+use countersign_api::tls::{self, TlsFiles};
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 use tonic::Code;
 

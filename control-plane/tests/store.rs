@@ -54,7 +54,7 @@ macro_rules! on_both {
 /// Every store future can be spawned (tonic handlers need `Send` futures).
 #[expect(dead_code, reason = "a compile-time check, never called")]
 fn futures_are_send(store: control_plane::store::Store) {
-    use control_plane::rpc::pb;
+    use countersign_api::pb;
     use std::time::SystemTime;
     fn send<T: Send>(_: &T) {}
     let now = SystemTime::now();

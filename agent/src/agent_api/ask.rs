@@ -10,7 +10,7 @@ use std::{
 };
 
 use agent_common::Action;
-use control_plane::rpc::pb;
+use countersign_api::pb;
 use policy::Transport;
 
 use super::{

@@ -5,12 +5,12 @@ mod ask;
 pub mod fingerprint;
 pub mod handler;
 pub mod host;
-pub mod protocol;
 pub mod server;
 pub mod session;
 mod view;
 mod wait;
 
+pub use countersign_api::agent_socket as protocol;
 pub use handler::{AgentApi, NOT_IN_SESSION};
 pub use host::{Host, LiveGrant};
 

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use agent_common::Mode;
 use anyhow::{anyhow, Result};
-use control_plane::rpc::pb;
+use countersign_api::pb;
 
 use super::Daemon;
 use crate::{

@@ -249,7 +249,7 @@ mod tests {
             let r = record(&e, &N, |t| t);
             let op = crate::uplink::convert::operation(&r, None);
             assert_eq!(
-                control_plane::rpc::binding::verify(&op),
+                countersign_api::binding::verify(&op),
                 Ok(()),
                 "{tail:?} logged as {:?}",
                 r.argv
@@ -261,8 +261,8 @@ mod tests {
         e.argv_len = 3;
         let op = crate::uplink::convert::operation(&record(&e, &N, |t| t), None);
         assert_eq!(
-            control_plane::rpc::binding::verify(&op),
-            Err(control_plane::rpc::binding::Unbound::Mismatch)
+            countersign_api::binding::verify(&op),
+            Err(countersign_api::binding::Unbound::Mismatch)
         );
     }
 

@@ -3,8 +3,8 @@
 
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
-use control_plane::{
-    rpc::pb::agent_service_client::AgentServiceClient,
+use countersign_api::{
+    pb::agent_service_client::AgentServiceClient,
     tls::{client_config, TlsFiles},
 };
 use tonic::transport::{Channel, Endpoint, Uri};

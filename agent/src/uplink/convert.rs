@@ -2,13 +2,13 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use control_plane::rpc::pb;
+use countersign_api::pb;
 
 use crate::{agent_api::session::SessionKey, events::Record};
 
 /// Flag of a record sent for a log line that is not a valid event (so that the sequence has
 /// no hole: the server acknowledges contiguous sequences only).
-pub const UNREADABLE_FLAG: &str = control_plane::rpc::events::UNREADABLE_LOG_LINE;
+pub const UNREADABLE_FLAG: &str = countersign_api::UNREADABLE_LOG_LINE;
 
 /// Protobuf time of `t`.
 pub fn timestamp(t: SystemTime) -> prost_types::Timestamp {

@@ -4,9 +4,7 @@
 
 use std::{sync::Arc, time::SystemTime};
 
-use control_plane::rpc::pb::{
-    self, agent_service_client::AgentServiceClient, decision_event::Event,
-};
+use countersign_api::pb::{self, agent_service_client::AgentServiceClient, decision_event::Event};
 use tonic::transport::Channel;
 
 use super::{

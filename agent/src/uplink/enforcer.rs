@@ -4,7 +4,7 @@
 
 use std::{net::IpAddr, time::Duration};
 
-use control_plane::rpc::pb;
+use countersign_api::pb;
 
 /// A grant to write into the kernel.
 #[derive(Clone, Debug, PartialEq, Eq)]

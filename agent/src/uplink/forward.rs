@@ -3,7 +3,7 @@
 
 use std::{collections::VecDeque, sync::Mutex, time::Duration};
 
-use control_plane::rpc::pb::{self, agent_service_client::AgentServiceClient};
+use countersign_api::pb::{self, agent_service_client::AgentServiceClient};
 use tokio::sync::Notify;
 use tonic::transport::Channel;
 

@@ -5,7 +5,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use control_plane::rpc::pb::{self, agent_service_client::AgentServiceClient};
+use countersign_api::pb::{self, agent_service_client::AgentServiceClient};
 use tonic::transport::Channel;
 
 use super::{enforcer::Enforcer, error::LinkError, Link};

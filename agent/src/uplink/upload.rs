@@ -4,7 +4,7 @@
 
 use std::{path::Path, sync::Arc, time::Duration};
 
-use control_plane::rpc::pb::{self, agent_service_client::AgentServiceClient};
+use countersign_api::pb::{self, agent_service_client::AgentServiceClient};
 use tonic::transport::Channel;
 
 use super::{

@@ -11,7 +11,7 @@ use std::process::{Command, ExitStatus};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use agent::agent_api::protocol::{AgentRequest, AgentResponse, Refusal, WaitOutcome};
+use countersign_api::agent_socket::{AgentRequest, AgentResponse, Refusal, WaitOutcome};
 
 use super::{socket, wait};
 use crate::exit::{Failure, Outcome};

@@ -8,7 +8,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use agent::agent_api::protocol::{AgentRequest, AgentResponse, ConnectSpec, ExecSpec, RequestView};
+use countersign_api::agent_socket::{
+    AgentRequest, AgentResponse, ConnectSpec, ExecSpec, RequestView,
+};
 
 use super::{socket, wait};
 use crate::commands::decide::non_empty;

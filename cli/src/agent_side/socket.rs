@@ -6,7 +6,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use agent::agent_api::protocol::{AgentRequest, AgentResponse, SOCKET_NAME};
+use countersign_api::agent_socket::{AgentRequest, AgentResponse, SOCKET_NAME};
 
 use crate::exit::Failure;
 use crate::render::clean;
@@ -103,7 +103,7 @@ pub fn unexpected(response: &AgentResponse) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use agent::agent_api::protocol::WaitOutcome;
+    use countersign_api::agent_socket::WaitOutcome;
 
     #[test]
     fn unreachable_socket_is_exit_3() {

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use agent::agent_api::protocol::{AgentRequest, AgentResponse, WaitOutcome};
+use countersign_api::agent_socket::{AgentRequest, AgentResponse, WaitOutcome};
 
 use super::socket;
 use crate::commands::show::uses;

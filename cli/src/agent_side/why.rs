@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use agent::agent_api::protocol::{AgentRequest, AgentResponse, Refusal};
+use countersign_api::agent_socket::{AgentRequest, AgentResponse, Refusal};
 
 use super::socket;
 use crate::exit::{Failure, Outcome, OK};
@@ -91,7 +91,7 @@ pub fn explain(r: &Refusal, now: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use agent::agent_api::protocol::RequestView;
+    use countersign_api::agent_socket::RequestView;
 
     #[test]
     fn explains_a_refusal() {

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use control_plane::rpc::pb;
+use countersign_api::pb;
 
 use super::show::{approvals, uses};
 use crate::connect::Connection;

@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use control_plane::rpc::pb;
+use countersign_api::pb;
 
 use crate::connect::Connection;
 use crate::exit::{Outcome, OK};

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use control_plane::rpc::pb;
+use countersign_api::pb;
 use tonic::Code;
 
 use super::all_pages;

@@ -2,7 +2,7 @@
 
 use std::time::SystemTime;
 
-use control_plane::rpc::pb;
+use countersign_api::pb;
 
 use super::decide::non_empty;
 use crate::connect::Connection;

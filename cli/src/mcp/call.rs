@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use agent::agent_api::protocol::{AgentRequest, AgentResponse, RequestView, WaitOutcome};
+use countersign_api::agent_socket::{AgentRequest, AgentResponse, RequestView, WaitOutcome};
 use serde_json::{json, Value};
 
 use super::tools::{Subject, Target, ToolCall, APPROVAL_STATUS, WAIT_FOR_DECISION};
@@ -217,7 +217,7 @@ mod tests {
     use std::path::PathBuf;
     use std::thread::{self, JoinHandle};
 
-    use agent::agent_api::protocol::ConnectSpec;
+    use countersign_api::agent_socket::ConnectSpec;
 
     use super::*;
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use agent::agent_api::protocol::ConnectSpec;
+use countersign_api::agent_socket::ConnectSpec;
 use serde_json::{json, Value};
 
 /// Asks ahead for an exec or a connection, with a reason.

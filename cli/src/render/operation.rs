@@ -1,6 +1,6 @@
 //! The text of an operation: `kubectl delete deploy web` or `10.0.0.1:5432/tcp`.
 
-use control_plane::rpc::pb;
+use countersign_api::pb;
 
 use super::quote::{clean, shell_join};
 

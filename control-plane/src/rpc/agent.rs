@@ -111,7 +111,7 @@ impl AgentService for AgentApi {
             .ok_or_else(|| invalid("operation is required"))?;
         check::text("rule", &ask.rule, false)?;
         check::text("reason", &ask.reason, false)?;
-        super::binding::verify(op).map_err(|e| {
+        countersign_api::binding::verify(op).map_err(|e| {
             Status::failed_precondition(format!("this operation cannot be approved: {e}"))
         })?;
         let policy = self.ctx.policy.current(&self.ctx.store).await?;

@@ -47,7 +47,7 @@ pub fn grant_id(field: &str, s: &str) -> Result<(), Status> {
 /// An operation fingerprint: the operation id, 32 lowercase hex digits (128 bits of SHA-256 of
 /// the exact operation; docs/architecture.md, "Grant binding"). Daemons before exact grant
 /// binding sent the 16-digit kernel hash; their spooled events are still taken (as evidence:
-/// they open no request, see [`super::binding`]).
+/// they open no request, see `countersign_api::binding`).
 pub fn fingerprint(field: &str, s: &str) -> Result<(), Status> {
     if hex_digits(s, 32) || hex_digits(s, 16) {
         Ok(())

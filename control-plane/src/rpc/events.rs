@@ -55,8 +55,7 @@ pub fn operation(
     Ok(())
 }
 
-/// Flag of a record standing for an event-log line its daemon could not read.
-pub const UNREADABLE_LOG_LINE: &str = "unreadable_log_line";
+use countersign_api::UNREADABLE_LOG_LINE;
 
 /// Checks a batch and builds its ingest items; requests get the spec of their rule in
 /// `policy` (or the defaults).
@@ -129,7 +128,7 @@ pub fn ingest_batch(
             .operation
             .as_ref()
             .filter(|_| opens)
-            .map(super::binding::verify)
+            .map(countersign_api::binding::verify)
         {
             tracing::warn!(
                 sequence = event.sequence,

@@ -1,4 +1,4 @@
-//! The gRPC API (`proto/countersign.proto`, package `countersign.v1`) and its services.
+//! The gRPC services (the API itself, `api/proto/countersign.proto`, package `countersign.v1`, is the `countersign-api` crate).
 //!
 //! One module per service ([`agent`], [`approval`], [`policy`], [`audit`]), all sharing one
 //! [`Ctx`] (store, people, the server's current policy). Each service is wrapped by the
@@ -8,7 +8,6 @@
 pub mod agent;
 pub mod approval;
 pub mod audit;
-pub mod binding;
 pub mod check;
 pub mod convert;
 pub mod events;
@@ -26,17 +25,8 @@ use crate::people::logins::Logins;
 use crate::people::{Authenticator, People};
 use crate::store::Store;
 
-/// Messages, clients and servers generated from `proto/countersign.proto` at build time.
-#[allow(
-    missing_docs,
-    clippy::all,
-    clippy::pedantic,
-    clippy::unwrap_used,
-    reason = "generated code"
-)]
-pub mod pb {
-    tonic::include_proto!("countersign.v1");
-}
+/// Messages, clients and servers of the API (`countersign_api::pb`).
+pub use countersign_api::pb;
 
 /// What every service shares. Cheap to clone.
 #[derive(Clone, Debug)]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _};
 
 use crate::people::{file as people_file, People};
-use crate::tls::TlsFiles;
+use countersign_api::tls::TlsFiles;
 
 /// Default data directory.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/countersign-server";

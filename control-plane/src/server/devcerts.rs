@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use crate::certs::{self, valid_name};
 use crate::people::People;
 use crate::tls::identity::{PeerIdentity, Role};
-use crate::tls::TlsFiles;
+use countersign_api::tls::TlsFiles;
 
 /// Creates what is missing in `dir` and returns the server's TLS files.
 pub fn ensure(dir: &Path, people: &People) -> anyhow::Result<TlsFiles> {

@@ -6,7 +6,7 @@
 use anyhow::Context as _;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
-use crate::tls::TlsFiles;
+use countersign_api::tls::TlsFiles;
 
 /// The rustls configuration of the gRPC server.
 pub fn config(files: &TlsFiles) -> anyhow::Result<ServerTlsConfig> {

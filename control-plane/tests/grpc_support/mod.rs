@@ -8,9 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use control_plane::certs;
 use control_plane::people::TokenDigest;
-use control_plane::rpc::pb;
 use control_plane::server::{self, Config, Running};
 use control_plane::tls::identity::{PeerIdentity, Role};
+use countersign_api::pb;
 use pb::agent_service_client::AgentServiceClient;
 use pb::approval_service_client::ApprovalServiceClient;
 use pb::audit_service_client::AuditServiceClient;

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use control_plane::rpc::pb;
 use control_plane::store::{Close, Judgement, RequestState, StoreError, Verdict};
+use countersign_api::pb;
 
 use crate::db::Db;
 use crate::on_both;

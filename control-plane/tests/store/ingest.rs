@@ -1,7 +1,7 @@
 //! Migrations, registration, idempotent ingest and the contiguous acknowledgement.
 
-use control_plane::rpc::pb;
 use control_plane::store::{Ingest, StoreError};
+use countersign_api::pb;
 
 use crate::db::Db;
 use crate::on_both;

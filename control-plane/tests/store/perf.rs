@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
-use control_plane::rpc::pb;
 use control_plane::store::{Backend, Ingest};
+use countersign_api::pb;
 
 use crate::db::Db;
 use crate::on_both;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use control_plane::rpc::pb;
+use countersign_api::pb;
 
 use crate::db::Db;
 use crate::on_both;

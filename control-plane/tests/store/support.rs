@@ -2,10 +2,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use control_plane::rpc::pb;
 use control_plane::store::{
     Close, DecisionRow, Ingest, Judgement, RequestRow, RequestSpec, RequestState, Store, Verdict,
 };
+use countersign_api::pb;
 
 /// A fixed "now" (tests move time by adding to it).
 pub fn t0() -> SystemTime {

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use control_plane::rpc::pb;
+use countersign_api::pb;
 
 use super::FilterArgs;
 use crate::connect::Connection;

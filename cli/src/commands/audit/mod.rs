@@ -6,7 +6,7 @@ pub mod verify;
 
 use std::time::SystemTime;
 
-use control_plane::rpc::pb;
+use countersign_api::pb;
 
 use crate::when::parse_time;
 

@@ -3,7 +3,7 @@
 use std::time::SystemTime;
 
 use control_plane::audit::Record;
-use control_plane::rpc::pb;
+use countersign_api::pb;
 
 use super::FilterArgs;
 use crate::commands::all_pages;

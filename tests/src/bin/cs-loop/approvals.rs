@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use control_plane::rpc::pb::{
+use countersign_api::pb::{
     decide_request::Verdict, ApprovalRequest, ApproveOnce, DecideRequest, ListPendingRequest,
 };
 use tests::control_plane::HOST;

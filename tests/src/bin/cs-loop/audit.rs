@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use control_plane::rpc::pb::{ExportFormat, ExportRequest};
+use countersign_api::pb::{ExportFormat, ExportRequest};
 use serde_json::Value;
 use tonic::transport::Channel;
 

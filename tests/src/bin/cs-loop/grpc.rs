@@ -6,11 +6,11 @@ use std::{
     time::Duration,
 };
 
-use control_plane::rpc::pb::{
+use countersign_api::pb::{
     agent_service_client::AgentServiceClient, approval_service_client::ApprovalServiceClient,
     audit_service_client::AuditServiceClient, policy_service_client::PolicyServiceClient,
 };
-use control_plane::tls::{self, TlsFiles};
+use countersign_api::tls::{self, TlsFiles};
 use tonic::transport::{Channel, Endpoint};
 
 /// Upload batches of realistic events are a few hundred kilobytes; allow plenty.

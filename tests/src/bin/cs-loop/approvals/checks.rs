@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use control_plane::rpc::pb::ListPendingRequest;
+use countersign_api::pb::ListPendingRequest;
 use serde_json::Value;
 // `::tests`: the harness crate, not the unit-test module below.
 use ::tests::{bench::guarded, control_plane::HOST, events::Event};

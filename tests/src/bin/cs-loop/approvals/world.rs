@@ -8,7 +8,7 @@
 
 use std::{fs, path::PathBuf};
 
-use control_plane::rpc::pb::PutPolicyRequest;
+use countersign_api::pb::PutPolicyRequest;
 use tests::{
     bench::{guarded, Rig},
     cgroup::Cgroup,

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use control_plane::rpc::pb::ListPendingRequest;
+use countersign_api::pb::ListPendingRequest;
 use tonic::transport::Channel;
 
 use super::{fleet, synth::GROUP};

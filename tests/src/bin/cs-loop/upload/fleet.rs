@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use control_plane::rpc::pb::{
+use countersign_api::pb::{
     agent_service_client::AgentServiceClient, EnforcementMode, RegisterRequest, UploadEventsRequest,
 };
 use tokio::sync::Barrier;

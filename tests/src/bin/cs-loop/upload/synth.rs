@@ -5,7 +5,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use control_plane::rpc::pb::{Destination, EventRecord, Operation, OperationKind, ParentProcess};
+use countersign_api::pb::{Destination, EventRecord, Operation, OperationKind, ParentProcess};
 
 /// Distinct operations refused by the approve rule, per daemon: one pending request each.
 pub const FINGERPRINTS: u64 = 4;

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use agent_common::binding::Binding;
 
-use super::pb;
+use crate::pb;
 
 /// Why an operation cannot become an approval request.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
