@@ -2,7 +2,8 @@
 //! their events, serves the local sockets, and (with `--server`) links the host to the
 //! control plane.
 
-pub mod agent_api;
+pub mod admin_socket;
+pub mod agent_socket;
 pub mod approvals;
 pub mod atomic_file;
 pub mod cgroup;
@@ -12,8 +13,6 @@ pub mod ebpf;
 pub mod events;
 pub mod grants;
 pub mod kernel;
-pub mod launch;
 pub mod maps;
-pub mod sessions;
-pub mod socket;
+pub mod session;
 pub mod uplink;

@@ -7,7 +7,7 @@ use std::{
     time::Instant,
 };
 
-use crate::{agent_api::session::SessionKey, events::Record};
+use crate::{events::Record, session::SessionKey};
 
 /// Refusals remembered per session.
 pub const PER_SESSION: usize = 64;

@@ -11,7 +11,7 @@ use std::{
 
 use tokio::sync::watch;
 
-use crate::agent_api::session::SessionKey;
+use crate::session::SessionKey;
 
 /// Decided entries are forgotten this long after their decision.
 const KEEP_DECIDED: Duration = Duration::from_secs(3600);

@@ -194,7 +194,7 @@ fn chains_follow_parents() {
 fn errors_are_send_and_sync() {
     fn check<E: std::error::Error + Send + Sync + 'static>() {}
     check::<CgroupError>();
-    check::<crate::launch::LaunchError>();
+    check::<crate::session::launch::LaunchError>();
     check::<crate::kernel::btf::BtfError>();
     check::<crate::kernel::mode::ModeError>();
     check::<crate::kernel::mounts::MountError>();

@@ -5,12 +5,12 @@ use std::{ffi::OsString, path::Path, time::Duration};
 use anyhow::{bail, Result};
 
 use crate::{
-    cgroup::Hierarchy,
-    launch,
-    socket::{
+    admin_socket::{
         client::call,
         protocol::{Request, Response},
     },
+    cgroup::Hierarchy,
+    session::launch,
 };
 
 pub fn status(socket: &Path, json: bool) -> Result<i32> {
@@ -158,7 +158,7 @@ pub fn launch(
         eprintln!("countersign-agent launch: {e}");
         return Ok(e.exit_code());
     }
-    let (user, uid) = crate::sessions::invoking_user();
+    let (user, uid) = crate::session::registry::invoking_user();
     let Response::Group { cgroup, mount } = call(
         socket,
         &Request::Group {

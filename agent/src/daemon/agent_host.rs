@@ -11,12 +11,12 @@ use policy::{ConnectAttempt, Decision, ExecAttempt, FileId, HostResolver};
 
 use super::Daemon;
 use crate::{
-    agent_api::{
+    agent_socket::{
         host::{Operation, Process},
-        session::{scope_cgroup, GroupCgroup, SessionKey},
         Host, LiveGrant,
     },
     grants,
+    session::{scope_cgroup, GroupCgroup, SessionKey},
 };
 
 impl Daemon {

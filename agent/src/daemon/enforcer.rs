@@ -9,8 +9,8 @@ use countersign_api::pb;
 
 use super::Daemon;
 use crate::{
-    agent_api::session::scope_cgroup,
     grants::{self, NewGrant},
+    session::scope_cgroup,
     uplink::{Enforcer, GrantOrder},
 };
 
@@ -43,7 +43,7 @@ impl Enforcer for Daemon {
             )
         })?;
         if !order.session.is_empty() {
-            crate::launch::validate_session(&order.session)?;
+            crate::session::launch::validate_session(&order.session)?;
         }
         let scope_rel = scope_cgroup(&group, &order.session);
         let scope = self

@@ -6,16 +6,16 @@ use anyhow::{anyhow, bail, Result};
 
 use super::Daemon;
 use crate::{
-    agent_api::session::{scope_cgroup, SessionKey},
-    ebpf,
-    grants::{self, NewGrant},
-    sessions::SessionRecord,
-    socket::{
+    admin_socket::{
         protocol::{
             Counters, GroupStatus, ProgramStatus, Request, Response, SessionEvidence, Status,
         },
         server::{Handler, Peer},
     },
+    ebpf,
+    grants::{self, NewGrant},
+    session::registry::SessionRecord,
+    session::{scope_cgroup, SessionKey},
 };
 
 impl Handler for Daemon {
@@ -125,7 +125,7 @@ impl Daemon {
         let group = self.group_cgroup(agent)?;
         let scope_rel = match session {
             Some(s) => {
-                crate::launch::validate_session(s)?;
+                crate::session::launch::validate_session(s)?;
                 format!("{}/{s}", group.trim_end_matches('/'))
             }
             None => group,
@@ -154,7 +154,7 @@ impl Daemon {
         user: String,
         uid: u32,
     ) -> Result<Response> {
-        crate::launch::validate_session(session)?;
+        crate::session::launch::validate_session(session)?;
         let group = self.group_cgroup(agent)?;
         let key = SessionKey::new(agent, session);
         let live = self

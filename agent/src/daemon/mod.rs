@@ -23,15 +23,15 @@ use anyhow::{Context, Result};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::{
-    agent_api::{self, AgentApi},
+    admin_socket::server,
+    agent_socket::{self, AgentApi},
     approvals::{Bindings, Refusals, RequestTable},
     cgroup::Hierarchy,
     ebpf::{self, Attached},
     events::{log::EventLog, reader},
     kernel::{btf, mode, mounts},
     maps::Maps,
-    sessions::Registry,
-    socket::server,
+    session::Registry,
     uplink::{self, Link},
 };
 use builtin::ControlPlaneRule;
@@ -57,7 +57,7 @@ impl Options {
     }
     /// The agent socket (`agent-api.sock`), open to processes of agent sessions.
     pub fn agent_socket(&self) -> PathBuf {
-        self.run_dir.join(agent_api::protocol::SOCKET_NAME)
+        self.run_dir.join(agent_socket::protocol::SOCKET_NAME)
     }
     pub fn event_log(&self) -> PathBuf {
         self.state_dir.join("events.jsonl")
@@ -200,9 +200,9 @@ pub async fn run(opts: Options, prepared: Prepared) -> Result<()> {
         bindings,
         link: link.clone(),
     });
-    let agent_listener = agent_api::server::bind(&opts.agent_socket())
+    let agent_listener = agent_socket::server::bind(&opts.agent_socket())
         .with_context(|| format!("binding {}", opts.agent_socket().display()))?;
-    let agent_server = tokio::spawn(agent_api::server::serve(agent_listener, api));
+    let agent_server = tokio::spawn(agent_socket::server::serve(agent_listener, api));
     let uplink_task = link.map(|l| {
         let enforcer: Arc<dyn uplink::Enforcer> = daemon.clone();
         tokio::spawn(uplink::run(l, enforcer))

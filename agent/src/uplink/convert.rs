@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use countersign_api::pb;
 
-use crate::{agent_api::session::SessionKey, events::Record};
+use crate::{events::Record, session::SessionKey};
 
 /// Flag of a record sent for a log line that is not a valid event (so that the sequence has
 /// no hole: the server acknowledges contiguous sequences only).

@@ -14,8 +14,8 @@ use super::{
     Link,
 };
 use crate::{
-    agent_api::session::SessionKey,
     approvals::{GrantInfo, State},
+    session::SessionKey,
 };
 
 /// Follows the stream from the saved cursor until the link fails.

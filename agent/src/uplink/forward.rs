@@ -12,7 +12,7 @@ use super::{
     error::{retryable, LinkError},
     Link,
 };
-use crate::agent_api::session::SessionKey;
+use crate::session::SessionKey;
 
 /// Most asks waiting for the link (the oldest is dropped, and its session told, beyond).
 const MAX_QUEUED: usize = 1024;

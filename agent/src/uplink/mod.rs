@@ -35,7 +35,7 @@ pub use client::Config;
 pub use enforcer::{Enforcer, GrantOrder};
 pub use forward::{Ask, Forwarder};
 
-use crate::{approvals::RequestTable, sessions::Registry};
+use crate::{approvals::RequestTable, session::Registry};
 use backoff::{Backoff, StateLog};
 use error::LinkError;
 use progress::Progress;

@@ -13,7 +13,7 @@ use super::{
     spool::{self, Position},
     Link,
 };
-use crate::sessions::Registry;
+use crate::session::registry::Registry;
 
 /// Most events per `UploadEvents` call.
 pub const MAX_BATCH: usize = 1000;

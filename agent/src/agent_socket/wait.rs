@@ -8,8 +8,8 @@ use super::{
     handler::AgentApi,
     host::LiveGrant,
     protocol::{AgentResponse, WaitOutcome},
-    session::SessionKey,
 };
+use crate::session::SessionKey;
 use crate::{
     approvals::{Entry, State},
     uplink::convert::rfc3339,

@@ -6,7 +6,7 @@ use std::{net::IpAddr, time::SystemTime};
 
 use policy::{Decision, FileId, Transport};
 
-use super::session::{GroupCgroup, SessionKey};
+use crate::session::{GroupCgroup, SessionKey};
 
 /// A grant the kernel holds right now.
 #[derive(Clone, Debug, PartialEq, Eq)]

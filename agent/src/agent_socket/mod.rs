@@ -6,7 +6,6 @@ pub mod fingerprint;
 pub mod handler;
 pub mod host;
 pub mod server;
-pub mod session;
 mod view;
 mod wait;
 

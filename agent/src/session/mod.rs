@@ -1,6 +1,16 @@
-//! Which agent session a process belongs to, from its cgroup path: the session is the first
-//! path component below the agent group's cgroup. This is the only way the agent socket
-//! learns who is asking; nothing the caller sends can change it.
+//! Agent sessions: the child cgroups of an agent group that one agent runs in.
+//!
+//! - [`launch`]: `countersign-agent launch`, which starts a command in a session's cgroup;
+//! - [`registry`]: who launched each session (kept in the state directory);
+//! - here: which session a process belongs to, from its cgroup path (the session is the first
+//!   path component below the agent group's cgroup), and the cgroup a session's grants are
+//!   scoped to. This is the only way the agent socket learns who is asking; nothing the
+//!   caller sends can change it.
+
+pub mod launch;
+pub mod registry;
+
+pub use registry::Registry;
 
 /// An agent group as the socket needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]

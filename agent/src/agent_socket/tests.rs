@@ -13,13 +13,13 @@ use super::{
     handler::{AgentApi, Caller},
     host::{Host, LiveGrant, Operation, Process},
     protocol::{AgentResponse, WaitOutcome},
-    session::{GroupCgroup, SessionKey},
     NOT_IN_SESSION,
 };
+use crate::session::{GroupCgroup, SessionKey};
 use crate::{
     approvals::{GrantInfo, Refusals, RequestTable, State},
     events::Record,
-    sessions::Registry,
+    session::Registry,
     uplink::{Config, Link},
 };
 

@@ -12,7 +12,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::agent_api::session::SessionKey;
+use crate::session::SessionKey;
 
 /// One session's record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

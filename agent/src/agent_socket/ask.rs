@@ -18,9 +18,9 @@ use super::{
     handler::AgentApi,
     host::{Host, Operation},
     protocol::{AgentResponse, ConnectSpec, ExecSpec},
-    session::SessionKey,
     view,
 };
+use crate::session::SessionKey;
 use agent_common::binding::Binding;
 
 use crate::{

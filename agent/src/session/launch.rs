@@ -190,7 +190,7 @@ mod tests {
     fn run_launch(group_rel: &str, script: &str) -> std::process::Output {
         Command::new(std::env::current_exe().expect("test binary"))
             .args([
-                "launch::tests::child_entry",
+                "session::launch::tests::child_entry",
                 "--exact",
                 "--nocapture",
                 "--test-threads=1",
@@ -232,7 +232,7 @@ mod tests {
         session.remove_if_empty().expect("remove session");
         let out = Command::new(std::env::current_exe().expect("test binary"))
             .args([
-                "launch::tests::child_entry",
+                "session::launch::tests::child_entry",
                 "--exact",
                 "--nocapture",
                 "--test-threads=1",

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use super::{
     host::Host,
     protocol::{AgentRequest, AgentResponse, RequestView},
-    session::{locate, SessionKey},
     view,
 };
+use crate::session::{locate, SessionKey};
 use crate::{
     approvals::{Refusals, RequestTable},
     uplink::Link,
