@@ -4,7 +4,7 @@ use crate::{ARGV_LEN, ARG_SLOT, COMM_LEN, PATH_LEN};
 
 /// What happened. Stable numbers: they are stored in event logs.
 #[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EventKind {
     /// An exec by a watched process was judged.
     Exec = 1,
@@ -13,6 +13,12 @@ pub enum EventKind {
     /// The arguments of a new image differ from the ones the exec was judged on: killed.
     ArgvMismatch = 3,
 }
+
+crate::verdict::names!(EventKind {
+    Exec => "exec",
+    Connect => "connect",
+    ArgvMismatch => "argv_mismatch",
+});
 
 impl EventKind {
     pub const fn from_u32(v: u32) -> Option<Self> {

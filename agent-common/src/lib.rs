@@ -17,6 +17,9 @@ pub mod hash;
 pub mod offsets;
 pub mod policy;
 pub mod session;
+pub mod verdict;
+
+pub use verdict::{Action, Mode, Outcome};
 
 /// Bytes of argv[1..] captured per exec (NUL-separated arguments). Longer command lines are
 /// truncated and flagged with [`event::flags::ARGV_TRUNCATED`].
@@ -69,56 +72,6 @@ pub mod names {
     pub const PROG_CONNECT6: &str = "connect6";
     pub const PROG_SENDMSG4: &str = "sendmsg4";
     pub const PROG_SENDMSG6: &str = "sendmsg6";
-}
-
-/// How exec refusals are enforced. Reported in every event and by `status`.
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// BPF LSM `bprm_check_security`: the exec fails with EPERM.
-    Lsm = 1,
-    /// Tracepoints: the process is killed with SIGKILL before the new image runs.
-    Fallback = 2,
-}
-
-impl Mode {
-    pub const fn from_u32(v: u32) -> Option<Self> {
-        match v {
-            1 => Some(Self::Lsm),
-            2 => Some(Self::Fallback),
-            _ => None,
-        }
-    }
-}
-
-/// What a rule (or an agent group's default) does with a matching operation.
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Action {
-    Allow = 0,
-    /// Allow and report.
-    Audit = 1,
-    /// Refuse and report.
-    Deny = 2,
-    /// Refuse, report, and raise an approval request; a matching grant lets it through.
-    Approve = 3,
-}
-
-impl Action {
-    pub const fn from_u32(v: u32) -> Option<Self> {
-        match v {
-            0 => Some(Self::Allow),
-            1 => Some(Self::Audit),
-            2 => Some(Self::Deny),
-            3 => Some(Self::Approve),
-            _ => None,
-        }
-    }
-
-    /// Whether the operation is refused (before grants and monitor mode are considered).
-    pub const fn refuses(self) -> bool {
-        matches!(self, Self::Deny | Self::Approve)
-    }
 }
 
 #[cfg(feature = "user")]

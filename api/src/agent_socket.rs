@@ -3,6 +3,7 @@
 //! way. Nothing here approves anything: approvals come only from people, through the control
 //! plane.
 
+use agent_common::{event::EventKind, Action};
 use serde::{Deserialize, Serialize};
 
 /// File name of the agent socket inside the daemon's run directory.
@@ -95,10 +96,10 @@ pub enum AgentResponse {
 pub struct Refusal {
     pub time: String,
     pub pid: u32,
-    /// `exec` or `connect`.
-    pub kind: String,
+    /// `exec`, `connect` or `argv_mismatch`.
+    pub kind: EventKind,
     /// `deny` (no request: asking will not help) or `approve` (a request was raised).
-    pub action: String,
+    pub action: Action,
     /// Rule id, `None` for the group default.
     pub rule: Option<String>,
     pub fingerprint: String,

@@ -5,6 +5,8 @@
 //! - [`tls`]: the mutual-TLS client set-up every caller uses;
 //! - [`binding`]: the check that a request's id is the operation it shows, which the server
 //!   applies before any approver sees it;
+//! - [`verdict`]: actions, outcomes, modes and event kinds between their Rust types and the
+//!   wire, and the one reading of an uploaded record's verdict;
 //! - [`agent_socket`]: the JSON-lines protocol of the daemon's agent socket.
 //!
 //! Nothing here depends on storage, chat or the kernel: a client of the API builds this crate
@@ -13,6 +15,7 @@
 pub mod agent_socket;
 pub mod binding;
 pub mod tls;
+pub mod verdict;
 
 #[allow(
     missing_docs,

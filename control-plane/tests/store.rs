@@ -7,6 +7,8 @@
 mod audit;
 #[path = "store/chat.rs"]
 mod chat;
+#[path = "store/compat.rs"]
+mod compat;
 #[path = "store/db.rs"]
 mod db;
 #[path = "store/decide.rs"]

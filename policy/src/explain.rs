@@ -6,7 +6,7 @@ use std::fmt::{self, Write};
 use crate::{
     attempt::{ConnectAttempt, ExecAttempt},
     matching::{connect_mismatch, exec_mismatch, Decision, Mismatch},
-    model::{action_name, Action, AgentGroup, Match, Policy, Rule},
+    model::{Action, AgentGroup, Match, Policy, Rule},
     resolve::Resolver,
 };
 
@@ -124,7 +124,7 @@ fn render(
     let _ = writeln!(
         out,
         "decision: {} ({})",
-        action_name(decision.action).to_uppercase(),
+        decision.action.as_str().to_uppercase(),
         decision.reason
     );
     let rule = decision.rule.as_ref().map(|r| &policy.rules[r.index]);

@@ -12,7 +12,7 @@ use crate::{
     attempt::{ConnectAttempt, ExecAttempt},
     cidr::{to_mapped, Cidr},
     model::{
-        action_name, Action, AgentGroup, ArgPattern, Match, Policy, PortRange, Protocol, Rule,
+        Action, AgentGroup, ArgPattern, Match, Policy, PortRange, Protocol, Rule,
     },
     resolve::{FileId, Resolver},
 };
@@ -254,7 +254,7 @@ impl Policy {
                     "rule '{}' ({}) matches: {}",
                     r.id,
                     r.location,
-                    action_name(r.action)
+                    r.action.as_str()
                 ),
             },
             None => Decision {
@@ -263,7 +263,7 @@ impl Policy {
                 reason: format!(
                     "no rule matches: default {kind} action of agent group '{}': {}",
                     group.name,
-                    action_name(default)
+                    default.as_str()
                 ),
             },
         }

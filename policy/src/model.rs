@@ -245,23 +245,3 @@ impl Default for GrantSpec {
     }
 }
 
-/// Lower-case name of an action as written in policies and event records.
-pub fn action_name(action: Action) -> &'static str {
-    match action {
-        Action::Allow => "allow",
-        Action::Audit => "audit",
-        Action::Deny => "deny",
-        Action::Approve => "approve",
-    }
-}
-
-/// Parses an action name as written in policies.
-pub fn parse_action(s: &str) -> Option<Action> {
-    match s {
-        "allow" => Some(Action::Allow),
-        "audit" => Some(Action::Audit),
-        "deny" => Some(Action::Deny),
-        "approve" => Some(Action::Approve),
-        _ => None,
-    }
-}

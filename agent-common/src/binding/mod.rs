@@ -8,7 +8,7 @@
 //! order all point at the wrong one. So the id is SHA-256 of the binding's canonical
 //! encoding, cut to 128 bits ([`Binding::id`]): a crafted collision costs about 2^64 hashes.
 
-use std::{boxed::Box, format, net::IpAddr, string::String, vec};
+use std::{boxed::Box, net::IpAddr, string::String, vec};
 
 use crate::{
     event::{flags, Event, EventKind},
@@ -63,6 +63,19 @@ impl Capture {
         out.copy_from_slice(&buf[..ARGV_LEN]);
         Self {
             buf: out,
+            len: len as u32,
+            truncated,
+        }
+    }
+
+    /// A capture of exactly `bytes` (already in the kernel's layout; at most `ARGV_LEN` of
+    /// them are kept).
+    pub fn exact(bytes: &[u8], truncated: bool) -> Self {
+        let len = bytes.len().min(ARGV_LEN);
+        let mut buf = Box::new([0u8; ARGV_LEN]);
+        buf[..len].copy_from_slice(&bytes[..len]);
+        Self {
+            buf,
             len: len as u32,
             truncated,
         }
@@ -143,16 +156,10 @@ impl Binding {
         let target = match EventKind::from_u32(e.kind)? {
             EventKind::Exec | EventKind::ArgvMismatch => {
                 let len = (e.argv_len as usize).min(ARGV_LEN);
-                let mut buf = Box::new([0u8; ARGV_LEN]);
-                buf[..len].copy_from_slice(&e.argv[..len]);
                 Target::Exec {
                     dev: e.dev,
                     ino: e.ino,
-                    argv: Capture {
-                        buf,
-                        len: len as u32,
-                        truncated: e.flags & flags::ARGV_TRUNCATED != 0,
-                    },
+                    argv: Capture::exact(&e.argv[..len], e.flags & flags::ARGV_TRUNCATED != 0),
                 }
             }
             EventKind::Connect => Target::Connect {
@@ -209,11 +216,7 @@ impl Binding {
                 h.update(protocol.to_le_bytes());
             }
         }
-        let digest = h.finalize();
-        digest[..ID_LEN / 2]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex::encode(&h.finalize()[..ID_LEN / 2])
     }
 
     /// The kernel grant slot that lets exactly this operation through.

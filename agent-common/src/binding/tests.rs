@@ -1,4 +1,5 @@
 use std::{
+    format,
     net::IpAddr,
     string::{String, ToString},
     vec::Vec,

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use agent_common::Action;
+
 use super::{
     host::Host,
     protocol::{AgentRequest, AgentResponse, RequestView},
@@ -103,9 +105,9 @@ impl AgentApi {
                 .get(key, &r.fingerprint)
                 .map(|e| self.request_view(key, &e))
                 .or_else(|| {
-                    (r.action == "approve" && self.link.is_some()).then(|| view::unseen_request(&r))
+                    (r.action == Action::Approve && self.link.is_some()).then(|| view::unseen_request(&r))
                 });
-            view::refusal(&r, request)
+            view::refusal(r, request)
         });
         AgentResponse::Refusal { refusal }
     }

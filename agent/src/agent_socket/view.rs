@@ -2,7 +2,7 @@
 
 use super::protocol::{Refusal, RequestView};
 use crate::{
-    approvals::{Entry, Refused},
+    approvals::Entry,
     uplink::convert::rfc3339,
 };
 
@@ -25,7 +25,7 @@ pub fn request(e: &Entry) -> RequestView {
 }
 
 /// A refusal that will become a request once the control plane hears of it.
-pub fn unseen_request(r: &Refused) -> RequestView {
+pub fn unseen_request(r: &Refusal) -> RequestView {
     RequestView {
         request_id: None,
         fingerprint: r.fingerprint.clone(),
@@ -51,15 +51,6 @@ pub fn queued(fingerprint: &str, operation: &str, rule: Option<String>) -> Reque
 }
 
 /// A refusal, with the request raised for it when known.
-pub fn refusal(r: &Refused, request: Option<RequestView>) -> Refusal {
-    Refusal {
-        time: r.time.clone(),
-        pid: r.pid,
-        kind: r.kind.clone(),
-        action: r.action.clone(),
-        rule: r.rule.clone(),
-        fingerprint: r.fingerprint.clone(),
-        operation: r.operation.clone(),
-        request,
-    }
+pub fn refusal(r: Refusal, request: Option<RequestView>) -> Refusal {
+    Refusal { request, ..r }
 }

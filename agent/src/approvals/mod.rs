@@ -7,5 +7,5 @@ pub mod refusals;
 pub mod table;
 
 pub use bindings::Bindings;
-pub use refusals::{Refusals, Refused};
+pub use refusals::Refusals;
 pub use table::{Entry, GrantInfo, RequestTable, State};

@@ -7,35 +7,26 @@ use std::{
     time::Instant,
 };
 
-use crate::{events::Record, session::SessionKey};
+use agent_common::Action;
+
+use crate::{agent_socket::protocol::Refusal, events::Record, session::SessionKey};
 
 /// Refusals remembered per session.
 pub const PER_SESSION: usize = 64;
 /// Sessions remembered (the one refused longest ago goes first).
 const MAX_SESSIONS: usize = 4096;
 
-/// One refused operation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refused {
-    /// RFC 3339, from the event log.
-    pub time: String,
-    pub pid: u32,
-    /// `exec`, `connect` or `argv_mismatch`.
-    pub kind: String,
-    /// `deny` or `approve`.
-    pub action: String,
-    pub rule: Option<String>,
-    pub fingerprint: String,
-    /// What was refused, for a person.
-    pub operation: String,
-    /// When the daemon logged it.
-    pub seen: Instant,
+/// A refusal (as the agent socket shows it, its `request` filled in when shown) and when the
+/// daemon logged it.
+struct Kept {
+    seen: Instant,
+    refused: Refusal,
 }
 
 /// Recent refusals by session.
 #[derive(Default)]
 pub struct Refusals {
-    sessions: Mutex<HashMap<SessionKey, VecDeque<Refused>>>,
+    sessions: Mutex<HashMap<SessionKey, VecDeque<Kept>>>,
 }
 
 impl Refusals {
@@ -45,26 +36,26 @@ impl Refusals {
 
     /// Remembers `r` when it is a refusal of a process in an agent group.
     pub fn record(&self, r: &Record) {
-        if !matches!(r.outcome.as_str(), "refused" | "killed") {
+        if !r.outcome.refused() {
             return;
         }
         let Some(group) = &r.agent else { return };
         let key = SessionKey::new(group, r.session.clone().unwrap_or_default());
-        let refused = Refused {
+        let refused = Refusal {
             time: r.time.clone(),
             pid: r.pid,
-            kind: r.kind.clone(),
-            action: r.action.clone(),
+            kind: r.kind,
+            action: r.action,
             rule: r.rule.clone(),
             fingerprint: r.fingerprint.clone(),
             operation: describe(r),
-            seen: Instant::now(),
+            request: None,
         };
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         if !sessions.contains_key(&key) && sessions.len() >= MAX_SESSIONS {
             let oldest = sessions
                 .iter()
-                .min_by_key(|(_, q)| q.back().map(|r| r.seen))
+                .min_by_key(|(_, q)| q.back().map(|k| k.seen))
                 .map(|(k, _)| k.clone());
             if let Some(k) = oldest {
                 sessions.remove(&k);
@@ -74,28 +65,31 @@ impl Refusals {
         if q.len() >= PER_SESSION {
             q.pop_front();
         }
-        q.push_back(refused);
+        q.push_back(Kept {
+            seen: Instant::now(),
+            refused,
+        });
     }
 
     /// The latest refusal of the session (of process `pid` when given).
-    pub fn latest(&self, key: &SessionKey, pid: Option<u32>) -> Option<Refused> {
+    pub fn latest(&self, key: &SessionKey, pid: Option<u32>) -> Option<Refusal> {
         let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         sessions
             .get(key)?
             .iter()
             .rev()
-            .find(|r| pid.is_none_or(|p| r.pid == p))
-            .cloned()
+            .find(|k| pid.is_none_or(|p| k.refused.pid == p))
+            .map(|k| k.refused.clone())
     }
 
     /// When the session was last refused `fingerprint`.
     pub fn last_seen(&self, key: &SessionKey, fingerprint: &str) -> Option<Instant> {
-        self.latest_of(key, fingerprint, |r| r.seen)
+        self.latest_of(key, fingerprint, |k| k.seen)
     }
 
     /// What the operation `fingerprint` of the session was, from its latest refusal.
     pub fn operation(&self, key: &SessionKey, fingerprint: &str) -> Option<String> {
-        self.latest_of(key, fingerprint, |r| r.operation.clone())
+        self.latest_of(key, fingerprint, |k| k.refused.operation.clone())
     }
 
     /// `pick` of the session's latest refusal of `fingerprint`.
@@ -103,19 +97,19 @@ impl Refusals {
         &self,
         key: &SessionKey,
         fingerprint: &str,
-        pick: impl FnOnce(&Refused) -> T,
+        pick: impl FnOnce(&Kept) -> T,
     ) -> Option<T> {
         let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         sessions
             .get(key)?
             .iter()
             .rev()
-            .find(|r| r.fingerprint == fingerprint)
+            .find(|k| k.refused.fingerprint == fingerprint)
             .map(pick)
     }
 
     /// The latest refusal of each operation of the session that asked for approval.
-    pub fn approvable(&self, key: &SessionKey) -> Vec<Refused> {
+    pub fn approvable(&self, key: &SessionKey) -> Vec<Refusal> {
         let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         let mut seen = std::collections::HashSet::new();
         sessions
@@ -123,7 +117,8 @@ impl Refusals {
             .map(|q| {
                 q.iter()
                     .rev()
-                    .filter(|r| r.action == "approve" && seen.insert(r.fingerprint.clone()))
+                    .map(|k| &k.refused)
+                    .filter(|r| r.action == Action::Approve && seen.insert(r.fingerprint.clone()))
                     .cloned()
                     .collect()
             })
@@ -159,10 +154,10 @@ mod tests {
     fn record(outcome: &str, session: Option<&str>, pid: u32, fp: &str) -> Record {
         Record {
             time: "2026-01-01T00:00:00.000Z".into(),
-            kind: "exec".into(),
-            action: "approve".into(),
-            outcome: outcome.into(),
-            mode: "lsm".into(),
+            kind: agent_common::event::EventKind::Exec,
+            action: Action::Approve,
+            outcome: agent_common::Outcome::parse(outcome).expect("an outcome"),
+            mode: agent_common::Mode::Lsm,
             rule: Some("r".into()),
             rule_number: 1,
             agent: Some("coding".into()),

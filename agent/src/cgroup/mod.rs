@@ -5,6 +5,7 @@
 
 mod ancestry;
 
+use std::collections::HashMap;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -118,6 +119,14 @@ impl Hierarchy {
         Some(format!("/{}", rel.display()))
     }
 
+    /// Every cgroup from `under` down to `depth` levels below it, by id (inode number), with
+    /// its path inside the hierarchy: one walk, for naming many cgroups at once.
+    pub fn index(&self, under: &str, depth: usize) -> HashMap<u64, String> {
+        let mut found = HashMap::new();
+        collect(&self.root, &self.path_of(under), depth, &mut found);
+        found
+    }
+
     /// An existing cgroup.
     pub fn open(&self, rel: &str) -> Result<Cgroup, CgroupError> {
         let (rel_path, level) = normalize(rel)?;
@@ -219,6 +228,24 @@ fn search(dir: &std::path::Path, id: u64, depth: usize) -> Option<std::path::Pat
         }
     }
     None
+}
+
+fn collect(root: &Path, dir: &Path, depth: usize, found: &mut HashMap<u64, String>) {
+    let (Ok(meta), Ok(rel)) = (std::fs::metadata(dir), dir.strip_prefix(root)) else {
+        return;
+    };
+    found.insert(meta.ino(), format!("/{}", rel.display()));
+    if depth == 0 {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            collect(root, &entry.path(), depth - 1, found);
+        }
+    }
 }
 
 /// Levels of descendant directories below `dir`, counted up to `limit`.

@@ -2,6 +2,8 @@
 //! what the uplink reports to the control plane (docs/architecture.md, "Evidence under a
 //! flood").
 
+use std::collections::HashMap;
+
 use agent_common::session::SessionStats;
 
 use super::names::GroupInfo;
@@ -20,19 +22,26 @@ pub struct Named {
 }
 
 /// Names `counts` (session cgroup id, counters) after the agent groups `groups`: a session's
-/// cgroup is a group's cgroup or one of its children.
+/// cgroup is a group's cgroup or one of its children. Each group's cgroup is listed once.
 pub fn named(
     hierarchy: &Hierarchy,
     groups: &[GroupInfo],
     counts: Vec<(u64, SessionStats)>,
 ) -> Vec<Named> {
+    if counts.is_empty() {
+        return Vec::new();
+    }
+    let mut known: HashMap<u64, (&GroupInfo, String)> = HashMap::new();
+    for g in groups {
+        for (id, path) in hierarchy.index(&g.cgroup, 1) {
+            known.entry(id).or_insert((g, path));
+        }
+    }
     counts
         .into_iter()
         .map(|(id, stats)| {
-            let found = groups
-                .iter()
-                .find_map(|g| hierarchy.find(&g.cgroup, id, 1).map(|path| (g, path)));
-            let names = found.as_ref().map(|(g, path)| {
+            let found = known.get(&id);
+            let names = found.map(|(g, path)| {
                 let session = if *path == g.cgroup {
                     String::new()
                 } else {
@@ -43,7 +52,7 @@ pub fn named(
             Named {
                 cgroup_id: id,
                 names,
-                cgroup: found.map(|(_, path)| path),
+                cgroup: found.map(|(_, path)| path.clone()),
                 stats,
             }
         })

@@ -12,7 +12,7 @@ use crate::{
         },
         server::{Handler, Peer},
     },
-    ebpf,
+
     grants::{self, NewGrant},
     session::registry::SessionRecord,
     session::{scope_cgroup, SessionKey},
@@ -197,7 +197,7 @@ impl Daemon {
         let current = g.current();
         Status {
             pid: std::process::id(),
-            mode: ebpf::mode_name(self.attached.mode).into(),
+            mode: self.attached.mode.as_str().into(),
             mode_reason: self.attached.reason.clone(),
             kernel: self.kernel.clone(),
             programs: self

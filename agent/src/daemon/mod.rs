@@ -212,7 +212,7 @@ pub async fn run(opts: Options, prepared: Prepared) -> Result<()> {
         .with_context(|| format!("binding {}", opts.socket().display()))?;
     let server = tokio::spawn(server::serve(listener, daemon.clone()));
 
-    let mode_name = ebpf::mode_name(daemon.attached.mode);
+    let mode_name = daemon.attached.mode.as_str();
     tracing::info!(mode = mode_name, reason = %daemon.attached.reason, socket = %opts.socket().display(), agent_socket = %opts.agent_socket().display(), event_log = %opts.event_log().display(), server = opts.server.as_ref().map(|c| c.server.as_str()), "enforcing");
     eprintln!(
         "countersign-agent: enforcing in {mode_name} mode ({})",

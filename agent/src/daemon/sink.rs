@@ -110,10 +110,17 @@ impl Sink for EventSink {
             tracing::warn!(len = bytes.len(), "malformed event from the kernel");
             return;
         };
-        let mut r = {
+        let decoded = {
             let g = self.generations.read().unwrap_or_else(|p| p.into_inner());
             let offset = self.clock_offset;
             decode::record(&e, &*g, |t| t + offset)
+        };
+        let mut r = match decoded {
+            Ok(r) => r,
+            Err(unknown) => {
+                tracing::error!(?unknown, "event of another build from the kernel: not logged");
+                return;
+            }
         };
         self.enrich(&mut r, e.generation, e.group);
         if let Err(err) = self.log.append(&r) {
@@ -124,7 +131,7 @@ impl Sink for EventSink {
             refusals.record(&r);
         }
         if let Some(bindings) = &self.bindings {
-            if e.action == agent_common::Action::Approve as u32 {
+            if r.action == agent_common::Action::Approve {
                 if let Some(b) = agent_common::binding::Binding::of_event(&e) {
                     bindings.remember_as(r.fingerprint.clone(), b);
                 }

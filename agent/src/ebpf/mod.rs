@@ -6,7 +6,7 @@ mod pins;
 
 use std::path::{Path, PathBuf};
 
-use agent_common::{offsets::Offsets, Mode};
+use agent_common::offsets::Offsets;
 use aya::{Ebpf, EbpfLoader};
 use thiserror::Error;
 
@@ -83,14 +83,6 @@ pub fn load(bpffs: &Path, offsets: &Offsets) -> Result<Loaded, LoadError> {
         bpffs: bpffs.to_path_buf(),
         logger,
     })
-}
-
-/// Human name of a mode, as `status` and events print it.
-pub fn mode_name(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Lsm => "lsm",
-        Mode::Fallback => "fallback",
-    }
 }
 
 /// Forwards the kernel programs' log records (aya-log) into `tracing`, as they come.

@@ -4,7 +4,7 @@ use std::net::Ipv6Addr;
 
 use agent_common::{
     event::{flags, Event, EventKind},
-    Action, Mode,
+    Action, Mode, Outcome,
 };
 
 use super::record::{Destination, Record};
@@ -27,28 +27,39 @@ pub fn parse(bytes: &[u8]) -> Option<Event> {
     Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<Event>()) })
 }
 
+/// An event whose kind, action or mode this build does not know (its kernel programs and
+/// this decoder come from one build, so only corruption gets here).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Unknown {
+    pub kind: u32,
+    pub action: u32,
+    pub mode: u32,
+}
+
 /// Builds the record; `wall_ns` converts the event's monotonic time to wall-clock time.
-pub fn record(e: &Event, names: &dyn Names, wall_ns: impl Fn(u64) -> u64) -> Record {
-    let kind = EventKind::from_u32(e.kind);
-    let outcome = outcome(e);
-    let exec = matches!(kind, Some(EventKind::Exec | EventKind::ArgvMismatch));
-    Record {
+pub fn record(
+    e: &Event,
+    names: &dyn Names,
+    wall_ns: impl Fn(u64) -> u64,
+) -> Result<Record, Unknown> {
+    let (Some(kind), Some(action), Some(mode)) = (
+        EventKind::from_u32(e.kind),
+        Action::from_u32(e.action),
+        Mode::from_u32(e.mode),
+    ) else {
+        return Err(Unknown {
+            kind: e.kind,
+            action: e.action,
+            mode: e.mode,
+        });
+    };
+    let exec = matches!(kind, EventKind::Exec | EventKind::ArgvMismatch);
+    Ok(Record {
         time: rfc3339(wall_ns(e.ktime_ns)),
-        kind: match kind {
-            Some(EventKind::Exec) => "exec",
-            Some(EventKind::Connect) => "connect",
-            Some(EventKind::ArgvMismatch) => "argv_mismatch",
-            None => "unknown",
-        }
-        .into(),
-        action: action_name(e.action).into(),
-        outcome: outcome.into(),
-        mode: match Mode::from_u32(e.mode) {
-            Some(Mode::Lsm) => "lsm",
-            Some(Mode::Fallback) => "fallback",
-            None => "unknown",
-        }
-        .into(),
+        kind,
+        action,
+        outcome: outcome(e, action),
+        mode,
         rule: if e.rule == 0 {
             None
         } else {
@@ -74,35 +85,24 @@ pub fn record(e: &Event, names: &dyn Names, wall_ns: impl Fn(u64) -> u64) -> Rec
             .map(|b| b.id())
             .unwrap_or_default(),
         grant_id: (e.flags & flags::GRANT_USED != 0).then_some(e.grant_id),
-        destination: (kind == Some(EventKind::Connect)).then(|| destination(e)),
+        destination: (kind == EventKind::Connect).then(|| destination(e)),
         parents: Vec::new(),
         flags: flag_names(e.flags),
         generation: e.generation,
-    }
+    })
 }
 
-pub fn action_name(a: u32) -> &'static str {
-    match Action::from_u32(a) {
-        Some(Action::Allow) => "allow",
-        Some(Action::Audit) => "audit",
-        Some(Action::Deny) => "deny",
-        Some(Action::Approve) => "approve",
-        None => "unknown",
-    }
-}
-
-fn outcome(e: &Event) -> &'static str {
-    let refusing = Action::from_u32(e.action).is_some_and(Action::refuses);
+fn outcome(e: &Event, action: Action) -> Outcome {
     if e.flags & flags::GRANT_USED != 0 {
-        "granted"
+        Outcome::Granted
     } else if e.flags & flags::MONITOR != 0 {
-        "would_refuse"
+        Outcome::WouldRefuse
     } else if e.flags & flags::KILLED != 0 {
-        "killed"
-    } else if refusing {
-        "refused"
+        Outcome::Killed
+    } else if action.refuses() {
+        Outcome::Refused
     } else {
-        "allowed"
+        Outcome::Allowed
     }
 }
 
@@ -170,6 +170,24 @@ fn rfc3339(wall_ns: u64) -> String {
 mod tests {
     use super::*;
 
+    fn decoded(e: &Event, names: &dyn Names, wall_ns: impl Fn(u64) -> u64) -> Record {
+        record(e, names, wall_ns).expect("an event of this build")
+    }
+
+    #[test]
+    fn events_of_another_build_are_named_not_guessed() {
+        let mut e = event();
+        e.action = 9;
+        assert_eq!(
+            record(&e, &N, |t| t),
+            Err(Unknown {
+                kind: EventKind::Exec as u32,
+                action: 9,
+                mode: Mode::Lsm as u32
+            })
+        );
+    }
+
     struct N;
     impl Names for N {
         fn rule(&self, _: u32, rule: u32) -> Option<String> {
@@ -204,9 +222,9 @@ mod tests {
 
     #[test]
     fn exec_refusal() {
-        let r = record(&event(), &N, |_| 1_700_000_000_000_000_000);
-        assert_eq!(r.kind, "exec");
-        assert_eq!(r.outcome, "refused");
+        let r = decoded(&event(), &N, |_| 1_700_000_000_000_000_000);
+        assert_eq!(r.kind, EventKind::Exec);
+        assert_eq!(r.outcome, Outcome::Refused);
         assert_eq!(r.rule.as_deref(), Some("r2"));
         assert_eq!(r.agent.as_deref(), Some("g1"));
         assert_eq!(r.argv, ["kubectl", "delete", "pod"]);
@@ -246,7 +264,7 @@ mod tests {
             e.argv = [0; agent_common::ARGV_LEN];
             e.argv[..tail.len()].copy_from_slice(tail);
             e.argv_len = tail.len() as u32;
-            let r = record(&e, &N, |t| t);
+            let r = decoded(&e, &N, |t| t);
             let op = crate::uplink::convert::operation(&r, None);
             assert_eq!(
                 countersign_api::binding::verify(&op),
@@ -259,7 +277,7 @@ mod tests {
         let mut e = event();
         e.argv[..3].copy_from_slice(b"\xff\xfe\0");
         e.argv_len = 3;
-        let op = crate::uplink::convert::operation(&record(&e, &N, |t| t), None);
+        let op = crate::uplink::convert::operation(&decoded(&e, &N, |t| t), None);
         assert_eq!(
             countersign_api::binding::verify(&op),
             Err(countersign_api::binding::Unbound::Mismatch)
@@ -270,13 +288,13 @@ mod tests {
     fn outcomes_follow_flags() {
         let mut e = event();
         e.flags = flags::KILLED;
-        assert_eq!(record(&e, &N, |t| t).outcome, "killed");
+        assert_eq!(decoded(&e, &N, |t| t).outcome, Outcome::Killed);
         e.flags = flags::MONITOR;
-        assert_eq!(record(&e, &N, |t| t).outcome, "would_refuse");
+        assert_eq!(decoded(&e, &N, |t| t).outcome, Outcome::WouldRefuse);
         e.flags = flags::GRANT_USED;
         e.grant_id = 7;
-        let r = record(&e, &N, |t| t);
-        assert_eq!((r.outcome.as_str(), r.grant_id), ("granted", Some(7)));
+        let r = decoded(&e, &N, |t| t);
+        assert_eq!((r.outcome, r.grant_id), (Outcome::Granted, Some(7)));
     }
 
     #[test]
@@ -287,13 +305,13 @@ mod tests {
         e.port = 5432;
         e.protocol = 6;
         e.family = 2;
-        let d = record(&e, &N, |t| t).destination.expect("destination");
+        let d = decoded(&e, &N, |t| t).destination.expect("destination");
         assert_eq!(
             (d.address.as_str(), d.family.as_str()),
             ("127.0.0.2", "ipv4")
         );
         e.family = 10;
-        let d = record(&e, &N, |t| t).destination.expect("destination");
+        let d = decoded(&e, &N, |t| t).destination.expect("destination");
         assert_eq!(
             (d.address.as_str(), d.family.as_str()),
             ("::ffff:127.0.0.2", "ipv6")

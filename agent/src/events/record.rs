@@ -1,5 +1,6 @@
 //! One line of the event log, as operators, auditors and tests read it.
 
+use agent_common::{event::EventKind, Action, Mode, Outcome};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -7,13 +8,13 @@ pub struct Record {
     /// RFC 3339, UTC, milliseconds.
     pub time: String,
     /// `exec`, `connect` or `argv_mismatch`.
-    pub kind: String,
+    pub kind: EventKind,
     /// What the rule or default said: `allow`, `audit`, `deny`, `approve`.
-    pub action: String,
+    pub action: Action,
     /// What happened: `allowed`, `refused`, `killed`, `would_refuse`, `granted`.
-    pub outcome: String,
+    pub outcome: Outcome,
     /// `lsm` or `fallback`.
-    pub mode: String,
+    pub mode: Mode,
     /// Rule id, or None when the agent group's default applied.
     pub rule: Option<String>,
     /// The rule's number in its policy generation (index + 1; 0 for the group default), part

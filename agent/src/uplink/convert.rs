@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use countersign_api::pb;
+use countersign_api::{pb, verdict::Judged};
 
 use crate::{events::Record, session::SessionKey};
 
@@ -36,15 +36,6 @@ pub fn duration(d: &prost_types::Duration) -> Duration {
 /// RFC 3339 with milliseconds, as the event log writes times.
 pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
-}
-
-fn kind(k: &str) -> pb::OperationKind {
-    match k {
-        "exec" => pb::OperationKind::Exec,
-        "connect" => pb::OperationKind::Connect,
-        "argv_mismatch" => pb::OperationKind::ArgvMismatch,
-        _ => pb::OperationKind::Unspecified,
-    }
 }
 
 /// The operation of a record; `launching_user` comes from the session registry.
@@ -113,18 +104,23 @@ pub fn event_record(
     };
     let time = humantime::parse_rfc3339_weak(&r.time).unwrap_or_else(|_| SystemTime::now());
     let user = session_key(&r).and_then(|k| launcher(&k));
-    pb::EventRecord {
+    let mut ev = pb::EventRecord {
         sequence: seq,
         time: Some(timestamp(time)),
-        kind: kind(&r.kind) as i32,
-        action: r.action.clone(),
-        outcome: r.outcome.clone(),
+        kind: pb::OperationKind::from(r.kind) as i32,
         operation: Some(operation(&r, user)),
         rule: r.rule.clone().unwrap_or_default(),
         grant_id: r.grant_id.map(|g| format!("{g:016x}")).unwrap_or_default(),
         flags: r.flags.clone(),
-        mode: r.mode.clone(),
+        ..Default::default()
+    };
+    Judged {
+        action: r.action,
+        outcome: r.outcome,
+        mode: r.mode,
     }
+    .stamp(&mut ev);
+    ev
 }
 
 #[cfg(test)]
@@ -142,13 +138,19 @@ mod tests {
         assert_eq!(e.sequence, 7);
         assert_eq!(e.kind, pb::OperationKind::Exec as i32);
         assert_eq!(
-            (e.action.as_str(), e.outcome.as_str()),
-            ("approve", "granted")
+            (e.rule_action(), e.result(), e.enforcement()),
+            (
+                pb::Action::Approve,
+                pb::Outcome::Granted,
+                pb::EnforcementMode::Lsm
+            )
         );
+        #[allow(deprecated, reason = "servers that predate the typed fields read these")]
+        let strings = (e.action.as_str(), e.outcome.as_str(), e.mode.as_str());
+        assert_eq!(strings, ("approve", "granted", "lsm"));
         assert_eq!(e.rule, "kubectl-mutations");
         assert_eq!(e.grant_id, "00000000000000ab");
         assert_eq!(e.flags, ["interpreted"]);
-        assert_eq!(e.mode, "lsm");
         let t = e.time.expect("time");
         assert_eq!((t.seconds, t.nanos), (1_795_442_400, 123_000_000));
         let op = e.operation.expect("operation");
@@ -163,6 +165,22 @@ mod tests {
         assert_eq!(op.parents.len(), 2);
         assert_eq!(op.parents[1].exe, "");
         assert!(op.destination.is_none());
+    }
+
+    /// Event logs written before the verdict became typed read back, and are written again,
+    /// byte for byte.
+    #[test]
+    fn old_log_lines_are_written_byte_for_byte() {
+        let r: Record = serde_json::from_str(LINE).expect("an event");
+        // The line also predates `rule_number`, which is written (as 0) since.
+        let now = LINE.replace(
+            r#""rule":"kubectl-mutations","#,
+            r#""rule":"kubectl-mutations","rule_number":0,"#,
+        );
+        assert_eq!(serde_json::to_string(&r).expect("json"), now);
+        let unknown = LINE.replace(r#""outcome":"granted""#, r#""outcome":"unknown""#);
+        let e = event_record(3, unknown.as_bytes(), |_| None);
+        assert_eq!(e.flags, [UNREADABLE_FLAG.to_owned()]);
     }
 
     #[test]

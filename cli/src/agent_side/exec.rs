@@ -12,6 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use countersign_api::agent_socket::{AgentRequest, AgentResponse, Refusal, WaitOutcome};
+use countersign_api::verdict::{Action, EventKind};
 
 use super::{socket, wait};
 use crate::exit::{Failure, Outcome};
@@ -75,7 +76,7 @@ pub fn run(args: &ExecArgs) -> Outcome {
         Some(id) => format!("rule {}", clean(id)),
         None => "the agent group's default".to_owned(),
     };
-    if refusal.action != "approve" {
+    if refusal.action != Action::Approve {
         return Err(Failure::refused(format!(
             "`{what}` refused by {rule} (no approval possible)"
         )));
@@ -198,7 +199,7 @@ fn find_refusal(
 fn is_ours(refusal: &Refusal, pid: Option<u32>, started: SystemTime) -> bool {
     // `exec`, or `argv_mismatch` (an exec killed for rewriting its arguments); never a
     // connect of some other process.
-    if refusal.kind == "connect" {
+    if refusal.kind == EventKind::Connect {
         return false;
     }
     match pid {
@@ -228,8 +229,8 @@ mod tests {
         Refusal {
             time: time.into(),
             pid,
-            kind: kind.into(),
-            action: "approve".into(),
+            kind: EventKind::parse(kind).expect("a kind"),
+            action: Action::Approve,
             rule: Some("kubectl-mutations".into()),
             fingerprint: "9a3f00112233aabb".into(),
             operation: "kubectl delete deploy web".into(),

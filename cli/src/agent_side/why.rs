@@ -4,6 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use countersign_api::agent_socket::{AgentRequest, AgentResponse, Refusal};
+use countersign_api::verdict::Action;
 
 use super::socket;
 use crate::exit::{Failure, Outcome, OK};
@@ -57,12 +58,12 @@ pub fn explain(r: &Refusal, now: SystemTime) -> String {
     );
     let mut out = format!(
         "refused      {} `{}` (pid {}, {when})\nby           {rule}: {}\n",
-        clean(&r.kind),
+        r.kind,
         clean(&r.operation),
         r.pid,
-        clean(&r.action)
+        r.action
     );
-    if r.action != "approve" {
+    if r.action != Action::Approve {
         out.push_str("             no approval possible\n");
     }
     if let Some(req) = &r.request {
@@ -80,7 +81,7 @@ pub fn explain(r: &Refusal, now: SystemTime) -> String {
         out.push('\n');
     }
     out.push_str(&format!("fingerprint  {}\n", clean(&r.fingerprint)));
-    if r.action == "approve" {
+    if r.action == Action::Approve {
         out.push_str(
             "retry with `countersign exec -- CMD…` to wait for the decision and run it once granted\n",
         );
@@ -98,8 +99,8 @@ mod tests {
         let r = Refusal {
             time: "2026-11-23T14:00:08.750Z".into(),
             pid: 4250,
-            kind: "exec".into(),
-            action: "approve".into(),
+            kind: countersign_api::verdict::EventKind::Exec,
+            action: Action::Approve,
             rule: Some("kubectl-mutations".into()),
             fingerprint: "9a3f00112233aabb".into(),
             operation: "kubectl delete deploy web".into(),
@@ -127,7 +128,7 @@ mod tests {
             "{text}"
         );
         let deny = Refusal {
-            action: "deny".into(),
+            action: Action::Deny,
             rule: None,
             request: None,
             ..r

@@ -7,6 +7,8 @@
 use policy::Policy;
 use tonic::Status;
 
+use countersign_api::verdict::Said;
+
 use super::check::{self, invalid};
 use super::pb;
 use super::spec::spec_for;
@@ -15,9 +17,9 @@ use crate::store::Ingest;
 /// Most records in one `UploadEvents` call (the daemon sends at most 1000).
 pub const MAX_BATCH: usize = 5000;
 
-/// Whether a record with this action and outcome opens (or joins) an approval request.
+/// Whether a record opens (or joins) an approval request.
 pub fn opens_request(event: &pb::EventRecord) -> bool {
-    event.action == "approve" && matches!(event.outcome.as_str(), "refused" | "killed")
+    Said::of(event).asks_approval()
 }
 
 /// Checks one operation (`field` names it in errors, e.g. `events[3].operation`).
@@ -107,6 +109,16 @@ pub fn ingest_batch(
         if event.time.is_none() {
             return Err(invalid(format!("{} is required", at("time"))));
         }
+        if event.kind != pb::OperationKind::Unspecified as i32 {
+            let said = Said::of(&event);
+            if said.action.is_none() || said.outcome.is_none() {
+                return Err(invalid(format!(
+                    "events[{i}] does not say its verdict: rule_action (or action) and result \
+                     (or outcome) must name a known action (allow, audit, deny, approve) and \
+                     outcome (allowed, refused, killed, would_refuse, granted)"
+                )));
+            }
+        }
         // An approve refusal without its group (a daemon that could not name the policy
         // generation it was judged with) cannot become a request, but it is evidence: it is
         // stored and audited, and the upload goes on instead of stalling on it forever.
@@ -141,18 +153,12 @@ pub fn ingest_batch(
         if !event.grant_id.is_empty() {
             check::grant_id(&at("grant_id"), &event.grant_id)?;
         }
-        for (name, value) in [
-            ("action", &event.action),
-            ("outcome", &event.outcome),
-            ("rule", &event.rule),
-        ] {
-            if value.len() > 128 || value.chars().any(char::is_control) {
-                return Err(invalid(format!(
-                    "{} {:?} is too long or has control characters",
-                    at(name),
-                    check::shorten(value)
-                )));
-            }
+        if event.rule.len() > 128 || event.rule.chars().any(char::is_control) {
+            return Err(invalid(format!(
+                "{} {:?} is too long or has control characters",
+                at("rule"),
+                check::shorten(&event.rule)
+            )));
         }
         let request = opens.then(|| spec_for(policy, &event.rule, default_approvers));
         out.push(Ingest { event, request });
@@ -164,6 +170,8 @@ pub fn ingest_batch(
 mod tests {
     use super::*;
 
+    /// An approve refusal, as a daemon that predates the typed verdict sends it.
+    #[allow(deprecated, reason = "the strings of older daemons")]
     fn event(sequence: u64) -> pb::EventRecord {
         pb::EventRecord {
             sequence,
@@ -252,8 +260,8 @@ mod tests {
     #[test]
     fn good_batch() {
         let mut allowed = event(3);
-        allowed.action = "allow".into();
-        allowed.outcome = "allowed".into();
+        allowed.set_rule_action(pb::Action::Allow);
+        allowed.set_result(pb::Outcome::Allowed);
         allowed.operation = None;
         let items =
             ingest_batch(vec![event(1), allowed, event(7)], None, &["sec".into()]).expect("valid");
@@ -282,6 +290,23 @@ mod tests {
         let mut e = event(1);
         e.kind = 42;
         assert!(error(vec![e]).starts_with("events[0].kind 42"));
+        #[allow(deprecated, reason = "what an older daemon would send")]
+        let garbled = [
+            |e: &mut pb::EventRecord| {
+                e.rule_action = 99;
+                e.action = "notify".into();
+            },
+            |e: &mut pb::EventRecord| e.outcome = "REFUSED".into(),
+            |e: &mut pb::EventRecord| e.action.clear(),
+        ];
+        for garble in garbled {
+            let mut e = event(1);
+            garble(&mut e);
+            assert!(
+                error(vec![e]).starts_with("events[0] does not say its verdict"),
+                "an unknown verdict is refused, never guessed"
+            );
+        }
         let mut e = event(2);
         if let Some(op) = e.operation.as_mut() {
             op.fingerprint = "NOT-HEX".into();
@@ -304,7 +329,7 @@ mod tests {
         // An event that opens no request may omit the operation, but a fingerprint given
         // must still be well formed.
         let mut e = event(1);
-        e.outcome = "allowed".into();
+        e.set_result(pb::Outcome::Allowed);
         if let Some(op) = e.operation.as_mut() {
             op.fingerprint = "0x12".into();
         }

@@ -7,6 +7,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
+use countersign_api::verdict::{Action, Outcome, Said};
 use sqlx::Row as _;
 
 use super::requests::{open_or_join, Opened};
@@ -18,6 +19,7 @@ use crate::rpc::pb;
 /// An event as inserted.
 struct EventRow<'a> {
     event: &'a pb::EventRecord,
+    said: Said,
     seq: i64,
     event_time: i64,
     request_id: Option<String>,
@@ -42,11 +44,6 @@ impl Touched {
             }
         }
     }
-}
-
-/// True for an event that asks for approval: an `approve` rule refused (or killed) it.
-fn asks_approval(ev: &pb::EventRecord) -> bool {
-    ev.action == "approve" && matches!(ev.outcome.as_str(), "refused" | "killed")
 }
 
 impl Store {
@@ -80,10 +77,11 @@ impl Store {
             let ev = &ingest.event;
             let mut request_id = None;
             let mut opened = None;
-            if ev.outcome == "granted" && !ev.grant_id.is_empty() {
+            let said = Said::of(ev);
+            if said.outcome == Some(Outcome::Granted) && !ev.grant_id.is_empty() {
                 request_id = grants::consume(w.conn(), host, &ev.grant_id, 1).await?;
             } else if let (true, Some(spec), Some(op)) =
-                (asks_approval(ev), &ingest.request, &ev.operation)
+                (said.asks_approval(), &ingest.request, &ev.operation)
             {
                 let (r, how) = open_or_join(&mut w, host, op, spec, "", 1, now).await?;
                 request_id = Some(r.id.clone());
@@ -99,6 +97,7 @@ impl Store {
             }
             rows.push(EventRow {
                 event: ev,
+                said,
                 seq: codec::i64_of(ev.sequence, "sequence")?,
                 event_time: ev
                     .time
@@ -123,8 +122,8 @@ impl Store {
                     .bind(e.seq)
                     .bind(e.event_time)
                     .bind(received)
-                    .bind(e.event.action.as_str())
-                    .bind(e.event.outcome.as_str())
+                    .bind(e.said.action.map_or("", Action::as_str))
+                    .bind(e.said.outcome.map_or("", Outcome::as_str))
                     .bind(e.event.rule.as_str())
                     .bind(&e.request_id)
                     .bind(e.body.as_slice())

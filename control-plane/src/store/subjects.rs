@@ -1,5 +1,6 @@
 //! The audit entries the store writes, one builder per record kind (docs/audit.md).
 
+use countersign_api::verdict::{Action, Outcome, Said};
 use serde_json::{json, Map, Value};
 
 use super::rows::{DecisionRow, GrantRow, PolicyRow, RequestRow, Verdict};
@@ -70,7 +71,8 @@ fn operation_subject(host: &str, op: &pb::Operation, kind: Option<audit::Operati
 pub(super) fn event(host: &str, ev: &pb::EventRecord, request_id: Option<&str>) -> Entry {
     let default_op = pb::Operation::default();
     let op = ev.operation.as_ref().unwrap_or(&default_op);
-    let grant_use = ev.outcome == "granted" && !ev.grant_id.is_empty();
+    let said = Said::of(ev);
+    let grant_use = said.outcome == Some(Outcome::Granted) && !ev.grant_id.is_empty();
     let mut details = Map::new();
     details.insert("sequence".into(), json!(ev.sequence));
     if let Some(t) = ev
@@ -80,8 +82,8 @@ pub(super) fn event(host: &str, ev: &pb::EventRecord, request_id: Option<&str>) 
         let t = Timestamp::from_system_time(t).to_string();
         details.insert("event_time".into(), Value::String(t));
     }
-    if !ev.mode.is_empty() {
-        details.insert("mode".into(), Value::String(ev.mode.clone()));
+    if let Some(mode) = said.mode {
+        details.insert("mode".into(), json!(mode));
     }
     if op.pid != 0 {
         details.insert("pid".into(), json!(op.pid));
@@ -108,8 +110,8 @@ pub(super) fn event(host: &str, ev: &pb::EventRecord, request_id: Option<&str>) 
         ),
         subject: Subject {
             rule: some(&ev.rule),
-            action: some(&ev.action),
-            decision: some(&ev.outcome),
+            action: said.action.map(|a| a.as_str().to_owned()),
+            decision: said.outcome.map(|o| o.as_str().to_owned()),
             request_id: request_id.map(str::to_owned),
             grant_id: some(&ev.grant_id),
             details,
@@ -143,7 +145,7 @@ pub(super) fn request(r: &RequestRow, channel: &str) -> Entry {
         ),
         subject: Subject {
             rule: some(&r.spec.rule),
-            action: Some("approve".into()),
+            action: Some(Action::Approve.as_str().into()),
             decision: Some("pending".into()),
             request_id: Some(r.id.clone()),
             reason: some(&r.reason),

@@ -278,17 +278,21 @@ pub fn refused(
     label: &str,
     launcher: &str,
 ) -> pb::EventRecord {
-    pb::EventRecord {
+    let mut e = pb::EventRecord {
         sequence,
         time: Some(SystemTime::now().into()),
         kind: pb::OperationKind::Exec.into(),
-        action: "approve".into(),
-        outcome: "refused".into(),
         operation: Some(operation(binary, label, launcher)),
         rule: rule.into(),
-        mode: "lsm".into(),
         ..Default::default()
+    };
+    countersign_api::verdict::Judged {
+        action: countersign_api::verdict::Action::Approve,
+        outcome: countersign_api::verdict::Outcome::Refused,
+        mode: countersign_api::verdict::Mode::Lsm,
     }
+    .stamp(&mut e);
+    e
 }
 
 /// Uploads one refused attempt and returns the id of the request it opened or joined,

@@ -6,6 +6,7 @@ use control_plane::store::{
     Close, DecisionRow, Ingest, Judgement, RequestRow, RequestSpec, RequestState, Store, Verdict,
 };
 use countersign_api::pb;
+use countersign_api::verdict::{Action, Judged, Mode, Outcome};
 
 /// A fixed "now" (tests move time by adding to it).
 pub fn t0() -> SystemTime {
@@ -34,19 +35,23 @@ pub fn op(session: &str, fingerprint: &str) -> pb::Operation {
     }
 }
 
-/// An event record.
+/// An event record (`action` and `outcome` named as in event logs).
 pub fn event(seq: u64, action: &str, outcome: &str, op: pb::Operation) -> pb::EventRecord {
-    pb::EventRecord {
+    let mut e = pb::EventRecord {
         sequence: seq,
         time: Some(t0().into()),
         kind: pb::OperationKind::Exec.into(),
-        action: action.into(),
-        outcome: outcome.into(),
         operation: Some(op),
         rule: "kubectl-mutations".into(),
-        mode: "lsm".into(),
         ..pb::EventRecord::default()
+    };
+    Judged {
+        action: Action::parse(action).expect("an action"),
+        outcome: Outcome::parse(outcome).expect("an outcome"),
+        mode: Mode::Lsm,
     }
+    .stamp(&mut e);
+    e
 }
 
 /// A plain audited event (opens nothing).

@@ -7,7 +7,7 @@ use agent_common::MAX_CGROUP_LEVEL;
 use super::{check_name, Scope};
 use crate::{
     error::{PolicyError, Subject},
-    model::{parse_action, Action, AgentGroup, Location},
+    model::{Action, AgentGroup, Location},
     parse::Item,
     raw::{line, RawAgent, Str},
 };
@@ -65,7 +65,7 @@ pub(super) fn validate(
 /// A default action; omitted = allow (the group is then governed by its rules alone).
 fn action(s: &mut Scope, v: Option<&Str>) -> Action {
     let Some(v) = v else { return Action::Allow };
-    parse_action(v.as_str()).unwrap_or_else(|| {
+    Action::parse(v.as_str()).unwrap_or_else(|| {
         s.err(line(v.span()), unknown_action(v.as_str()));
         Action::Allow
     })

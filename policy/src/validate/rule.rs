@@ -12,7 +12,7 @@ use super::{agent::unknown_action, check_name, exec, network, Scope};
 use crate::{
     duration,
     error::{PolicyError, Subject},
-    model::{parse_action, Action, Approvers, GrantSpec, Location, Match, Rule},
+    model::{Action, Approvers, GrantSpec, Location, Match, Rule},
     parse::Item,
     raw::{items, line, RawApprovers, RawRule},
 };
@@ -35,7 +35,7 @@ pub(super) fn validate(
         s.err(line(raw.id.span()), e);
     }
     let agents = agents(&mut s, raw, known_agents);
-    let action = parse_action(raw.action.as_str()).unwrap_or_else(|| {
+    let action = Action::parse(raw.action.as_str()).unwrap_or_else(|| {
         s.err(line(raw.action.span()), unknown_action(raw.action.as_str()));
         Action::Allow
     });

@@ -47,7 +47,7 @@ impl Line {
                 rule: b.rule,
                 dev: *dev,
                 ino: *ino,
-                argv: hex(&argv.buf[..argv.len as usize]),
+                argv: hex::encode(&argv.buf[..argv.len as usize]),
             },
             Target::Exec { .. } => return None,
             Target::Connect {
@@ -71,22 +71,16 @@ impl Line {
                 ino,
                 argv,
             } => {
-                let bytes = unhex(&argv)?;
+                let bytes = hex::decode(&argv).ok()?;
                 if bytes.len() >= ARGV_LEN {
                     return None;
                 }
-                let mut buf = Box::new([0u8; ARGV_LEN]);
-                buf[..bytes.len()].copy_from_slice(&bytes);
                 Binding {
                     rule,
                     target: Target::Exec {
                         dev,
                         ino,
-                        argv: Capture {
-                            buf,
-                            len: bytes.len() as u32,
-                            truncated: false,
-                        },
+                        argv: Capture::exact(&bytes, false),
                     },
                 }
             }
@@ -98,20 +92,6 @@ impl Line {
             } => Binding::connect(rule, IpAddr::V6(addr), port, protocol),
         })
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// The file.

@@ -6,6 +6,7 @@
 use std::time::{Duration, SystemTime};
 
 use countersign_api::pb::{Destination, EventRecord, Operation, OperationKind, ParentProcess};
+use countersign_api::verdict::{Action, Judged, Mode, Outcome};
 
 /// Distinct operations refused by the approve rule, per daemon: one pending request each.
 pub const FINGERPRINTS: u64 = 4;
@@ -64,11 +65,33 @@ pub fn log(k: usize, host: &str, events: u64, batch: usize) -> Log {
     }
 }
 
+/// A judged operation, as a daemon in fallback mode uploads it.
+fn judged(
+    kind: OperationKind,
+    action: Action,
+    outcome: Outcome,
+    rule: &str,
+    operation: Operation,
+) -> EventRecord {
+    let mut e = EventRecord {
+        kind: kind as i32,
+        rule: rule.to_owned(),
+        operation: Some(operation),
+        ..EventRecord::default()
+    };
+    Judged {
+        action,
+        outcome,
+        mode: Mode::Fallback,
+    }
+    .stamp(&mut e);
+    e
+}
+
 /// The fields every record has, filled in around the kind-specific part.
 fn finish(mut e: EventRecord, k: usize, seq: u64, time: SystemTime, rng: &mut Rng) -> EventRecord {
     e.sequence = seq;
     e.time = Some(time.into());
-    e.mode = "fallback".into();
     let op = e.operation.get_or_insert_with(Operation::default);
     let session = format!("s-{}-1763900000", 4000 + k);
     op.agent_group = GROUP.into();
@@ -130,14 +153,7 @@ fn approve_refusal(k: usize, f: u64) -> EventRecord {
     .map(String::from);
     let mut op = exec("/usr/bin/kubectl", &argv, 262_144);
     op.fingerprint = format!("{:016x}", (k as u64 + 1) << 32 | (f + 1));
-    EventRecord {
-        kind: OperationKind::Exec as i32,
-        action: "approve".into(),
-        outcome: "killed".into(),
-        rule: APPROVE_RULE.into(),
-        operation: Some(op),
-        ..EventRecord::default()
-    }
+    judged(OperationKind::Exec, Action::Approve, Outcome::Killed, APPROVE_RULE, op)
 }
 
 /// A connect to the cloud metadata service, denied.
@@ -145,14 +161,7 @@ fn metadata_refusal(rng: &mut Rng) -> EventRecord {
     let argv = ["curl", "-s", "http://169.254.169.254/latest/meta-data/"].map(String::from);
     let mut op = exec("/usr/bin/curl", &argv, 262_200 + rng.next() % 3);
     op.destination = Some(destination("169.254.169.254", 80));
-    EventRecord {
-        kind: OperationKind::Connect as i32,
-        action: "deny".into(),
-        outcome: "refused".into(),
-        rule: "cloud-metadata".into(),
-        operation: Some(op),
-        ..EventRecord::default()
-    }
+    judged(OperationKind::Connect, Action::Deny, Outcome::Refused, "cloud-metadata", op)
 }
 
 /// A connect to a package mirror or an API, audited.
@@ -166,14 +175,7 @@ fn audited_connect(rng: &mut Rng) -> EventRecord {
     let argv = ["python3", "-m", "pip", "install", "-r", "requirements.txt"].map(String::from);
     let mut op = exec("/usr/bin/python3.11", &argv, 263_000);
     op.destination = Some(destination(&address, 443));
-    EventRecord {
-        kind: OperationKind::Connect as i32,
-        action: "audit".into(),
-        outcome: "allowed".into(),
-        rule: "egress-audit".into(),
-        operation: Some(op),
-        ..EventRecord::default()
-    }
+    judged(OperationKind::Connect, Action::Audit, Outcome::Allowed, "egress-audit", op)
 }
 
 /// An exec of a developer tool, audited.
@@ -198,14 +200,7 @@ fn audited_exec(rng: &mut Rng) -> EventRecord {
     let (binary, args) = TOOLS[(rng.next() % TOOLS.len() as u64) as usize];
     let mut argv: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     argv.push(format!("--job={}", rng.next() % 10_000));
-    EventRecord {
-        kind: OperationKind::Exec as i32,
-        action: "audit".into(),
-        outcome: "allowed".into(),
-        rule: "tools-audit".into(),
-        operation: Some(exec(binary, &argv, 262_300 + rng.next() % 6)),
-        ..EventRecord::default()
-    }
+    judged(OperationKind::Exec, Action::Audit, Outcome::Allowed, "tools-audit", exec(binary, &argv, 262_300 + rng.next() % 6))
 }
 
 fn destination(address: &str, port: u32) -> Destination {
@@ -242,7 +237,10 @@ mod tests {
         );
         let all: Vec<&EventRecord> = l.batches.iter().flatten().collect();
         assert!(all.iter().zip(1..).all(|(e, s)| e.sequence == s));
-        let approve = all.iter().filter(|e| e.action == "approve").count() as u64;
+        let approve = all
+            .iter()
+            .filter(|e| e.rule_action() == countersign_api::pb::Action::Approve)
+            .count() as u64;
         assert_eq!(approve, l.approve);
         assert!((400..600).contains(&approve), "about 20 %: {approve}");
         assert_eq!(l.fingerprints, FINGERPRINTS);
