@@ -5,7 +5,10 @@
 //! An event record carries its verdict twice: the typed fields (`rule_action`, `result`,
 //! `enforcement`) and, for servers that predate them, the deprecated strings. Readers take
 //! the typed field and fall back to the string, so records of older daemons read the same.
-#![allow(deprecated, reason = "the one place that reads and writes the deprecated strings")]
+#![allow(
+    deprecated,
+    reason = "the one place that reads and writes the deprecated strings"
+)]
 
 pub use agent_common::{event::EventKind, verdict::asks_approval, Action, Mode, Outcome};
 
@@ -183,10 +186,7 @@ mod tests {
             .iter()
             .map(|k| json(serde_json::to_string(k)))
             .collect();
-        assert_eq!(
-            kinds,
-            [r#""exec""#, r#""connect""#, r#""argv_mismatch""#]
-        );
+        assert_eq!(kinds, [r#""exec""#, r#""connect""#, r#""argv_mismatch""#]);
         for bad in [r#""Approve""#, r#""unknown""#, "1", "null"] {
             assert!(serde_json::from_str::<Action>(bad).is_err(), "{bad}");
         }
@@ -210,7 +210,10 @@ mod tests {
         for k in EventKind::ALL {
             assert_eq!(kind_of(pb::OperationKind::from(*k) as i32), Some(*k));
         }
-        assert_eq!((action_of(0), outcome_of(99), mode_of(-1)), (None, None, None));
+        assert_eq!(
+            (action_of(0), outcome_of(99), mode_of(-1)),
+            (None, None, None)
+        );
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub use error::{GroupLookupError, PolicyError, PolicyErrors, Subject};
 pub use explain::{explain_connect, explain_exec, Explanation};
 pub use matching::{connect_mismatch, exec_mismatch, Decision, Mismatch, RuleRef};
 pub use model::{
-    Action, AgentGroup, Approvers, ArgPattern, Cidr, ExecMatch,
-    GrantSpec, Location, Match, NetMatch, Policy, PortRange, Protocol, Rule, RulePath,
+    Action, AgentGroup, Approvers, ArgPattern, Cidr, ExecMatch, GrantSpec, Location, Match,
+    NetMatch, Policy, PortRange, Protocol, Rule, RulePath,
 };
 pub use resolve::{FileId, HostResolver, Resolver};

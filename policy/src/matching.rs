@@ -11,9 +11,7 @@ use agent_common::hash;
 use crate::{
     attempt::{ConnectAttempt, ExecAttempt},
     cidr::{to_mapped, Cidr},
-    model::{
-        Action, AgentGroup, ArgPattern, Match, Policy, PortRange, Protocol, Rule,
-    },
+    model::{Action, AgentGroup, ArgPattern, Match, Policy, PortRange, Protocol, Rule},
     resolve::{FileId, Resolver},
 };
 

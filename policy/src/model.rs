@@ -244,4 +244,3 @@ impl Default for GrantSpec {
         }
     }
 }
-

@@ -105,7 +105,8 @@ impl AgentApi {
                 .get(key, &r.fingerprint)
                 .map(|e| self.request_view(key, &e))
                 .or_else(|| {
-                    (r.action == Action::Approve && self.link.is_some()).then(|| view::unseen_request(&r))
+                    (r.action == Action::Approve && self.link.is_some())
+                        .then(|| view::unseen_request(&r))
                 });
             view::refusal(r, request)
         });

@@ -1,10 +1,7 @@
 //! How the daemon's knowledge looks on the agent socket.
 
 use super::protocol::{Refusal, RequestView};
-use crate::{
-    approvals::Entry,
-    uplink::convert::rfc3339,
-};
+use crate::{approvals::Entry, uplink::convert::rfc3339};
 
 /// A request table entry.
 pub fn request(e: &Entry) -> RequestView {

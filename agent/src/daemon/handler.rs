@@ -12,7 +12,6 @@ use crate::{
         },
         server::{Handler, Peer},
     },
-
     grants::{self, NewGrant},
     session::registry::SessionRecord,
     session::{scope_cgroup, SessionKey},

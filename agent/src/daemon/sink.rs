@@ -118,7 +118,10 @@ impl Sink for EventSink {
         let mut r = match decoded {
             Ok(r) => r,
             Err(unknown) => {
-                tracing::error!(?unknown, "event of another build from the kernel: not logged");
+                tracing::error!(
+                    ?unknown,
+                    "event of another build from the kernel: not logged"
+                );
                 return;
             }
         };

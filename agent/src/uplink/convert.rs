@@ -145,7 +145,10 @@ mod tests {
                 pb::EnforcementMode::Lsm
             )
         );
-        #[allow(deprecated, reason = "servers that predate the typed fields read these")]
+        #[allow(
+            deprecated,
+            reason = "servers that predate the typed fields read these"
+        )]
         let strings = (e.action.as_str(), e.outcome.as_str(), e.mode.as_str());
         assert_eq!(strings, ("approve", "granted", "lsm"));
         assert_eq!(e.rule, "kubectl-mutations");

@@ -7,12 +7,10 @@
 
 use std::time::Duration;
 
-use tonic::Code;
-
 use super::view::RequestView;
 use super::Bridge;
 use crate::decide;
-use crate::store::{ChatRefusal, StoreError, Verdict};
+use crate::store::{ChatRefusal, RequestRow, StoreError, Verdict};
 
 /// What the button asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,10 +132,10 @@ async fn attempt(bridge: &Bridge, click: &Click) -> Result<Reply, Refusal> {
     };
     let verdict = match &click.action {
         ClickAction::ApproveOnce => Verdict::ApproveOnce,
-        // Uses are not asked in a chat: as many as the rule allows (0: unlimited).
+        // Uses are filled in from the rule once the request is read (below).
         ClickAction::ApproveFor(d) => Verdict::ApproveFor {
             duration: *d,
-            uses: u32::MAX,
+            uses: 0,
         },
         ClickAction::Deny(reason) if reason.trim().is_empty() => {
             return Err(refuse(
@@ -150,25 +148,28 @@ async fn attempt(bridge: &Bridge, click: &Click) -> Result<Reply, Refusal> {
             reason: reason.trim().chars().take(500).collect(),
         },
     };
-    let now = crate::rpc::now();
     let chat = click.chat;
-    let decided = bridge
-        .store
-        .decide(&click.request_id, now, move |row, decisions| {
-            let verdict = match verdict {
-                Verdict::ApproveFor { duration, .. } => Verdict::ApproveFor {
-                    duration,
-                    uses: row.spec.max_grant_uses,
-                },
-                other => other,
-            };
-            decide::judge(&person, chat, &verdict, row, decisions, now)
-        })
-        .await
-        .map_err(|e| {
-            let (code, text) = explain(&e);
-            refuse(&name, code, text)
-        })?;
+    // Uses are not asked in a chat: "approve for" takes as many as the rule allows.
+    let verdict = move |row: &RequestRow| match verdict {
+        Verdict::ApproveFor { duration, .. } => Verdict::ApproveFor {
+            duration,
+            uses: row.spec.max_grant_uses,
+        },
+        other => other,
+    };
+    let decided = decide::flow::decide(
+        &bridge.store,
+        &person,
+        chat,
+        &click.request_id,
+        verdict,
+        crate::rpc::now(),
+    )
+    .await
+    .map_err(|e| {
+        let (code, text) = explain(&e);
+        refuse(&name, code, text)
+    })?;
     if decided.repeated {
         return Err(refuse(
             &name,
@@ -180,14 +181,6 @@ async fn attempt(bridge: &Bridge, click: &Click) -> Result<Reply, Refusal> {
             ),
         ));
     }
-    tracing::info!(
-        request = %decided.request.id,
-        person = %name,
-        chat,
-        verdict = %decide::describe(&decided.decision.verdict),
-        state = decided.request.state.as_str(),
-        "decision"
-    );
     let text = format!(
         "You {} request {}.",
         decide::describe(&decided.decision.verdict),
@@ -208,16 +201,7 @@ async fn attempt(bridge: &Bridge, click: &Click) -> Result<Reply, Refusal> {
 /// The refusal code and text of a failed decision.
 fn explain(e: &StoreError) -> (&'static str, String) {
     match e {
-        StoreError::Rejected(status) => {
-            let code = match status.code() {
-                Code::PermissionDenied if status.message().contains("launched") => "launcher",
-                Code::PermissionDenied => "not_allowed",
-                Code::FailedPrecondition => "already_decided",
-                Code::InvalidArgument => "invalid",
-                _ => "refused",
-            };
-            (code, capitalized(status.message()))
-        }
+        StoreError::Refused(refusal) => (refusal.audit_code(), capitalized(&refusal.to_string())),
         StoreError::Precondition(m) => ("already_decided", capitalized(m)),
         StoreError::NotFound(m) => ("unknown_request", capitalized(m)),
         other => ("unavailable", unavailable(other)),

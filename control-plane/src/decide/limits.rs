@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use tonic::Status;
+use super::Refusal;
 
 use crate::store::{RequestSpec, Verdict};
 
@@ -12,20 +12,20 @@ pub const MAX_KERNEL_USES: u32 = agent_common::grant::MAX_GRANT_SLOTS;
 /// The `(uses, ttl)` an approval asks for, checked against the request's spec: approve once
 /// is one use for the rule's longest ttl; approve for D needs 0 < D <= the rule's ttl and
 /// uses within the rule's (0 = unlimited only when the rule allows unlimited) and the
-/// kernel's limit. Violations are `invalid_argument` naming the limit.
-pub fn grant_of(verdict: &Verdict, spec: &RequestSpec) -> Result<(u32, Duration), Status> {
+/// kernel's limit. Violations are [`Refusal::OutOfLimits`] naming the limit.
+pub fn grant_of(verdict: &Verdict, spec: &RequestSpec) -> Result<(u32, Duration), Refusal> {
     let rule = &spec.rule;
     match verdict {
         Verdict::ApproveOnce => Ok((1, spec.max_grant_ttl)),
-        Verdict::Deny { .. } => Err(Status::invalid_argument("a deny grants nothing")),
+        Verdict::Deny { .. } => Err(Refusal::OutOfLimits("a deny grants nothing".into())),
         Verdict::ApproveFor { duration, uses } => {
             if duration.is_zero() {
-                return Err(Status::invalid_argument(
-                    "approve_for_duration.duration must be longer than 0",
+                return Err(Refusal::OutOfLimits(
+                    "approve_for_duration.duration must be longer than 0".into(),
                 ));
             }
             if *duration > spec.max_grant_ttl {
-                return Err(Status::invalid_argument(format!(
+                return Err(Refusal::OutOfLimits(format!(
                     "approve_for_duration.duration {} is longer than rule '{rule}' allows: \
                      grants last at most {}",
                     policy::format_duration(*duration),
@@ -34,7 +34,7 @@ pub fn grant_of(verdict: &Verdict, spec: &RequestSpec) -> Result<(u32, Duration)
             }
             let max = spec.max_grant_uses;
             if *uses > MAX_KERNEL_USES && (max == 0 || max > MAX_KERNEL_USES) {
-                return Err(Status::invalid_argument(format!(
+                return Err(Refusal::OutOfLimits(format!(
                     "approve_for_duration.uses {uses} is more than a grant can hold: at most \
                      {MAX_KERNEL_USES} uses (or 0 for unlimited within the duration)"
                 )));
@@ -45,7 +45,7 @@ pub fn grant_of(verdict: &Verdict, spec: &RequestSpec) -> Result<(u32, Duration)
                 } else {
                     uses.to_string()
                 };
-                return Err(Status::invalid_argument(format!(
+                return Err(Refusal::OutOfLimits(format!(
                     "approve_for_duration.uses {given} is more than rule '{rule}' allows: at \
                      most {max} use{}",
                     if max == 1 { "" } else { "s" }

@@ -2,7 +2,9 @@
 //! functions the store runs inside its transaction.
 //!
 //! [`judge`] sees the locked request and its decisions and says what to write (a
-//! [`Judgement`]) or why not (a gRPC status). Checks, in order:
+//! [`Judgement`]) or why not (a [`Refusal`]). [`flow::decide`] is the whole decision —
+//! authorize, judge inside the store's transaction, store, announce — for the gRPC service and
+//! the chat bridges alike. Checks, in order:
 //! 1. the caller is a person with role `approver` in one of the rule's approver groups
 //!    (`permission_denied`);
 //! 2. the same person already decided: the same verdict again is an idempotent repeat
@@ -17,13 +19,14 @@
 //!    distinct approval. The grant is the most restrictive of all approvals (shortest ttl,
 //!    fewest uses), so no approver ever grants more than they agreed to.
 
+pub mod flow;
 mod limits;
+mod refusal;
 
 use std::time::SystemTime;
 
-use tonic::Status;
-
 pub use limits::{grant_of, MAX_KERNEL_USES};
+pub use refusal::Refusal;
 
 use crate::people::{Person, Role};
 use crate::store::{Close, DecisionRow, Judgement, RequestRow, RequestState, Verdict};
@@ -55,26 +58,25 @@ pub fn judge(
     request: &RequestRow,
     decisions: &[DecisionRow],
     now: SystemTime,
-) -> Result<Judgement, Status> {
+) -> Result<Judgement, Refusal> {
     authorize(person, request)?;
     if let Some(mine) = decisions.iter().find(|d| d.decided_by == person.name) {
         if same_verdict(&mine.verdict, verdict) {
             return Ok(Judgement::Repeat(mine.clone()));
         }
-        return Err(Status::failed_precondition(format!(
-            "you already decided request {}: {} at {}; a decision cannot be changed",
-            request.id,
-            describe(&mine.verdict),
-            when(mine.time)
-        )));
+        return Err(Refusal::ChangedMind {
+            request: request.id.clone(),
+            decided: describe(&mine.verdict),
+            at: when(mine.time),
+        });
     }
     still_open(request, decisions, now)?;
     if verdict.is_approval() && is_launcher(person, request) && !request.spec.allow_launcher {
-        return Err(Status::permission_denied(format!(
-            "you launched this agent session ({}/{}): rule '{}' does not let the launching user \
-             approve its requests; ask another approver",
-            request.agent_group, request.session, request.spec.rule
-        )));
+        return Err(Refusal::Launcher {
+            group: request.agent_group.clone(),
+            session: request.session.clone(),
+            rule: request.spec.rule.clone(),
+        });
     }
     let close = match verdict {
         Verdict::Deny { .. } => Some(Close::Deny),
@@ -120,16 +122,26 @@ pub fn judge(
     })
 }
 
+/// Whether `person` is an approver at all (before any request is read).
+pub fn approver(person: &Person) -> Result<(), Refusal> {
+    if person.has(Role::Approver) {
+        Ok(())
+    } else {
+        Err(Refusal::NotApprover {
+            person: person.name.clone(),
+        })
+    }
+}
+
 /// Step 1: role and approver group.
-fn authorize(person: &Person, request: &RequestRow) -> Result<(), Status> {
-    person.require(Role::Approver)?;
+fn authorize(person: &Person, request: &RequestRow) -> Result<(), Refusal> {
+    approver(person)?;
     if !person.in_any(&request.spec.approver_groups) {
-        return Err(Status::permission_denied(format!(
-            "person '{}' is not in an approver group of rule '{}' (groups: {})",
-            person.name,
-            request.spec.rule,
-            request.spec.approver_groups.join(", ")
-        )));
+        return Err(Refusal::NotInApproverGroup {
+            person: person.name.clone(),
+            rule: request.spec.rule.clone(),
+            groups: request.spec.approver_groups.join(", "),
+        });
     }
     Ok(())
 }
@@ -139,7 +151,7 @@ fn still_open(
     request: &RequestRow,
     decisions: &[DecisionRow],
     now: SystemTime,
-) -> Result<(), Status> {
+) -> Result<(), Refusal> {
     let by = |pred: fn(&Verdict) -> bool| {
         let who: Vec<String> = decisions
             .iter()
@@ -152,35 +164,32 @@ fn still_open(
             format!(" by {}", who.join(", "))
         }
     };
+    let expired = || Refusal::Expired {
+        request: request.id.clone(),
+        at: when(request.expires_at),
+    };
     match request.state {
-        RequestState::Pending if now >= request.expires_at => {
-            Err(Status::failed_precondition(format!(
-                "request {} expired at {}",
-                request.id,
-                when(request.expires_at)
-            )))
-        }
+        RequestState::Pending if now >= request.expires_at => Err(expired()),
         RequestState::Pending => Ok(()),
-        RequestState::Expired => Err(Status::failed_precondition(format!(
-            "request {} expired at {}",
-            request.id,
-            when(request.expires_at)
-        ))),
-        RequestState::Denied => Err(Status::failed_precondition(format!(
-            "request {} is already denied{}",
-            request.id,
-            by(|v| !v.is_approval())
-        ))),
-        RequestState::Approved => Err(Status::failed_precondition(format!(
-            "request {} is already approved{}{}",
-            request.id,
-            by(Verdict::is_approval),
-            request
-                .grant_id
-                .as_ref()
-                .map(|g| format!(" (grant {g})"))
-                .unwrap_or_default()
-        ))),
+        RequestState::Expired => Err(expired()),
+        RequestState::Denied => Err(Refusal::Closed {
+            request: request.id.clone(),
+            state: "denied",
+            by: by(|v| !v.is_approval()),
+        }),
+        RequestState::Approved => Err(Refusal::Closed {
+            request: request.id.clone(),
+            state: "approved",
+            by: format!(
+                "{}{}",
+                by(Verdict::is_approval),
+                request
+                    .grant_id
+                    .as_ref()
+                    .map(|g| format!(" (grant {g})"))
+                    .unwrap_or_default()
+            ),
+        }),
     }
 }
 

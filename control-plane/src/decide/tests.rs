@@ -91,7 +91,7 @@ fn ok(p: &Person, v: &Verdict, r: &RequestRow, d: &[DecisionRow]) -> Judgement {
     judge(p, "cli", v, r, d, t(60)).unwrap_or_else(|e| panic!("refused: {e:?}"))
 }
 
-fn refused(p: &Person, v: &Verdict, r: &RequestRow, d: &[DecisionRow]) -> Status {
+fn refused(p: &Person, v: &Verdict, r: &RequestRow, d: &[DecisionRow]) -> Refusal {
     match judge(p, "cli", v, r, d, t(60)) {
         Ok(j) => panic!("accepted: {j:?}"),
         Err(e) => e,
@@ -140,7 +140,7 @@ fn roles_and_groups() {
         &[],
     );
     assert_eq!(e.code(), Code::PermissionDenied);
-    assert_eq!(e.message(), "person 'ann' is not an approver");
+    assert_eq!(e.to_string(), "person 'ann' is not an approver");
     let e = refused(
         &person("adam", &["sre"], &[Role::Admin]),
         &deny("no"),
@@ -156,7 +156,7 @@ fn roles_and_groups() {
     );
     assert_eq!(e.code(), Code::PermissionDenied);
     assert!(
-        e.message()
+        e.to_string()
             .contains("not in an approver group of rule 'kubectl' (groups: sre, dba)"),
         "{e:?}"
     );
@@ -185,7 +185,7 @@ fn launcher_cannot_approve_unless_allowed() {
     let e = refused(&lena, &Verdict::ApproveOnce, &r, &[]);
     assert_eq!(e.code(), Code::PermissionDenied);
     assert!(
-        e.message().starts_with("you launched this agent session"),
+        e.to_string().starts_with("you launched this agent session"),
         "{e:?}"
     );
     let e = refused(&lena, &for_(5, 1), &r, &[]);
@@ -296,7 +296,7 @@ fn repeats_and_changed_minds() {
     let e = refused(&approver("alice"), &Verdict::ApproveOnce, &closed, &mine);
     assert_eq!(e.code(), Code::FailedPrecondition);
     assert!(
-        e.message().contains(
+        e.to_string().contains(
             "you already decided request r-0000000001: denied (no) at 2023-11-14T22:13:50Z"
         ),
         "{e:?}"
@@ -318,7 +318,7 @@ fn closed_requests_name_who_and_when() {
     let e = refused(&approver("alice"), &Verdict::ApproveOnce, &r, &d);
     assert_eq!(e.code(), Code::FailedPrecondition);
     assert_eq!(
-        e.message(),
+        e.to_string(),
         "request r-0000000001 is already denied by bob at 2023-11-14T22:13:50Z"
     );
 
@@ -328,7 +328,7 @@ fn closed_requests_name_who_and_when() {
     let e = refused(&approver("alice"), &deny("late"), &r, &d);
     assert_eq!(e.code(), Code::FailedPrecondition);
     assert_eq!(
-        e.message(),
+        e.to_string(),
         "request r-0000000001 is already approved by bob at 2023-11-14T22:13:50Z (grant 00000000000000ff)"
     );
 
@@ -336,7 +336,7 @@ fn closed_requests_name_who_and_when() {
     let e = refused(&approver("alice"), &Verdict::ApproveOnce, &r, &[]);
     assert_eq!(e.code(), Code::FailedPrecondition);
     assert_eq!(
-        e.message(),
+        e.to_string(),
         "request r-0000000001 expired at 2023-11-14T23:13:20Z"
     );
 }
@@ -354,7 +354,7 @@ fn pending_but_past_expiry_is_expired() {
     )
     .expect_err("expired");
     assert_eq!(e.code(), Code::FailedPrecondition);
-    assert!(e.message().contains("expired at"), "{e:?}");
+    assert!(e.to_string().contains("expired at"), "{e:?}");
     assert!(judge(
         &approver("alice"),
         "cli",
@@ -375,7 +375,7 @@ fn grant_limits() {
     let bad = |v: Verdict| {
         let e = refused(&alice, &v, &r, &[]);
         assert_eq!(e.code(), Code::InvalidArgument, "{v:?}: {e:?}");
-        e.message().to_owned()
+        e.to_string()
     };
     assert_eq!(
         bad(for_(0, 1)),
@@ -406,13 +406,13 @@ fn grant_limits() {
     assert!(judge(&alice, "cli", &for_(10, 0), &r, &[], t(60)).is_ok());
     let e = judge(&alice, "cli", &for_(10, 9), &r, &[], t(60)).expect_err("kernel");
     assert_eq!(e.code(), Code::InvalidArgument);
-    assert!(e.message().contains("at most 8 uses"), "{e:?}");
+    assert!(e.to_string().contains("at most 8 uses"), "{e:?}");
     // A spec above the kernel limit (not writable in a policy) still stops at 8.
     let mut s = spec();
     s.max_grant_uses = 20;
     let r = request(s);
     let e = judge(&alice, "cli", &for_(10, 9), &r, &[], t(60)).expect_err("kernel");
-    assert!(e.message().contains("at most 8 uses"), "{e:?}");
+    assert!(e.to_string().contains("at most 8 uses"), "{e:?}");
 }
 
 #[test]

@@ -114,28 +114,15 @@ impl ApprovalService for ApprovalApi {
         let ask = request.into_inner();
         check::request_id("request_id", &ask.request_id)?;
         let verdict = convert::verdict(ask.verdict.as_ref())?;
-        // Refuse non-approvers before touching the store (the judge checks again, with the
-        // request's groups).
-        caller.person.require(Role::Approver)?;
-        let now = super::now();
-        let person = caller.person.clone();
-        let channel = caller.channel.clone();
-        let decided = self
-            .ctx
-            .store
-            .decide(&ask.request_id, now, move |row, decisions| {
-                decide::judge(&person, &channel, &verdict, row, decisions, now)
-            })
-            .await?;
-        tracing::info!(
-            request = %decided.request.id,
-            person = %caller.person.name,
-            verdict = %decide::describe(&decided.decision.verdict),
-            state = decided.request.state.as_str(),
-            grant = decided.grant.as_ref().map(|g| g.grant_id.as_str()).unwrap_or(""),
-            repeated = decided.repeated,
-            "decision"
-        );
+        let decided = decide::flow::decide(
+            &self.ctx.store,
+            &caller.person,
+            &caller.channel,
+            &ask.request_id,
+            |_| verdict,
+            super::now(),
+        )
+        .await?;
         Ok(Response::new(convert::decision(&decided.decision)))
     }
 

@@ -10,6 +10,7 @@ use super::rows::{Close, Decided, DecisionRow, GrantRow, Judgement, RequestRow, 
 use super::writer::Writer;
 use super::{codec, grants, requests, stream, subjects, Store, StoreError};
 use crate::audit::Timestamp;
+use crate::decide::Refusal;
 
 impl Store {
     /// Runs `judge` on the locked request and its decisions, then writes what it says, all in
@@ -17,8 +18,8 @@ impl Store {
     ///
     /// `Judgement::Repeat` writes nothing. `Judgement::Record` on a request that is no longer
     /// pending, or whose time is up, writes nothing and fails with `Precondition` (the judge
-    /// should have said so itself). An error of the judge comes back as
-    /// `StoreError::Rejected`.
+    /// should have said so itself). A refusal of the judge comes back as
+    /// `StoreError::Refused`.
     pub async fn decide<F>(
         &self,
         id: &str,
@@ -26,7 +27,7 @@ impl Store {
         judge: F,
     ) -> Result<Decided, StoreError>
     where
-        F: FnOnce(&RequestRow, &[DecisionRow]) -> Result<Judgement, tonic::Status> + Send,
+        F: FnOnce(&RequestRow, &[DecisionRow]) -> Result<Judgement, Refusal> + Send,
     {
         let now = codec::trunc(now);
         let mut w = self.writer().await?;
@@ -36,7 +37,7 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("no request {id}")))?;
         let before = requests::decisions(w.conn(), id).await?;
         let (decided_by, channel, verdict, close) = match judge(&r, &before) {
-            Err(status) => return Err(StoreError::Rejected(status)),
+            Err(refusal) => return Err(StoreError::Refused(refusal)),
             Ok(Judgement::Repeat(decision)) => {
                 let grant = match &r.grant_id {
                     Some(g) => grants::load(w.conn(), g).await?,

@@ -33,9 +33,9 @@ pub enum StoreError {
     /// The object is not in a state that allows the operation (decided, expired, revoked …).
     #[error("{0}")]
     Precondition(String),
-    /// A request's `judge` refused the decision; its status is returned as is.
-    #[error("{}", .0.message())]
-    Rejected(tonic::Status),
+    /// A request's `judge` refused the decision.
+    #[error(transparent)]
+    Refused(#[from] crate::decide::Refusal),
     /// The audit chain could not be written or does not verify.
     #[error(transparent)]
     Audit(#[from] AuditError),
@@ -74,7 +74,7 @@ impl From<StoreError> for tonic::Status {
             StoreError::Conflict(m) | StoreError::Precondition(m) => {
                 tonic::Status::failed_precondition(m)
             }
-            StoreError::Rejected(status) => status,
+            StoreError::Refused(refusal) => refusal.into(),
             StoreError::Database(e) => {
                 // Logged in full here, shown to the caller only by category.
                 tracing::error!(error = %e, "store: database error");

@@ -19,13 +19,62 @@ fn t0() -> SystemTime {
 
 /// (kind, action, outcome, mode, rule, destination) of each uploaded event.
 const EVENTS: [(pb::OperationKind, &str, &str, &str, &str, bool); 7] = [
-    (pb::OperationKind::Exec, "audit", "allowed", "lsm", "tools-audit", false),
-    (pb::OperationKind::Connect, "deny", "refused", "fallback", "cloud-metadata", true),
-    (pb::OperationKind::Exec, "approve", "killed", "fallback", "kubectl-mutations", false),
-    (pb::OperationKind::Exec, "approve", "would_refuse", "lsm", "kubectl-mutations", false),
-    (pb::OperationKind::Exec, "allow", "allowed", "lsm", "", false),
-    (pb::OperationKind::ArgvMismatch, "deny", "killed", "fallback", "rm", false),
-    (pb::OperationKind::Connect, "approve", "refused", "lsm", "db", true),
+    (
+        pb::OperationKind::Exec,
+        "audit",
+        "allowed",
+        "lsm",
+        "tools-audit",
+        false,
+    ),
+    (
+        pb::OperationKind::Connect,
+        "deny",
+        "refused",
+        "fallback",
+        "cloud-metadata",
+        true,
+    ),
+    (
+        pb::OperationKind::Exec,
+        "approve",
+        "killed",
+        "fallback",
+        "kubectl-mutations",
+        false,
+    ),
+    (
+        pb::OperationKind::Exec,
+        "approve",
+        "would_refuse",
+        "lsm",
+        "kubectl-mutations",
+        false,
+    ),
+    (
+        pb::OperationKind::Exec,
+        "allow",
+        "allowed",
+        "lsm",
+        "",
+        false,
+    ),
+    (
+        pb::OperationKind::ArgvMismatch,
+        "deny",
+        "killed",
+        "fallback",
+        "rm",
+        false,
+    ),
+    (
+        pb::OperationKind::Connect,
+        "approve",
+        "refused",
+        "lsm",
+        "db",
+        true,
+    ),
 ];
 
 fn operation(destination: bool) -> pb::Operation {

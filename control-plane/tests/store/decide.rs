@@ -81,7 +81,7 @@ async fn n_of_m_with_concurrent_decisions_grants_once(db: &Db) {
         .find_map(|r| r.as_ref().err())
         .expect("one refused");
     assert!(
-        matches!(loser, StoreError::Rejected(s) if s.code() == tonic::Code::FailedPrecondition),
+        matches!(loser, StoreError::Refused(r) if r.code() == tonic::Code::FailedPrecondition),
         "{loser:?}"
     );
     let decided = granted[0];

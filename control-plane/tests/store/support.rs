@@ -2,6 +2,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use control_plane::decide::Refusal;
 use control_plane::store::{
     Close, DecisionRow, Ingest, Judgement, RequestRow, RequestSpec, RequestState, Store, Verdict,
 };
@@ -88,21 +89,25 @@ pub fn spec(min: u32) -> RequestSpec {
 pub fn judge(
     person: &str,
     verdict: Verdict,
-) -> impl FnOnce(&RequestRow, &[DecisionRow]) -> Result<Judgement, tonic::Status> + Send {
+) -> impl FnOnce(&RequestRow, &[DecisionRow]) -> Result<Judgement, Refusal> + Send {
     let person = person.to_owned();
     move |r, decisions| {
         if let Some(mine) = decisions.iter().find(|d| d.decided_by == person) {
             if mine.verdict == verdict {
                 return Ok(Judgement::Repeat(mine.clone()));
             }
-            return Err(tonic::Status::failed_precondition("you already decided"));
+            return Err(Refusal::ChangedMind {
+                request: r.id.clone(),
+                decided: format!("{:?}", mine.verdict),
+                at: String::new(),
+            });
         }
         if r.state != RequestState::Pending {
-            return Err(tonic::Status::failed_precondition(format!(
-                "request {} is {}",
-                r.id,
-                r.state.as_str()
-            )));
+            return Err(Refusal::Closed {
+                request: r.id.clone(),
+                state: r.state.as_str(),
+                by: String::new(),
+            });
         }
         let close = match &verdict {
             Verdict::Deny { .. } => Some(Close::Deny),

@@ -153,7 +153,13 @@ fn approve_refusal(k: usize, f: u64) -> EventRecord {
     .map(String::from);
     let mut op = exec("/usr/bin/kubectl", &argv, 262_144);
     op.fingerprint = format!("{:016x}", (k as u64 + 1) << 32 | (f + 1));
-    judged(OperationKind::Exec, Action::Approve, Outcome::Killed, APPROVE_RULE, op)
+    judged(
+        OperationKind::Exec,
+        Action::Approve,
+        Outcome::Killed,
+        APPROVE_RULE,
+        op,
+    )
 }
 
 /// A connect to the cloud metadata service, denied.
@@ -161,7 +167,13 @@ fn metadata_refusal(rng: &mut Rng) -> EventRecord {
     let argv = ["curl", "-s", "http://169.254.169.254/latest/meta-data/"].map(String::from);
     let mut op = exec("/usr/bin/curl", &argv, 262_200 + rng.next() % 3);
     op.destination = Some(destination("169.254.169.254", 80));
-    judged(OperationKind::Connect, Action::Deny, Outcome::Refused, "cloud-metadata", op)
+    judged(
+        OperationKind::Connect,
+        Action::Deny,
+        Outcome::Refused,
+        "cloud-metadata",
+        op,
+    )
 }
 
 /// A connect to a package mirror or an API, audited.
@@ -175,7 +187,13 @@ fn audited_connect(rng: &mut Rng) -> EventRecord {
     let argv = ["python3", "-m", "pip", "install", "-r", "requirements.txt"].map(String::from);
     let mut op = exec("/usr/bin/python3.11", &argv, 263_000);
     op.destination = Some(destination(&address, 443));
-    judged(OperationKind::Connect, Action::Audit, Outcome::Allowed, "egress-audit", op)
+    judged(
+        OperationKind::Connect,
+        Action::Audit,
+        Outcome::Allowed,
+        "egress-audit",
+        op,
+    )
 }
 
 /// An exec of a developer tool, audited.
@@ -200,7 +218,13 @@ fn audited_exec(rng: &mut Rng) -> EventRecord {
     let (binary, args) = TOOLS[(rng.next() % TOOLS.len() as u64) as usize];
     let mut argv: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     argv.push(format!("--job={}", rng.next() % 10_000));
-    judged(OperationKind::Exec, Action::Audit, Outcome::Allowed, "tools-audit", exec(binary, &argv, 262_300 + rng.next() % 6))
+    judged(
+        OperationKind::Exec,
+        Action::Audit,
+        Outcome::Allowed,
+        "tools-audit",
+        exec(binary, &argv, 262_300 + rng.next() % 6),
+    )
 }
 
 fn destination(address: &str, port: u32) -> Destination {
