@@ -10,12 +10,25 @@ use agent_common::{hash, ARGV_LEN, ARG_SLOT, MAX_ARGS};
 use aya_ebpf::{
     bindings::BPF_ANY,
     helpers::{bpf_probe_read_user, generated as gen},
+    macros::map,
+    maps::{LruHashMap, PerCpuArray},
 };
 
-use crate::{
-    maps::{SCRATCH_ARGV, ZEROES},
-    Error,
-};
+use crate::Error;
+
+/// argv captured at syscall entry, by thread id, until the exec commits (LRU: an exec that
+/// fails leaves an entry behind; the LRU evicts it). Pinned: a restarted daemon keeps the
+/// captures of execs in flight.
+#[map]
+pub static PENDING_EXEC: LruHashMap<u32, Argv> = LruHashMap::pinned(8192, 0);
+
+/// Per-CPU scratch space for big values that do not fit the 512-byte BPF stack.
+#[map]
+pub static SCRATCH_ARGV: PerCpuArray<Argv> = PerCpuArray::with_max_entries(1, 0);
+
+/// All zeroes, never written: the source for clearing scratch memory in one helper call.
+#[map]
+pub static ZEROES: PerCpuArray<[u8; 2048]> = PerCpuArray::with_max_entries(1, 0);
 
 /// Most argv pointers read; more arguments mark the capture truncated.
 const MAX_ARG_PTRS: u32 = 32;
@@ -265,7 +278,7 @@ fn shifted_equal<const S: usize>(entry: &Argv, image: &Argv) -> bool {
 /// Stores the capture for the exec's later stages.
 #[inline(always)]
 pub fn remember(tid: u32, a: &Argv) -> Result<(), Error> {
-    crate::maps::PENDING_EXEC
+    PENDING_EXEC
         .insert(&tid, a, BPF_ANY as u64)
         .map_err(|_| Error::Map)
 }

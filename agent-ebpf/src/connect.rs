@@ -20,9 +20,34 @@ use crate::{
 const AF_INET: u16 = 2;
 const AF_INET6: u16 = 10;
 
+/// Which of the four programs is judging: the address family and the call.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    /// `cgroup/connect4`.
+    Connect4,
+    /// `cgroup/connect6`.
+    Connect6,
+    /// `cgroup/sendmsg4` (unconnected UDP).
+    Sendmsg4,
+    /// `cgroup/sendmsg6` (unconnected UDP).
+    Sendmsg6,
+}
+
+impl Hook {
+    #[inline(always)]
+    fn v6(self) -> bool {
+        matches!(self, Self::Connect6 | Self::Sendmsg6)
+    }
+
+    #[inline(always)]
+    fn sendmsg(self) -> bool {
+        matches!(self, Self::Sendmsg4 | Self::Sendmsg6)
+    }
+}
+
 /// Returns 1 to let the operation through, 0 to refuse it.
 #[inline(always)]
-pub fn judge(ctx: &SockAddrContext, v6: bool, sendmsg: bool) -> Result<i32, Error> {
+pub fn judge(ctx: &SockAddrContext, hook: Hook) -> Result<i32, Error> {
     let Some(w) = watch::by_helper() else {
         return Ok(1);
     };
@@ -31,7 +56,7 @@ pub fn judge(ctx: &SockAddrContext, v6: bool, sendmsg: bool) -> Result<i32, Erro
     // connect/sendmsg programs of the matching family.
     let (addr, port, protocol) = unsafe {
         let mut addr = [0u8; 16];
-        if v6 {
+        if hook.v6() {
             let w0 = (*sa).user_ip6[0].to_ne_bytes();
             let w1 = (*sa).user_ip6[1].to_ne_bytes();
             let w2 = (*sa).user_ip6[2].to_ne_bytes();
@@ -74,8 +99,8 @@ pub fn judge(ctx: &SockAddrContext, v6: bool, sendmsg: bool) -> Result<i32, Erro
                 (*e).addr = addr;
                 (*e).port = port;
                 (*e).protocol = protocol;
-                (*e).family = if v6 { AF_INET6 } else { AF_INET };
-                if sendmsg {
+                (*e).family = if hook.v6() { AF_INET6 } else { AF_INET };
+                if hook.sendmsg() {
                     (*e).flags |= flags::SENDMSG;
                 }
             }

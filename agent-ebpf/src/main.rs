@@ -24,6 +24,7 @@ use aya_ebpf::{
     programs::{LsmContext, RawTracePointContext, SockAddrContext, TracePointContext},
 };
 use aya_log_ebpf::warn;
+use connect::Hook;
 
 /// Why a program could not finish judging (its number appears in the daemon's log).
 #[repr(u32)]
@@ -115,22 +116,22 @@ fn exec_mode() -> Option<Mode> {
 // Connect programs: an error judging a watched process refuses (returns 0), never allows.
 #[cgroup_sock_addr(connect4)]
 pub fn connect4(ctx: SockAddrContext) -> i32 {
-    connect::judge(&ctx, false, false).unwrap_or(0)
+    connect::judge(&ctx, Hook::Connect4).unwrap_or(0)
 }
 
 #[cgroup_sock_addr(connect6)]
 pub fn connect6(ctx: SockAddrContext) -> i32 {
-    connect::judge(&ctx, true, false).unwrap_or(0)
+    connect::judge(&ctx, Hook::Connect6).unwrap_or(0)
 }
 
 #[cgroup_sock_addr(sendmsg4)]
 pub fn sendmsg4(ctx: SockAddrContext) -> i32 {
-    connect::judge(&ctx, false, true).unwrap_or(0)
+    connect::judge(&ctx, Hook::Sendmsg4).unwrap_or(0)
 }
 
 #[cgroup_sock_addr(sendmsg6)]
 pub fn sendmsg6(ctx: SockAddrContext) -> i32 {
-    connect::judge(&ctx, true, true).unwrap_or(0)
+    connect::judge(&ctx, Hook::Sendmsg6).unwrap_or(0)
 }
 
 #[cfg(not(test))]

@@ -1,6 +1,7 @@
 //! The maps shared with the daemon. Every map the daemon writes or reads is pinned by name, so
 //! that a restarted daemon adopts the same policy, grants and pending events instead of
-//! opening a gap in enforcement.
+//! opening a gap in enforcement. Their types are `agent_common`'s; maps of the programs' own
+//! types live with them (`argv`, `exec::committed`), so no module here depends back on them.
 
 use agent_common::{
     event::Event,
@@ -10,12 +11,8 @@ use agent_common::{
 };
 use aya_ebpf::{
     macros::map,
-    maps::{
-        Array, HashMap, LpmTrie, LruHashMap, LruPerCpuHashMap, PerCpuArray, ProgramArray, RingBuf,
-    },
+    maps::{Array, HashMap, LpmTrie, LruPerCpuHashMap, PerCpuArray, ProgramArray, RingBuf},
 };
-
-use crate::argv::Argv;
 
 /// Events to the daemon. 4 MiB holds a few thousand events while the daemon restarts.
 #[map]
@@ -56,11 +53,6 @@ pub static TICKETS: HashMap<u64, u32> = HashMap::pinned(16384, 0);
 /// `BPF_F_NO_PREALLOC` (uapi `linux/bpf.h`).
 const BPF_F_NO_PREALLOC: u32 = 1;
 
-/// argv captured at syscall entry, by thread id, until the exec commits (LRU: an exec that
-/// fails leaves an entry behind; the LRU evicts it).
-#[map]
-pub static PENDING_EXEC: LruHashMap<u32, Argv> = LruHashMap::pinned(8192, 0);
-
 #[map]
 pub static STATS: PerCpuArray<u64> = PerCpuArray::pinned(agent_common::policy::stats::COUNT, 0);
 
@@ -68,18 +60,6 @@ pub static STATS: PerCpuArray<u64> = PerCpuArray::pinned(agent_common::policy::s
 /// pinned first half keeps reaching it while no daemon runs.
 #[map]
 pub static EXEC_TAIL: ProgramArray = ProgramArray::pinned(1, 0);
-
-/// What the first half of `sched_process_exec` hands to the second.
-#[map]
-pub static EXEC_CTX: PerCpuArray<crate::exec::ExecCtx> = PerCpuArray::with_max_entries(1, 0);
-
-/// Per-CPU scratch space for big values that do not fit the 512-byte BPF stack.
-#[map]
-pub static SCRATCH_ARGV: PerCpuArray<Argv> = PerCpuArray::with_max_entries(1, 0);
-
-/// All zeroes, never written: the source for clearing scratch memory in one helper call.
-#[map]
-pub static ZEROES: PerCpuArray<[u8; 2048]> = PerCpuArray::with_max_entries(1, 0);
 
 /// Size check of the event record as the ring buffer carries it.
 const _: () = assert!(core::mem::size_of::<Event>() < 4096);

@@ -2,15 +2,15 @@
 //! exec committed and before the new image runs an instruction.
 
 use agent_common::{event::flags, policy::stats, Mode};
-use aya_ebpf::programs::RawTracePointContext;
+use aya_ebpf::{macros::map, maps::PerCpuArray, programs::RawTracePointContext};
 
 use super::{fail_closed, kill, mismatch_report, report, watched};
 use crate::{
-    argv::{self, Argv, CAPTURED, DEFERRED},
+    argv::{self, Argv, CAPTURED, DEFERRED, PENDING_EXEC, SCRATCH_ARGV},
     enforce::{self, Outcome},
     grants::Op,
     kernel::{self, Bprm},
-    maps::{count, EXEC_CTX, EXEC_TAIL, PENDING_EXEC, SCRATCH_ARGV},
+    maps::{count, EXEC_TAIL},
     rules::{self, ExecFacts, Verdict},
     watch::Watched,
     Error,
@@ -32,6 +32,10 @@ pub struct ExecCtx {
     pub ppid: u32,
     pub parent: u32,
 }
+
+/// What the first half of `sched_process_exec` hands to the second.
+#[map]
+pub static EXEC_CTX: PerCpuArray<ExecCtx> = PerCpuArray::with_max_entries(1, 0);
 
 /// `sched_process_exec`, first half (both modes): capture the new image's arguments, then
 /// tail-call `exec_judge`. The work is split in two programs so that each stays far below

@@ -6,11 +6,12 @@ use aya_ebpf::helpers::bpf_get_current_pid_tgid;
 
 use super::{facts, fail_closed, report, watched, EPERM};
 use crate::{
+    argv::PENDING_EXEC,
     argv::{self, Argv, CAPTURED, DEFERRED},
     enforce,
     grants::Op,
     kernel::{self, Bprm},
-    maps::{count, PENDING_EXEC},
+    maps::count,
     rules,
     watch::Watched,
     Error,

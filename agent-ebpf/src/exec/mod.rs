@@ -27,7 +27,7 @@ use crate::{
 mod committed;
 mod lsm;
 
-pub use committed::{committed, judge_committed, ExecCtx};
+pub use committed::{committed, judge_committed};
 pub use lsm::check;
 
 const SIGKILL: u32 = 9;

@@ -16,7 +16,7 @@ use rcgen::{
     Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 
-use crate::tls::identity::{PeerIdentity, Role};
+use crate::tls::identity::{valid_name, PeerIdentity, Role};
 
 /// Host identity written by [`generate_dev`].
 pub const DEV_HOST: &str = "dev-host";
@@ -160,15 +160,6 @@ fn name(common_name: &str, unit: &str) -> DistinguishedName {
     dn.push(DnType::OrganizationalUnitName, unit);
     dn.push(DnType::CommonName, common_name);
     dn
-}
-
-/// Same shape as agent group and rule names: safe in file names and URIs.
-pub(crate) fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
 }
 
 #[cfg(test)]

@@ -163,7 +163,7 @@ async fn attempt(bridge: &Bridge, click: &Click) -> Result<Reply, Refusal> {
         chat,
         &click.request_id,
         verdict,
-        crate::rpc::now(),
+        crate::store::now(),
     )
     .await
     .map_err(|e| {

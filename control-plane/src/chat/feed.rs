@@ -184,7 +184,7 @@ pub async fn show(
             failed = Some(e);
         }
     }
-    let now = crate::rpc::now();
+    let now = crate::store::now();
     if !view.is_open(now) {
         return failed.map_or(Ok(()), Err);
     }

@@ -88,7 +88,7 @@ impl Bridge {
             }
         }
         let r = &r;
-        if let Err(e) = self.store.record_chat_refusal(r, crate::rpc::now()).await {
+        if let Err(e) = self.store.record_chat_refusal(r, crate::store::now()).await {
             tracing::warn!(chat = %r.chat, code = %r.code, error = %e, "could not record a refused chat callback");
         }
     }

@@ -108,7 +108,7 @@ pub fn parse(file: &str, text: &str) -> Result<People, PeopleError> {
         let at = line_of(raw_person);
         let name = raw_person.name.as_str();
         let name_line = line_of(&raw_person.name).max(at);
-        if !crate::certs::valid_name(name) {
+        if !crate::tls::identity::valid_name(name) {
             problems.push((
                 name_line,
                 format!(

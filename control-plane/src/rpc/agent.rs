@@ -57,7 +57,7 @@ impl AgentService for AgentApi {
         ] {
             check::text(field, value, false)?;
         }
-        let now = super::now();
+        let now = crate::store::now();
         let last = self.ctx.store.register_host(&host, hello, now).await?;
         tracing::info!(
             host = %host,
@@ -88,7 +88,11 @@ impl AgentService for AgentApi {
             &self.ctx.people.default_approvers,
         )?;
         let count = batch.len();
-        let outcome = self.ctx.store.ingest(&host, batch, super::now()).await?;
+        let outcome = self
+            .ctx
+            .store
+            .ingest(&host, batch, crate::store::now())
+            .await?;
         tracing::debug!(host = %host, received = count, stored = outcome.stored, acked = outcome.acked, opened = outcome.opened.len(), "events uploaded");
         for r in &outcome.opened {
             tracing::info!(host = %host, request = %r.id, rule = %r.spec.rule, agent = %r.agent_group, session = %r.session, "approval request opened");
@@ -123,7 +127,7 @@ impl AgentService for AgentApi {
         let row = self
             .ctx
             .store
-            .forward(&host, op, &spec, ask.reason.trim(), super::now())
+            .forward(&host, op, &spec, ask.reason.trim(), crate::store::now())
             .await?;
         tracing::info!(host = %host, request = %row.id, rule = %row.spec.rule, "request forwarded");
         Ok(Response::new(ForwardRequestResponse {
@@ -195,7 +199,7 @@ impl AgentService for AgentApi {
         let missing = self
             .ctx
             .store
-            .report_sessions(&host, &sessions, super::now())
+            .report_sessions(&host, &sessions, crate::store::now())
             .await?;
         for m in &missing {
             tracing::warn!(host = %host, agent = %m.agent_group, session = %m.session, lost = m.events_lost, limited = m.events_limited, "the kernel could not send every event of a session");

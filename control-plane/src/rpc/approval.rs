@@ -47,7 +47,7 @@ impl ApprovalService for ApprovalApi {
         if !ask.page_token.is_empty() {
             check::request_id("page_token", &ask.page_token)?;
         }
-        let now = super::now();
+        let now = crate::store::now();
         let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());
         let mut filter = RequestFilter {
             state: Some(RequestState::Pending),
@@ -120,7 +120,7 @@ impl ApprovalService for ApprovalApi {
             &caller.channel,
             &ask.request_id,
             |_| verdict,
-            super::now(),
+            crate::store::now(),
         )
         .await?;
         Ok(Response::new(convert::decision(&decided.decision)))
@@ -168,7 +168,12 @@ impl ApprovalService for ApprovalApi {
         let revocation = self
             .ctx
             .store
-            .revoke(&ask.grant_id, &person.name, ask.reason.trim(), super::now())
+            .revoke(
+                &ask.grant_id,
+                &person.name,
+                ask.reason.trim(),
+                crate::store::now(),
+            )
             .await?;
         tracing::info!(grant = %ask.grant_id, person = %person.name, "grant revoked");
         Ok(Response::new(revocation))

@@ -101,7 +101,7 @@ impl AuditService for AuditApi {
                 return Err(invalid("format is required: JSONL, CSV or OCSF"))
             }
         };
-        let start = super::now();
+        let start = crate::store::now();
         let mut end_at_checkpoint = None;
         if format == Format::Jsonl {
             // A checkpoint over the head right now, so that the export ends with a signature

@@ -68,12 +68,6 @@ impl Ctx {
     }
 }
 
-/// The current time at the store's precision (milliseconds), so that what a call returns
-/// equals what a later read of the same row returns (idempotent replays compare equal).
-pub fn now() -> std::time::SystemTime {
-    crate::audit::Timestamp::now().system_time()
-}
-
 /// The five services, each behind its authenticator, added to a tonic server.
 pub fn routes(ctx: &Ctx) -> tonic::service::Routes {
     tonic::service::Routes::new(agent::service(ctx))

@@ -98,7 +98,7 @@ impl PeopleService for PeopleApi {
             external_id: ask.external_id,
             person: ask.person,
             linked_by: caller.person.name.clone(),
-            linked_at: super::now(),
+            linked_at: crate::store::now(),
         };
         self.ctx.store.link_chat(&link, &caller.channel).await?;
         tracing::info!(chat = %link.channel, account = %link.external_id, person = %link.person, by = %link.linked_by, "chat account linked");
@@ -119,7 +119,7 @@ impl PeopleService for PeopleApi {
                 &ask.external_id,
                 &caller.person.name,
                 &caller.channel,
-                super::now(),
+                crate::store::now(),
             )
             .await?;
         tracing::info!(chat = %link.channel, account = %link.external_id, person = %link.person, "chat account unlinked");

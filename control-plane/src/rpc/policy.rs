@@ -115,7 +115,7 @@ impl PolicyService for PolicyApi {
                 &caller.person.name,
                 ask.comment.trim(),
                 ask.base_revision.trim(),
-                super::now(),
+                crate::store::now(),
             )
             .await
             .map_err(|e| match e {

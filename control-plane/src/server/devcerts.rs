@@ -6,8 +6,9 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use crate::certs::{self, valid_name};
+use crate::certs;
 use crate::people::People;
+use crate::tls::identity::valid_name;
 use crate::tls::identity::{PeerIdentity, Role};
 use countersign_api::tls::TlsFiles;
 

@@ -13,7 +13,6 @@ mod audit;
 mod bulk;
 mod chat;
 mod codec;
-mod convert;
 mod decisions;
 mod error;
 mod grants;
@@ -223,4 +222,10 @@ fn sqlite_url(url: &str) -> String {
     } else {
         format!("{url}?mode=rwc")
     }
+}
+
+/// The current time at the store's precision (milliseconds), so that what a call returns
+/// equals what a later read of the same row returns (idempotent replays compare equal).
+pub fn now() -> std::time::SystemTime {
+    crate::audit::Timestamp::now().system_time()
 }

@@ -120,12 +120,23 @@ pub fn from_pem(pem: &str) -> Result<PeerIdentity, IdentityError> {
     from_der(&block.contents)
 }
 
+/// Whether `name` may name a host or a person in a certificate (and in the files issued for
+/// it): the shape of agent group and rule names, safe in file names and URIs. Certificates
+/// are issued and read only with names that pass.
+pub fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+}
+
 fn parse_uri(uri: &str) -> Result<PeerIdentity, IdentityError> {
     let malformed = || IdentityError::Malformed(uri.to_owned());
     let rest = uri.strip_prefix(URI_PREFIX).ok_or_else(malformed)?;
     let (role, name) = rest.split_once('/').ok_or_else(malformed)?;
     let role = Role::parse(role).ok_or_else(malformed)?;
-    if !crate::certs::valid_name(name) {
+    if !valid_name(name) {
         return Err(malformed());
     }
     Ok(PeerIdentity::new(role, name))

@@ -70,7 +70,7 @@ async fn receive(
     match e
         .bridge
         .store
-        .first_sight(&digest, crate::rpc::now(), signature::WINDOW * 2)
+        .first_sight(&digest, crate::store::now(), signature::WINDOW * 2)
         .await
     {
         Ok(true) => {}

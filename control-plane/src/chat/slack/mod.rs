@@ -99,7 +99,7 @@ impl Integration for Slack {
     }
 
     async fn post(&self, target: &str, view: &RequestView) -> Result<Posted, ChatError> {
-        let (text, blocks) = blocks::message(view, crate::rpc::now());
+        let (text, blocks) = blocks::message(view, crate::store::now());
         let answer = self
             .api
             .call(
@@ -118,7 +118,7 @@ impl Integration for Slack {
     }
 
     async fn update(&self, message: &MessageRow, view: &RequestView) -> Result<(), ChatError> {
-        let (text, blocks) = blocks::message(view, crate::rpc::now());
+        let (text, blocks) = blocks::message(view, crate::store::now());
         self.api
             .call(
                 "chat.update",

@@ -154,7 +154,7 @@ async fn invoke(bridge: &Bridge, activity: &Value) -> Value {
         Reply::Decided { view, .. } => json!({
             "statusCode": 200,
             "type": card::CONTENT_TYPE,
-            "value": card::card(&view, crate::rpc::now(), Actions::Execute),
+            "value": card::card(&view, crate::store::now(), Actions::Execute),
         }),
         // Universal Actions' message response: the client shows the text to the user who
         // acted only. (A card with the refusal in it would be overwritten by the next PUT of

@@ -156,7 +156,7 @@ impl Bot {
 
 /// A message activity holding `view`'s card.
 fn activity(view: &RequestView) -> Value {
-    let now = crate::rpc::now();
+    let now = crate::store::now();
     json!({
         "type": "message",
         "summary": card::summary(view, now),

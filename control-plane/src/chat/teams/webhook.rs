@@ -56,7 +56,7 @@ impl Integration for Webhooks {
             .urls
             .get(target)
             .ok_or_else(|| ChatError(format!("no webhook for group {target}")))?;
-        let content = card::card(view, crate::rpc::now(), Actions::NotifyOnly);
+        let content = card::card(view, crate::store::now(), Actions::NotifyOnly);
         let body = json!({
             "type": "message",
             "attachments": [{ "contentType": card::CONTENT_TYPE, "contentUrl": null, "content": content }]
@@ -81,7 +81,7 @@ impl Integration for Webhooks {
             // Workflows answers 202 Accepted and no id: there is nothing to update later. The
             // reference only has to be non-empty (empty is an unposted claim in the store,
             // which would be posted again).
-            let at = crate::rpc::now()
+            let at = crate::store::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis());
             return Ok(Posted {
