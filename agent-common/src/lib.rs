@@ -14,6 +14,7 @@ pub mod binding;
 pub mod event;
 pub mod grant;
 pub mod hash;
+pub mod matching;
 pub mod offsets;
 pub mod policy;
 pub mod session;

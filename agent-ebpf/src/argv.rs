@@ -232,6 +232,23 @@ pub fn known(a: &Argv, i: usize) -> u64 {
     ((a.whole >> i) & 1) as u64
 }
 
+impl agent_common::matching::Args for Argv {
+    #[inline(always)]
+    fn count(&self) -> u32 {
+        self.argc
+    }
+
+    #[inline(always)]
+    fn known(&self, i: usize) -> u64 {
+        known(self, i)
+    }
+
+    #[inline(always)]
+    fn hash(&self, i: usize) -> u64 {
+        self.hashes[i]
+    }
+}
+
 /// Fingerprint of an exec of this file with these arguments (argv[0] excluded).
 #[inline(always)]
 pub fn fingerprint(a: &Argv, dev: u64, ino: u64) -> u64 {

@@ -1,17 +1,16 @@
 //! Matching an operation against the compiled rules of the active policy generation.
 
 use agent_common::{
-    hash::ANY_ARG,
+    matching,
     policy::{
-        ExecRules, ExecRulesKey, ExecSlot, NetKey, NetRules, NetSlot, ANY_BINARY, ANY_GROUP,
-        ANY_PROTOCOL, EXEC_SLOTS, MAX_ARG_PATTERNS, NET_GENERATION_BITS, NET_SLOTS,
+        ExecRules, ExecRulesKey, ExecSlot, NetKey, NetRules, NetSlot, ANY_BINARY, EXEC_SLOTS,
+        NET_GENERATION_BITS, NET_SLOTS,
     },
-    Action,
 };
 use aya_ebpf::maps::lpm_trie::Key;
 
 use crate::{
-    argv::{known, Argv},
+    argv::Argv,
     maps::{BINARIES, EXEC_RULES, NET_RULES},
 };
 
@@ -39,8 +38,7 @@ pub fn binary_id(generation: u32, dev: u64, ino: u64) -> u32 {
     unsafe { BINARIES.get(&key).copied() }.unwrap_or(NO_BINARY)
 }
 
-/// A file the policy does not name (never equal to a rule's binary or parent id).
-pub const NO_BINARY: u32 = u32::MAX;
+pub use agent_common::matching::NO_BINARY;
 
 /// Facts about an exec that rules look at.
 pub struct ExecFacts<'a> {
@@ -95,50 +93,13 @@ fn scan_exec(f: &ExecFacts, binary: u32, best: &mut Verdict) {
     }
 }
 
-/// Whether slot `s` beats the best rule so far: 0 no, 1 yes, 3 yes but its arguments are
-/// not known yet (deferred). A separate BPF function on purpose: the verifier then sees one
-/// 0/1/3 result per slot instead of every path through the slot's conditions, which keeps
-/// the scan of 2 × 16 slots far below its budget.
+/// Whether slot `s` beats the best rule so far (`agent_common::matching::exec_slot`: 0 no,
+/// 1 yes, 3 yes but its arguments are not known yet). A separate BPF function on purpose: the
+/// verifier then sees one 0/1/3 result per slot instead of every path through the slot's
+/// conditions, which keeps the scan of 2 × 16 slots far below its budget.
 #[inline(never)]
 fn slot_matches(s: &ExecSlot, f: &ExecFacts, best_rule: u32) -> u32 {
-    if !(best_rule == 0 || s.rule < best_rule) {
-        return 0;
-    }
-    if s.group != ANY_GROUP && s.group != f.group {
-        return 0;
-    }
-    if s.parent != ANY_BINARY && s.parent != f.parent {
-        return 0;
-    }
-    match f.argv {
-        None if s.nargs > 0 => 3,
-        None => 1,
-        Some(a) => (a.argc > s.nargs && !mismatches(a, &s.args, s.action)) as u32,
-    }
-}
-
-/// Whether the arguments fail any of the patterns. A pattern `ANY_ARG` always holds. An
-/// argument not captured whole cannot be compared: it holds for a rule that refuses and fails
-/// for one that allows, so a long command line never turns a refusal into an allow.
-#[inline(always)]
-fn mismatches(a: &Argv, patterns: &[u64; MAX_ARG_PATTERNS], action: u32) -> bool {
-    let allows = action != Action::Deny as u32 && action != Action::Approve as u32;
-    let mut i = 0;
-    while i < MAX_ARG_PATTERNS {
-        let p = patterns[i];
-        if p != ANY_ARG {
-            let fail = if known(a, i + 1) != 0 {
-                p != a.hashes[i + 1]
-            } else {
-                allows
-            };
-            if fail {
-                return true;
-            }
-        }
-        i += 1;
-    }
-    false
+    matching::exec_slot(s, f.group, f.parent, f.argv, best_rule)
 }
 
 /// A destination as the rules see it.
@@ -184,13 +145,9 @@ pub fn judge_connect(generation: u32, group: u32, d: &Destination, default: u32)
     best
 }
 
-/// Whether slot `s` matches and beats the best rule so far (a separate BPF function, for the
-/// same reason as [`slot_matches`]).
+/// Whether slot `s` matches and beats the best rule so far (`agent_common::matching::net_slot`;
+/// a separate BPF function, for the same reason as [`slot_matches`]).
 #[inline(never)]
 fn net_slot_matches(s: &NetSlot, group: u32, d: &Destination, best_rule: u32) -> u32 {
-    ((best_rule == 0 || s.rule < best_rule)
-        && (s.group == ANY_GROUP || s.group == group)
-        && (s.protocol == ANY_PROTOCOL || s.protocol == d.protocol)
-        && d.port >= s.port_lo
-        && d.port <= s.port_hi) as u32
+    matching::net_slot(s, group, d.port, d.protocol, best_rule)
 }

@@ -34,6 +34,7 @@ pub fn run() -> Result<()> {
         newer,
     );
     stable_components()?;
+    machete()?;
     nightly()?;
     linker::ensure()?;
     postgres::install()?;
@@ -84,6 +85,27 @@ fn stable_components() -> Result<()> {
         )?;
     }
     report("clippy and rustfmt", !missing.is_empty());
+    Ok(())
+}
+
+/// Version of cargo-machete the lint stage runs (pinned: its findings gate the run).
+const MACHETE: &str = "0.9.2";
+
+/// cargo-machete, for the lint stage's check that no crate declares a dependency it does not
+/// use (about a minute to build, once per machine).
+fn machete() -> Result<()> {
+    let version = util::output(Command::new("cargo").args(["machete", "--version"]));
+    let present = version.is_ok_and(|v| v.trim() == MACHETE);
+    if !present {
+        util::run(Command::new("cargo").args([
+            "install",
+            "--locked",
+            "--version",
+            MACHETE,
+            "cargo-machete",
+        ]))?;
+    }
+    report(&format!("cargo-machete {MACHETE}"), !present);
     Ok(())
 }
 

@@ -1,10 +1,12 @@
-//! The compiled maps, read the way `agent-ebpf/src/rules.rs` reads them, decide exactly as
-//! the userspace matcher does: compile and matching cannot drift apart unnoticed.
+//! The compiled maps, read the way `agent-ebpf/src/rules.rs` reads them and judged slot by
+//! slot with the kernel's own matcher (`agent_common::matching`), decide exactly as the
+//! userspace matcher does: compile and matching cannot drift apart unnoticed. Only the map
+//! lookups are emulated here; the slot logic is the kernel's code.
 
 use agent_common::{
     hash,
-    policy::{ANY_BINARY, ANY_GROUP, ANY_PROTOCOL},
-    Action,
+    matching::{self, Args, NO_BINARY},
+    policy::ANY_BINARY,
 };
 
 use super::{id, policy, MapResolver};
@@ -62,27 +64,32 @@ fn binary_id(c: &Compiled, f: FileId) -> Option<u32> {
         .map(|(_, v)| *v)
 }
 
+/// An attempt's arguments as the kernel captures them: hashed when they fit a slot.
+struct Captured(Vec<Option<u64>>);
+
+impl Args for Captured {
+    fn count(&self) -> u32 {
+        self.0.len() as u32
+    }
+    fn known(&self, i: usize) -> u64 {
+        u64::from(self.0.get(i).is_some_and(Option::is_some))
+    }
+    fn hash(&self, i: usize) -> u64 {
+        self.0.get(i).copied().flatten().unwrap_or(0)
+    }
+}
+
 /// (action, rule number) as the kernel computes it.
 fn kernel_exec(c: &Compiled, group: u32, default: u32, e: &ExecAttempt) -> (u32, u32) {
-    let parent = e.parent.and_then(|p| binary_id(c, p));
+    let parent = e.parent.and_then(|p| binary_id(c, p)).unwrap_or(NO_BINARY);
+    let args = Captured(e.argv.iter().map(|a| hash::arg(a)).collect());
     let mut best = (default, 0);
     for key in binary_id(c, e.binary).into_iter().chain([ANY_BINARY]) {
         let Some((_, rules)) = c.exec_rules.iter().find(|(k, _)| k.binary == key) else {
             continue;
         };
         for s in &rules.slots[..rules.count as usize] {
-            // An argument that does not fit its slot matches refusing rules only.
-            let refusing = s.action == Action::Deny as u32 || s.action == Action::Approve as u32;
-            let args_ok = e.argv.len() as u32 > s.nargs
-                && (0..s.nargs as usize).all(|i| {
-                    s.args[i] == hash::ANY_ARG
-                        || hash::arg(&e.argv[i + 1]).map_or(refusing, |h| h == s.args[i])
-                });
-            if (best.1 == 0 || s.rule < best.1)
-                && (s.group == ANY_GROUP || s.group == group)
-                && (s.parent == ANY_BINARY || Some(s.parent) == parent)
-                && args_ok
-            {
+            if matching::exec_slot(s, group, parent, Some(&args), best.1) != matching::NO_MATCH {
                 best = (s.action, s.rule);
             }
         }
@@ -114,11 +121,7 @@ fn kernel_connect(c: &Compiled, group: u32, default: u32, a: &ConnectAttempt) ->
         return best;
     };
     for s in &rules.slots[..rules.count as usize] {
-        if (best.1 == 0 || s.rule < best.1)
-            && (s.group == ANY_GROUP || s.group == group)
-            && (s.protocol == ANY_PROTOCOL || s.protocol == proto)
-            && (s.port_lo..=s.port_hi).contains(&a.port)
-        {
+        if matching::net_slot(s, group, a.port, proto, best.1) != 0 {
             best = (s.action, s.rule);
         }
     }
