@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use control_plane::certs::{self, CertError, PemPair};
-use control_plane::tls::identity::{PeerIdentity, Role};
+use countersign_certs::identity::{PeerIdentity, Role};
+use countersign_certs::{self as certs, CertError, PemPair};
 
 use crate::exit::{Failure, Outcome, OK};
 use crate::output::outln;
@@ -121,7 +121,7 @@ mod tests {
         };
         assert_eq!(run(&alice, Path::new("/nonexistent")), Ok(OK));
         let pem = std::fs::read_to_string(dir.path().join("person-alice.pem")).expect("pem");
-        let id = control_plane::tls::identity::from_pem(&pem).expect("identity");
+        let id = countersign_certs::identity::from_pem(&pem).expect("identity");
         assert_eq!(id, PeerIdentity::new(Role::Person, "alice"));
         let bad = CertsCommand::Host {
             name: "Web/01".into(),

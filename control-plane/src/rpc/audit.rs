@@ -220,15 +220,9 @@ fn encode(format: Format, records: &[&Record], csv_header: bool) -> Result<Vec<u
             ocsf::write(records.iter().copied(), &all, &mut out).map_err(|e| failed(&e))?;
         }
         Format::Csv => {
-            // One writer per chunk: rows are independent, only the header is written once.
-            let mut w = ::csv::Writer::from_writer(out);
-            if csv_header {
-                w.write_record(csv::COLUMNS).map_err(|e| failed(&e))?;
-            }
-            for r in records {
-                w.write_record(csv::row(r)).map_err(|e| failed(&e))?;
-            }
-            out = w.into_inner().map_err(|e| failed(&e))?;
+            out = csv::write_rows(records.iter().copied(), csv_header, out)
+                .map_err(|e| failed(&e))?
+                .1;
         }
     }
     Ok(out)

@@ -1,4 +1,5 @@
-//! Who the caller is: identities read from verified client certificates. (The TLS files and
-//! the client set-up are the API's: `countersign_api::tls`.)
+//! Who the caller is: identities read from verified client certificates
+//! (`countersign_certs::identity`, shared with the CLI). The TLS files and the client set-up
+//! are the API's: `countersign_api::tls`.
 
-pub mod identity;
+pub use countersign_certs::identity;

@@ -2,8 +2,8 @@
 
 use std::time::SystemTime;
 
-use control_plane::audit::Record;
 use countersign_api::pb;
+use countersign_audit::Record;
 
 use super::FilterArgs;
 use crate::commands::all_pages;

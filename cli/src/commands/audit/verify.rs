@@ -10,9 +10,9 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use control_plane::audit::verify::MAX_LINE;
-use control_plane::audit::{verify_with, Anchor, Digest, Record, Summary, Verifier, VerifyError};
-use control_plane::audit::{CheckpointError, VerifyingKey};
+use countersign_audit::verify::MAX_LINE;
+use countersign_audit::{verify_with, Anchor, Digest, Record, Summary, Verifier, VerifyError};
+use countersign_audit::{CheckpointError, VerifyingKey};
 
 use crate::exit::{Failure, Outcome, OK};
 use crate::output::outln;

@@ -1,8 +1,8 @@
 use std::num::NonZeroU64;
 use std::time::{Duration, UNIX_EPOCH};
 
-use control_plane::audit::export::jsonl;
-use control_plane::audit::{Actor, ActorKind, Chain, Entry, Kind, SigningKey, Subject, Timestamp};
+use countersign_audit::export::jsonl;
+use countersign_audit::{Actor, ActorKind, Chain, Entry, Kind, SigningKey, Subject, Timestamp};
 
 use super::*;
 

@@ -3,8 +3,8 @@
 use serde_json::{json, Value};
 
 use super::*;
-use crate::audit::canonical::record_hash;
-use crate::audit::checkpoint::CheckpointError;
+use crate::canonical::record_hash;
+use crate::checkpoint::CheckpointError;
 
 const K: usize = 38; // an exec attempt in the middle: entry 35, after 3 checkpoints (interval 10)
 

@@ -15,9 +15,9 @@ use std::io::Write;
 use serde_json::Value;
 
 use super::ExportError;
-use crate::audit::canonical::to_bytes;
-use crate::audit::filter::Filter;
-use crate::audit::record::Record;
+use crate::canonical::to_bytes;
+use crate::filter::Filter;
+use crate::record::Record;
 
 /// The header row.
 pub const COLUMNS: [&str; 29] = [
@@ -107,15 +107,30 @@ pub fn write<'a, W: Write>(
     filter: &Filter,
     out: W,
 ) -> Result<u64, ExportError> {
+    let (n, _) = write_rows(records.into_iter().filter(|r| filter.matches(r)), true, out)?;
+    Ok(n)
+}
+
+/// Writes `records` (after the header, when `header`) and gives `out` back: one chunk of a
+/// streamed export, whose rows are independent and whose header comes once.
+pub fn write_rows<'a, W: Write>(
+    records: impl IntoIterator<Item = &'a Record>,
+    header: bool,
+    out: W,
+) -> Result<(u64, W), ExportError> {
     let mut w = ::csv::Writer::from_writer(out);
-    w.write_record(COLUMNS)?;
+    if header {
+        w.write_record(COLUMNS)?;
+    }
     let mut n = 0;
-    for record in records.into_iter().filter(|r| filter.matches(r)) {
+    for record in records {
         w.write_record(row(record))?;
         n += 1;
     }
-    w.flush()?;
-    Ok(n)
+    let out = w
+        .into_inner()
+        .map_err(|e| ExportError::from(e.into_error()))?;
+    Ok((n, out))
 }
 
 fn json(value: Value) -> String {

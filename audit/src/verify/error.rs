@@ -3,8 +3,8 @@
 
 use thiserror::Error;
 
-use crate::audit::canonical::EncodeError;
-use crate::audit::checkpoint::CheckpointError;
+use crate::canonical::EncodeError;
+use crate::checkpoint::CheckpointError;
 
 /// Why an export does not verify. Lines are numbered from 1.
 #[derive(Debug, Error)]

@@ -4,9 +4,9 @@
 use std::io::Write;
 
 use super::ExportError;
-use crate::audit::canonical::line_bytes;
-use crate::audit::filter::Filter;
-use crate::audit::record::Record;
+use crate::canonical::line_bytes;
+use crate::filter::Filter;
+use crate::record::Record;
 
 /// One record as one line (without the trailing `\n`).
 pub fn to_line(record: &Record) -> Result<String, ExportError> {

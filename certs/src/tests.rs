@@ -21,7 +21,7 @@ fn missing_client_is_signed_by_existing_ca() {
     generate_dev(dir.path()).expect("regenerate");
     assert_eq!(ca, std::fs::read(&dev.ca.cert).expect("ca again"));
     let pem = std::fs::read_to_string(&dev.person.cert).expect("person");
-    let identity = crate::tls::identity::from_pem(&pem).expect("identity");
+    let identity = crate::identity::from_pem(&pem).expect("identity");
     assert_eq!(identity, PeerIdentity::new(Role::Person, DEV_PERSON));
 }
 

@@ -1,7 +1,7 @@
 //! Hostile input: every bad line is a clear error naming the line, never a panic.
 
 use super::*;
-use crate::audit::verify::MAX_LINE;
+use crate::verify::MAX_LINE;
 
 fn verify_bytes(bytes: &[u8]) -> Result<Summary, VerifyError> {
     verify(bytes, &key().verifying_key())

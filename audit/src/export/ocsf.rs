@@ -15,9 +15,9 @@ use std::io::Write;
 use serde_json::{json, Map, Value};
 
 use super::ExportError;
-use crate::audit::canonical::{to_bytes, EncodeError};
-use crate::audit::filter::Filter;
-use crate::audit::record::{ActorKind, Kind, Operation, Record};
+use crate::canonical::{to_bytes, EncodeError};
+use crate::filter::Filter;
+use crate::record::{ActorKind, Kind, Operation, Record};
 
 /// The OCSF schema version the events follow.
 pub const OCSF_VERSION: &str = "1.3.0";

@@ -5,7 +5,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 use super::*;
-use crate::audit::export::{csv as csv_export, ocsf};
+use crate::export::{csv as csv_export, ocsf};
 
 /// A chain with an exec attempt (seq 0), a connect attempt (seq 1), a decision (seq 2).
 fn three() -> Chain {

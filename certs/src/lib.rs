@@ -1,12 +1,16 @@
-//! Development certificates: a private CA, a server certificate and client certificates for one
-//! host and one person, so the mTLS server can be tried without a real PKI.
+//! Countersign's certificates: the identity a verified client certificate names
+//! ([`identity`], read by the server on every call) and development certificates — a private
+//! CA, a server certificate and client certificates for one host and one person, so the mTLS
+//! server can be tried without a real PKI (issued by the server's dev mode and by
+//! `countersign certs`, without linking the server).
 //!
 //! Identities are carried by a SAN URI, `countersign://host/NAME` or `countersign://person/NAME`
-//! (see [`crate::tls::identity`]); the subject (CN = NAME, OU = role) only helps humans reading
+//! (see [`crate::identity`]); the subject (CN = NAME, OU = role) only helps humans reading
 //! the certificate. Generation is idempotent: an existing certificate is never overwritten,
 //! and missing ones are signed by the existing CA.
 
 mod files;
+pub mod identity;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
@@ -16,7 +20,7 @@ use rcgen::{
     Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 
-use crate::tls::identity::{valid_name, PeerIdentity, Role};
+use crate::identity::{valid_name, PeerIdentity, Role};
 
 /// Host identity written by [`generate_dev`].
 pub const DEV_HOST: &str = "dev-host";

@@ -1,9 +1,9 @@
 //! Checkpoints: truncation against a signed head, forged signatures.
 
 use super::*;
-use crate::audit::canonical::record_hash;
-use crate::audit::checkpoint::{Checkpoint, CheckpointError};
-use crate::audit::verify::Verifier;
+use crate::canonical::record_hash;
+use crate::checkpoint::{Checkpoint, CheckpointError};
+use crate::verify::Verifier;
 
 fn reseal(mut record: Record) -> Record {
     record.hash = record_hash(&record).expect("hash");

@@ -194,8 +194,8 @@ impl Chain {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::export::jsonl;
-    use crate::audit::{verify, Filter};
+    use crate::export::jsonl;
+    use crate::{verify, Filter};
 
     fn entry() -> Entry {
         Entry {
