@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 /// File name of the agent socket inside the daemon's run directory.
 pub const SOCKET_NAME: &str = "agent-api.sock";
 
+/// Environment variable naming the agent socket for processes of a session (`launch` sets
+/// it; the agent-side CLI reads it).
+pub const SOCKET_ENV: &str = "COUNTERSIGN_AGENT_SOCKET";
+
 /// What an agent process may ask. The session is never a parameter: it is the caller's own,
 /// read from the cgroup of the peer's pid (`SO_PEERCRED`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,6 +3,7 @@
 use std::{ffi::OsString, path::Path, time::Duration};
 
 use anyhow::{bail, Result};
+use countersign_api::agent_socket::{SOCKET_ENV, SOCKET_NAME};
 
 use crate::{
     admin_socket::{
@@ -10,7 +11,11 @@ use crate::{
         protocol::{Request, Response},
     },
     cgroup::Hierarchy,
-    session::launch,
+    cli::RunDir,
+    session::{
+        environment::{self, Pass},
+        launch,
+    },
 };
 
 pub fn status(socket: &Path, json: bool) -> Result<i32> {
@@ -143,11 +148,21 @@ pub fn grant(
 }
 
 pub fn launch(
-    socket: &Path,
+    run_dir: &RunDir,
     agent: &str,
     session: Option<&str>,
+    env: &[OsString],
     command: &[OsString],
 ) -> Result<i32> {
+    let passed: Result<Vec<Pass>, _> = env.iter().map(|e| Pass::parse(e)).collect();
+    let passed = match passed {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("countersign-agent launch: {e}");
+            return Ok(1);
+        }
+    };
+    let socket = &run_dir.socket();
     // The name is fixed here (launch would pick the same default: same pid) so that the
     // daemon can record who launched it before anything runs in it.
     let session = session.map_or_else(
@@ -181,7 +196,19 @@ pub fn launch(
         bail!("unexpected reply")
     };
     let hierarchy = Hierarchy::at(mount);
-    match launch::launch(&hierarchy, &cgroup, Some(agent), Some(&session), command) {
+    let mut env = environment::session_env(std::env::vars_os(), &passed);
+    env.push((
+        SOCKET_ENV.into(),
+        run_dir.run_dir.join(SOCKET_NAME).into_os_string(),
+    ));
+    match launch::launch(
+        &hierarchy,
+        &cgroup,
+        Some(agent),
+        Some(&session),
+        command,
+        &env,
+    ) {
         Ok(never) => match never {},
         Err(e) => {
             eprintln!("countersign-agent launch: {e}");

@@ -117,6 +117,11 @@ pub enum Command {
         /// Session name (default s-<pid>-<unix time>).
         #[arg(long)]
         session: Option<String>,
+        /// Pass an environment variable to the command: NAME (its value here) or NAME=VALUE.
+        /// Repeatable. Without it the command gets only PATH, HOME, USER, LOGNAME, SHELL,
+        /// LANG, LANGUAGE, LC_*, TERM, COLORTERM, TZ and TMPDIR; COUNTERSIGN_* are refused.
+        #[arg(long = "env", value_name = "NAME[=VALUE]")]
+        env: Vec<OsString>,
         #[command(flatten)]
         run_dir: RunDir,
         /// The command and its arguments.
@@ -215,9 +220,10 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Launch {
             agent,
             session,
+            env,
             run_dir,
             command,
-        } => admin::launch(&run_dir.socket(), &agent, session.as_deref(), &command),
+        } => admin::launch(&run_dir, &agent, session.as_deref(), &env, &command),
         Command::Grant {
             agent,
             session,

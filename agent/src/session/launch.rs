@@ -110,15 +110,17 @@ pub fn enter_session(
 }
 
 /// Moves the calling process into a new session of the agent group whose cgroup is
-/// `group_cgroup_rel`, announces it on stderr, and execs `cmd` with `COUNTERSIGN_SESSION`
-/// (and `COUNTERSIGN_AGENT` when `group_name` is given) set. Returns only on failure; when
-/// the exec itself fails the process goes back to its previous cgroup.
+/// `group_cgroup_rel`, announces it on stderr, and execs `cmd` with exactly the environment
+/// `env` (see [`super::environment`]) plus `COUNTERSIGN_SESSION` (and `COUNTERSIGN_AGENT`
+/// when `group_name` is given). Returns only on failure; when the exec itself fails the
+/// process goes back to its previous cgroup.
 pub fn launch(
     hierarchy: &Hierarchy,
     group_cgroup_rel: &str,
     group_name: Option<&str>,
     session: Option<&str>,
     cmd: &[OsString],
+    env: &[(OsString, OsString)],
 ) -> Result<Infallible, LaunchError> {
     let (program, args) = cmd.split_first().ok_or(LaunchError::NoCommand)?;
     let pid = std::process::id();
@@ -131,7 +133,11 @@ pub fn launch(
         session.cgroup.rel_path
     );
     let mut command = Command::new(program);
-    command.args(args).env(SESSION_ENV, &session.name);
+    command
+        .args(args)
+        .env_clear()
+        .envs(env.iter().map(|(n, v)| (n, v)))
+        .env(SESSION_ENV, &session.name);
     match group_name {
         Some(group) => command.env(AGENT_ENV, group),
         // A stale value inherited from another session would lie.
@@ -180,8 +186,16 @@ mod tests {
         let hierarchy = Hierarchy::discover().expect("cgroup2");
         let cmd = [OsString::from("sh"), OsString::from("-c"), cmd];
         let group = group.to_string_lossy();
-        let err = launch(&hierarchy, &group, Some("test-group"), Some("sess-1"), &cmd)
-            .expect_err("exec failed");
+        let env = crate::session::environment::session_env(std::env::vars_os(), &[]);
+        let err = launch(
+            &hierarchy,
+            &group,
+            Some("test-group"),
+            Some("sess-1"),
+            &cmd,
+            &env,
+        )
+        .expect_err("exec failed");
         eprintln!("launch error: {err}");
         std::process::exit(err.exit_code());
     }
@@ -198,6 +212,8 @@ mod tests {
             .env(CHILD_GROUP, group_rel)
             .env(CHILD_CMD, script)
             .env(AGENT_ENV, "stale")
+            .env("COUNTERSIGN_TOKEN", "a-person's-token")
+            .env("SSH_AUTH_SOCK", "/run/user/1000/ssh-agent")
             .output()
             .expect("run child")
     }
@@ -211,7 +227,7 @@ mod tests {
         let group_rel = format!("/countersign-test-{}-launch", std::process::id());
         let group = hierarchy.ensure(&group_rel).expect("group cgroup");
 
-        let out = run_launch(&group_rel, "echo \"session=$COUNTERSIGN_SESSION agent=$COUNTERSIGN_AGENT\"; grep ^0:: /proc/self/cgroup");
+        let out = run_launch(&group_rel, "echo \"session=$COUNTERSIGN_SESSION agent=$COUNTERSIGN_AGENT token=${COUNTERSIGN_TOKEN-none} ssh=${SSH_AUTH_SOCK-none}\"; grep ^0:: /proc/self/cgroup");
         let (stdout, stderr) = (
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr),
@@ -219,7 +235,7 @@ mod tests {
         let session_rel = format!("{group_rel}/sess-1");
         assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
         assert!(
-            stdout.contains("session=sess-1 agent=test-group\n"),
+            stdout.contains("session=sess-1 agent=test-group token=none ssh=none\n"),
             "{stdout}"
         );
         assert!(stdout.contains(&format!("0::{session_rel}\n")), "{stdout}");
@@ -273,6 +289,7 @@ mod tests {
             Some("coding-agents"),
             None,
             &cmd,
+            &[],
         )
         .expect_err("no group");
         assert_eq!(
@@ -282,7 +299,7 @@ mod tests {
         );
         assert_eq!(err.exit_code(), 1);
         assert!(matches!(
-            launch(&hierarchy, "/g", None, None, &[]),
+            launch(&hierarchy, "/g", None, None, &[], &[]),
             Err(LaunchError::NoCommand)
         ));
     }

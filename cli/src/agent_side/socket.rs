@@ -14,7 +14,7 @@ use crate::render::clean;
 /// Where the daemon listens unless `COUNTERSIGN_AGENT_SOCKET` says otherwise.
 pub const DEFAULT_DIR: &str = "/run/countersign";
 /// Environment variable overriding the socket path.
-pub const ENV: &str = "COUNTERSIGN_AGENT_SOCKET";
+pub const ENV: &str = countersign_api::agent_socket::SOCKET_ENV;
 /// Longest accepted response line: a daemon bug must not exhaust our memory.
 const MAX_RESPONSE: u64 = 1 << 20;
 

@@ -154,6 +154,52 @@ fn launch_runs_the_command_in_an_enforced_session() {
     t.assert_in_session(&event, "s1");
 }
 
+/// An agent does not inherit what would let it act as the person who launched it (their
+/// Countersign token, their ssh agent, their kube config): only the allow-list, what
+/// `--env` names, and the session's own variables. Asking to pass a COUNTERSIGN_* variable
+/// is refused before anything runs.
+#[test]
+fn launch_hands_the_agent_a_clean_environment() {
+    let mut t = testbed("launch-env");
+    let guarded = t.bin("guarded");
+    t.start_agent(&t.policy(&exec_rule("no-guarded", &guarded, "deny")));
+    let run_dir = t.agent().run_dir();
+    let launch = |extra: &[&str], tag: &str| {
+        let mut cmd = t.agent().command();
+        cmd.args(["launch", "--agent", t.name(), "--session", "s-env"])
+            .args(extra)
+            .args(["--run-dir", &run_dir, "--", "/bin/sh", "-c"])
+            .arg(
+                "echo token=${COUNTERSIGN_TOKEN-none} ssh=${SSH_AUTH_SOCK-none} \
+                 kube=${KUBECONFIG-none} project=${PROJECT-none} \
+                 socket=${COUNTERSIGN_AGENT_SOCKET-none} session=$COUNTERSIGN_SESSION",
+            )
+            .env("COUNTERSIGN_TOKEN", "a-person's-token")
+            .env("SSH_AUTH_SOCK", "/run/user/1000/ssh-agent")
+            .env("KUBECONFIG", "/home/dave/.kube/prod")
+            .env("PROJECT", "web");
+        t.spawn_command(cmd, tag).wait()
+    };
+    let out = launch(&["--env", "PROJECT"], "clean");
+    out.assert_success();
+    assert_eq!(
+        out.stdout,
+        format!(
+            "token=none ssh=none kube=none project=web socket={run_dir}/agent-api.sock \
+             session=s-env\n"
+        )
+    );
+    let refused = launch(&["--env", "COUNTERSIGN_TOKEN"], "token");
+    refused.assert_exit(1);
+    assert!(
+        refused
+            .stderr
+            .contains("COUNTERSIGN_* variables are never passed to an agent"),
+        "{refused}"
+    );
+    assert!(!refused.stdout.contains("token="), "nothing ran: {refused}");
+}
+
 #[test]
 fn monitor_mode_refuses_nothing_and_reports_would_refuse() {
     let mut t = testbed("monitor");
