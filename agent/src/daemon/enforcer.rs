@@ -119,4 +119,22 @@ impl Enforcer for Daemon {
             tracing::error!(error = %format!("{e:#}"), "re-installing the policy with the control plane's new addresses");
         }
     }
+
+    fn server_endpoints(&self, endpoints: Vec<pb::Endpoint>) {
+        let Some(rule) = &self.control_plane else {
+            return;
+        };
+        let endpoints = super::builtin::announced(&endpoints);
+        {
+            let mut r = rule.lock().unwrap_or_else(|p| p.into_inner());
+            if r.endpoints == endpoints {
+                return;
+            }
+            tracing::info!(endpoints = ?endpoints, rule = super::builtin::RULE_ID, "the control plane announced where it listens; re-installing the policy");
+            r.endpoints = endpoints;
+        }
+        if let Err(e) = self.reinstall() {
+            tracing::error!(error = %format!("{e:#}"), "re-installing the policy with the control plane's endpoints");
+        }
+    }
 }

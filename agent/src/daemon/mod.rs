@@ -281,13 +281,18 @@ async fn resolve_control_plane(config: &uplink::Config) -> ControlPlaneRule {
     match config.resolve().await {
         Ok((addrs, port)) => {
             tracing::info!(server = %config.server, addresses = ?addrs, port, rule = builtin::RULE_ID, "agents are denied the control plane");
-            ControlPlaneRule { addrs, port }
+            ControlPlaneRule {
+                addrs,
+                port,
+                endpoints: Vec::new(),
+            }
         }
         Err(e) => {
             tracing::warn!(server = %config.server, error = %e, rule = builtin::RULE_ID, "cannot resolve the control plane yet: the built-in rule waits for its addresses");
             ControlPlaneRule {
                 addrs: Vec::new(),
                 port: config.host_port().map(|(_, p)| p).unwrap_or(443),
+                endpoints: Vec::new(),
             }
         }
     }

@@ -162,7 +162,9 @@ impl Daemon {
             .as_ref()
             .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()).clone())
         {
-            rule.inject(&mut policy).map_err(|e| anyhow!("{e}"))?;
+            let local = crate::kernel::interfaces::addresses();
+            rule.inject(&mut policy, &local)
+                .map_err(|e| anyhow!("{e}"))?;
         }
         let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
         let publish = |generation: u32, names: &Arc<GenNames>| {

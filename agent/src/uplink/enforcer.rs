@@ -41,4 +41,7 @@ pub trait Enforcer: Send + Sync + 'static {
     /// The server resolves to these addresses now: re-install the built-in rule if they
     /// changed.
     fn server_addresses(&self, addrs: Vec<IpAddr>, port: u16);
+    /// The server announced these places of the control plane (its listeners, its
+    /// database): re-install the built-in rule if they changed.
+    fn server_endpoints(&self, endpoints: Vec<pb::Endpoint>);
 }

@@ -268,6 +268,9 @@ async fn connection(
         .map_err(|s| LinkError::rpc("Register", s))?
         .into_inner();
     note_skew(link, reg.server_time.as_ref());
+    // The built-in rule also covers the server's other listeners and its database.
+    let (e, endpoints) = (enforcer.clone(), reg.endpoints.clone());
+    let _ = tokio::task::spawn_blocking(move || e.server_endpoints(endpoints)).await;
 
     let saved = {
         let mut p = link.progress.lock().await;

@@ -72,6 +72,7 @@ impl AgentService for AgentApi {
             host,
             last_acked_sequence: last,
             server_time: Some(now.into()),
+            endpoints: self.ctx.endpoints.to_vec(),
         }))
     }
 

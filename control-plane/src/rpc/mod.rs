@@ -42,16 +42,20 @@ pub struct Ctx {
     /// Becomes true when the server shuts down: endless streams (Decisions) end then, so
     /// that the graceful shutdown does not wait for them forever.
     pub stopping: watch::Receiver<bool>,
+    /// The control plane's listeners and database, told to every daemon at registration
+    /// (`server::endpoints`).
+    pub endpoints: Arc<Vec<pb::Endpoint>>,
 }
 
 impl Ctx {
     /// A context over `store` and `people`; `logins` feeds the login audit writer;
-    /// `stopping` turns true at shutdown.
+    /// `stopping` turns true at shutdown; `endpoints` are told to daemons.
     pub fn new(
         store: Store,
         people: Arc<People>,
         logins: Logins,
         stopping: watch::Receiver<bool>,
+        endpoints: Vec<pb::Endpoint>,
     ) -> Ctx {
         Ctx {
             store,
@@ -59,6 +63,7 @@ impl Ctx {
             policy: Arc::new(spec::PolicyCache::default()),
             logins,
             stopping,
+            endpoints: Arc::new(endpoints),
         }
     }
 

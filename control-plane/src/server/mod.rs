@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod devcerts;
+pub mod endpoints;
 pub mod keys;
 pub mod tasks;
 pub mod tls;
@@ -82,11 +83,26 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }
     let (logins, login_rx) = Logins::new();
     let (stopping_tx, stopping) = watch::channel(false);
-    let ctx = Ctx::new(store.clone(), people.clone(), logins, stopping);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let mut background = vec![
+        tokio::spawn(tasks::expire(store.clone())),
+        tokio::spawn(tasks::record_logins(store.clone(), login_rx)),
+    ];
+    let mut endpoints = vec![endpoints::listener(addr, "grpc")];
+    let mut chat_addr = None;
+    if let Some(chat) = &chat_config {
+        let running =
+            crate::chat::start(chat, store.clone(), people.clone(), stopping_tx.subscribe())
+                .await?;
+        chat_addr = Some(running.addr);
+        endpoints.push(endpoints::listener(running.addr, "chat"));
+        background.extend(running.tasks);
+    }
+    endpoints.extend(endpoints::database(&url).await);
+    let ctx = Ctx::new(store.clone(), people.clone(), logins, stopping, endpoints);
     let router = Server::builder()
         .tls_config(tls::config(&tls_files)?)
         .context("TLS configuration")?
@@ -101,18 +117,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             let _ = stopped.await;
         },
     ));
-    let mut background = vec![
-        tokio::spawn(tasks::expire(store.clone())),
-        tokio::spawn(tasks::record_logins(store.clone(), login_rx)),
-    ];
-    let mut chat_addr = None;
-    if let Some(chat) = &chat_config {
-        let running =
-            crate::chat::start(chat, store.clone(), people.clone(), stopping_tx.subscribe())
-                .await?;
-        chat_addr = Some(running.addr);
-        background.extend(running.tasks);
-    }
     Ok(Running {
         addr,
         store_description,

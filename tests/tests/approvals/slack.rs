@@ -36,6 +36,8 @@ fn a_slack_click_approves_and_the_retry_passes() {
         write("signing", SIGNING_SECRET)
     );
     let w = World::start_with_chat("slack", &chat);
+    // The server announced its chat listener at registration: agents cannot reach it.
+    crate::isolation::assert_builtin_refuses(&w, "127.0.0.1", port);
     // The security admin links alice's Slack account (the CLI, over mTLS).
     w.cp.cli("carol", &["people", "link", "alice", "--slack", "UALICE"])
         .assert_success();
