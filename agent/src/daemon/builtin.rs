@@ -65,6 +65,9 @@ impl ControlPlaneRule {
         let mut elsewhere: BTreeMap<IpAddr, Vec<u16>> = BTreeMap::new();
         for e in &self.endpoints {
             match e.addr {
+                // The loopback of a server on another host cannot be reached from here (and
+                // denying it would close a port of this host's own loopback).
+                Some(a) if a.is_loopback() && !self.is_local(local) => {}
                 Some(a) if !self.on_server_host(a, local) => {
                     elsewhere.entry(a).or_default().push(e.port)
                 }
@@ -340,15 +343,26 @@ rules:
     fn a_remote_server_is_denied_at_its_own_addresses_only() {
         let local: Vec<IpAddr> = vec!["192.168.7.20".parse().expect("ip")];
         let mut cp = rule();
-        cp.endpoints = vec![Endpoint {
-            addr: None,
-            port: 9300,
-        }];
+        cp.endpoints = vec![
+            Endpoint {
+                addr: None,
+                port: 9300,
+            },
+            // Its database on its own loopback: out of this host's reach.
+            Endpoint {
+                addr: Some("127.0.0.1".parse().expect("v4")),
+                port: 5432,
+            },
+        ];
         let mut p = policy();
         cp.inject(&mut p, &local).expect("inject");
         assert!(denied(&p, "10.1.2.3", 9300));
         assert!(denied(&p, "fd00::7", 7443));
         assert!(!denied(&p, "192.168.7.20", 9300));
         assert!(!denied(&p, "127.0.0.1", 9300));
+        assert!(
+            !denied(&p, "127.0.0.1", 5432),
+            "this host's own loopback stays open"
+        );
     }
 }
