@@ -94,7 +94,7 @@ const MACHETE: &str = "0.9.2";
 /// cargo-machete, for the lint stage's check that no crate declares a dependency it does not
 /// use (about a minute to build, once per machine).
 fn machete() -> Result<()> {
-    let version = util::output(Command::new("cargo").args(["machete", "--version"]));
+    let version = util::output(machete_command().args(["machete", "--version"]));
     let present = version.is_ok_and(|v| v.trim() == MACHETE);
     if !present {
         util::run(Command::new("cargo").args([
@@ -107,6 +107,15 @@ fn machete() -> Result<()> {
     }
     report(&format!("cargo-machete {MACHETE}"), !present);
     Ok(())
+}
+
+/// `cargo`, ready to run `cargo machete`. cargo-machete reads `CARGO_PKG_NAME`, which
+/// `cargo xtask` (a `cargo run`) sets, as a sign that it was not started as a cargo
+/// subcommand, and then takes the word `machete` for a directory to scan.
+pub fn machete_command() -> Command {
+    let mut cmd = Command::new("cargo");
+    cmd.env_remove("CARGO_PKG_NAME");
+    cmd
 }
 
 /// The nightly toolchain with `rust-src`, which the eBPF build (`-Z build-std`) needs.
