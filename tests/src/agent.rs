@@ -182,6 +182,24 @@ impl Agent {
             "status --json must report mode {mode} (COUNTERSIGN_EXPECT_MODE, {} run): {status}",
             self.env.run_env
         );
+        // It says what holds and what does not, in this mode: exec and connect rules are
+        // enforced, and what a root agent can still do is listed as absent.
+        let state = |name: &str| {
+            status["protections"]
+                .as_array()
+                .and_then(|all| all.iter().find(|p| p["name"] == name))
+                .and_then(|p| p["state"].as_str())
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            (
+                state("exec_rules").as_deref(),
+                state("connect_rules").as_deref(),
+                state("enforcer_tamper_by_root").as_deref()
+            ),
+            (Some("enforced"), Some("enforced"), Some("absent")),
+            "status --json must list the protections of mode {mode}: {status}"
+        );
     }
 
     /// Sends SIGTERM and waits for the daemon to exit; returns its exit status.

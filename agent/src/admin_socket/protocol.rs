@@ -80,6 +80,31 @@ pub struct Status {
     /// What the kernel counted per session, whatever reached the event log.
     #[serde(default)]
     pub sessions: Vec<SessionEvidence>,
+    /// What this daemon protects against in its mode, absent ones included.
+    #[serde(default)]
+    pub protections: Vec<Protection>,
+}
+
+/// One protection and how (or whether) it holds.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Protection {
+    /// Stable name (`exec_rules`, `raw_sockets`, …).
+    pub name: String,
+    pub state: ProtectionState,
+    /// How it holds, or what an agent can do while it is absent.
+    pub how: String,
+}
+
+/// Whether a protection holds.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ProtectionState {
+    /// Refused before it happens (or the process is killed before it runs).
+    Enforced,
+    /// Not refused, only reported.
+    Detected,
+    /// Neither refused nor reported.
+    Absent,
 }
 
 /// One session's counters in the kernel (`agent_common::session`).

@@ -8,7 +8,7 @@ use countersign_api::agent_socket::{SOCKET_ENV, SOCKET_NAME};
 use crate::{
     admin_socket::{
         client::call,
-        protocol::{Request, Response},
+        protocol::{ProtectionState, Request, Response},
     },
     cgroup::Hierarchy,
     cli::RunDir,
@@ -93,6 +93,17 @@ pub fn status(socket: &Path, json: bool) -> Result<i32> {
         c.exec_judged, c.exec_refused, c.connect_judged, c.connect_refused, c.grants_used
     );
     println!("  events logged {} lost {} | argv mismatches {} | failed closed {} | cgroup read errors {}", c.events_logged, c.events_lost, c.argv_mismatch, c.failed_closed, c.watch_errors);
+    if !s.protections.is_empty() {
+        println!("protections ({} mode):", s.mode);
+        for p in &s.protections {
+            let state = match p.state {
+                ProtectionState::Enforced => "enforced",
+                ProtectionState::Detected => "DETECTED ONLY",
+                ProtectionState::Absent => "ABSENT",
+            };
+            println!("  {:<24} {state:<13} {}", p.name, p.how);
+        }
+    }
     if !s.sessions.is_empty() {
         println!("sessions (kernel counts, whatever reached the log):");
         for x in &s.sessions {

@@ -12,6 +12,7 @@ mod handler;
 mod install;
 mod names;
 pub mod policy_source;
+pub mod protections;
 mod sink;
 
 use std::{
@@ -23,7 +24,7 @@ use anyhow::{Context, Result};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::{
-    admin_socket::server,
+    admin_socket::{protocol::ProtectionState, server},
     agent_socket::{self, AgentApi},
     approvals::{Bindings, Refusals, RequestTable},
     cgroup::Hierarchy,
@@ -218,6 +219,11 @@ pub async fn run(opts: Options, prepared: Prepared) -> Result<()> {
         "countersign-agent: enforcing in {mode_name} mode ({})",
         daemon.attached.reason
     );
+    for p in protections::of(daemon.attached.mode, opts.server.is_some()) {
+        if p.state != ProtectionState::Enforced {
+            tracing::warn!(protection = %p.name, state = ?p.state, "not protected: {}", p.how);
+        }
+    }
 
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
