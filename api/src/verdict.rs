@@ -88,16 +88,6 @@ pub fn mode_of(v: i32) -> Option<Mode> {
     }
 }
 
-/// The kind of a protobuf enum value; None for unspecified or unknown numbers.
-pub fn kind_of(v: i32) -> Option<EventKind> {
-    match pb::OperationKind::try_from(v).ok()? {
-        pb::OperationKind::Unspecified => None,
-        pb::OperationKind::Exec => Some(EventKind::Exec),
-        pb::OperationKind::Connect => Some(EventKind::Connect),
-        pb::OperationKind::ArgvMismatch => Some(EventKind::ArgvMismatch),
-    }
-}
-
 /// A judged operation's verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Judged {
@@ -107,11 +97,6 @@ pub struct Judged {
 }
 
 impl Judged {
-    /// Whether it asks a human ([`asks_approval`]).
-    pub fn asks_approval(&self) -> bool {
-        asks_approval(self.action, self.outcome)
-    }
-
     /// Writes it into `ev`: the typed fields and the deprecated strings.
     pub fn stamp(&self, ev: &mut pb::EventRecord) {
         ev.set_rule_action(self.action.into());
@@ -208,7 +193,8 @@ mod tests {
             assert_eq!(mode_of(pb::EnforcementMode::from(*m) as i32), Some(*m));
         }
         for k in EventKind::ALL {
-            assert_eq!(kind_of(pb::OperationKind::from(*k) as i32), Some(*k));
+            // Kinds keep the event log's numbers on the wire.
+            assert_eq!(pb::OperationKind::from(*k) as i32, *k as i32);
         }
         assert_eq!(
             (action_of(0), outcome_of(99), mode_of(-1)),

@@ -3,11 +3,10 @@
 
 use std::net::IpAddr;
 
-use agent_common::Mode;
 use anyhow::{anyhow, Result};
 use countersign_api::pb;
 
-use super::Daemon;
+use super::{builtin::ControlPlaneRule, Daemon};
 use crate::{
     grants::{self, NewGrant},
     session::scope_cgroup,
@@ -22,14 +21,10 @@ impl Enforcer for Daemon {
                 .map(|n| n.groups.iter().map(|x| x.name.clone()).collect())
                 .unwrap_or_default()
         };
-        let mode = match self.attached.mode {
-            Mode::Lsm => pb::EnforcementMode::Lsm,
-            Mode::Fallback => pb::EnforcementMode::Fallback,
-        };
         pb::RegisterRequest {
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
             kernel: self.kernel.clone(),
-            mode: mode as i32,
+            mode: pb::EnforcementMode::from(self.attached.mode) as i32,
             agent_groups: groups,
             policy_revision: self.server_revision().unwrap_or_default(),
         }
@@ -103,38 +98,40 @@ impl Enforcer for Daemon {
     }
 
     fn server_addresses(&self, addrs: Vec<IpAddr>, port: u16) {
-        let Some(rule) = &self.control_plane else {
-            return;
-        };
-        {
-            let mut r = rule.lock().unwrap_or_else(|p| p.into_inner());
-            if r.addrs == addrs && r.port == port {
-                return;
-            }
-            tracing::info!(old = ?r.addrs, new = ?addrs, port, rule = super::builtin::RULE_ID, "the control plane's addresses changed; re-installing the policy");
+        self.update_control_plane("addresses", |r| {
+            let changed = r.addrs != addrs || r.port != port;
             r.addrs = addrs;
             r.port = port;
-        }
-        if let Err(e) = self.reinstall() {
-            tracing::error!(error = %format!("{e:#}"), "re-installing the policy with the control plane's new addresses");
-        }
+            changed
+        });
     }
 
     fn server_endpoints(&self, endpoints: Vec<pb::Endpoint>) {
+        let endpoints = super::builtin::announced(&endpoints);
+        self.update_control_plane("endpoints", |r| {
+            let changed = r.endpoints != endpoints;
+            r.endpoints = endpoints;
+            changed
+        });
+    }
+}
+
+impl Daemon {
+    /// Applies `change` to the built-in rule's view of the control plane (`what` names the
+    /// part, for the log); re-installs the policy when it says something changed.
+    fn update_control_plane(&self, what: &str, change: impl FnOnce(&mut ControlPlaneRule) -> bool) {
         let Some(rule) = &self.control_plane else {
             return;
         };
-        let endpoints = super::builtin::announced(&endpoints);
         {
             let mut r = rule.lock().unwrap_or_else(|p| p.into_inner());
-            if r.endpoints == endpoints {
+            if !change(&mut r) {
                 return;
             }
-            tracing::info!(endpoints = ?endpoints, rule = super::builtin::RULE_ID, "the control plane announced where it listens; re-installing the policy");
-            r.endpoints = endpoints;
+            tracing::info!(addresses = ?r.addrs, port = r.port, endpoints = ?r.endpoints, rule = super::builtin::RULE_ID, "the control plane's {what} changed; re-installing the policy");
         }
         if let Err(e) = self.reinstall() {
-            tracing::error!(error = %format!("{e:#}"), "re-installing the policy with the control plane's endpoints");
+            tracing::error!(error = %format!("{e:#}"), "re-installing the policy with the control plane's new {what}");
         }
     }
 }

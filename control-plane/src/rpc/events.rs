@@ -17,11 +17,6 @@ use crate::store::Ingest;
 /// Most records in one `UploadEvents` call (the daemon sends at most 1000).
 pub const MAX_BATCH: usize = 5000;
 
-/// Whether a record opens (or joins) an approval request.
-pub fn opens_request(event: &pb::EventRecord) -> bool {
-    Said::of(event).asks_approval()
-}
-
 /// Checks one operation (`field` names it in errors, e.g. `events[3].operation`).
 /// `needs_fingerprint`: a request is keyed by it, so it must be there.
 pub fn operation(
@@ -109,25 +104,25 @@ pub fn ingest_batch(
         if event.time.is_none() {
             return Err(invalid(format!("{} is required", at("time"))));
         }
-        if event.kind != pb::OperationKind::Unspecified as i32 {
-            let said = Said::of(&event);
-            if said.action.is_none() || said.outcome.is_none() {
-                return Err(invalid(format!(
-                    "events[{i}] does not say its verdict: rule_action (or action) and result \
-                     (or outcome) must name a known action (allow, audit, deny, approve) and \
-                     outcome (allowed, refused, killed, would_refuse, granted)"
-                )));
-            }
+        let said = Said::of(&event);
+        let judged = event.kind != pb::OperationKind::Unspecified as i32;
+        if judged && (said.action.is_none() || said.outcome.is_none()) {
+            return Err(invalid(format!(
+                "events[{i}] does not say its verdict: rule_action (or action) and result \
+                 (or outcome) must name a known action (allow, audit, deny, approve) and \
+                 outcome (allowed, refused, killed, would_refuse, granted)"
+            )));
         }
         // An approve refusal without its group (a daemon that could not name the policy
         // generation it was judged with) cannot become a request, but it is evidence: it is
         // stored and audited, and the upload goes on instead of stalling on it forever.
-        let mut opens = opens_request(&event)
+        let asks = said.asks_approval();
+        let mut opens = asks
             && event
                 .operation
                 .as_ref()
                 .is_some_and(|op| !op.agent_group.is_empty());
-        if opens_request(&event) && !opens {
+        if asks && !opens {
             tracing::warn!(
                 sequence = event.sequence,
                 "an approve refusal without its agent group: stored, no request opened"

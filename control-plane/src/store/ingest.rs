@@ -90,7 +90,7 @@ impl Store {
                 }
                 touched.note(r, how);
             }
-            w.append(subjects::event(host, ev, request_id.as_deref()), now)?;
+            w.append(subjects::event(host, ev, &said, request_id.as_deref()), now)?;
             if let Some(r) = &opened {
                 // After the attempt that caused it.
                 w.append(subjects::request(r, "kernel"), now)?;

@@ -68,10 +68,15 @@ fn operation_subject(host: &str, op: &pb::Operation, kind: Option<audit::Operati
 
 /// An uploaded event: `attempt`, or `grant_use` when a grant let it through.
 /// `request_id`: the request it opened or joined, or the request of the grant used.
-pub(super) fn event(host: &str, ev: &pb::EventRecord, request_id: Option<&str>) -> Entry {
+/// `said`: its verdict ([`Said::of`]).
+pub(super) fn event(
+    host: &str,
+    ev: &pb::EventRecord,
+    said: &Said,
+    request_id: Option<&str>,
+) -> Entry {
     let default_op = pb::Operation::default();
     let op = ev.operation.as_ref().unwrap_or(&default_op);
-    let said = Said::of(ev);
     let grant_use = said.outcome == Some(Outcome::Granted) && !ev.grant_id.is_empty();
     let mut details = Map::new();
     details.insert("sequence".into(), json!(ev.sequence));
