@@ -12,12 +12,15 @@ pub enum EventKind {
     Connect = 2,
     /// The arguments of a new image differ from the ones the exec was judged on: killed.
     ArgvMismatch = 3,
+    /// An attempt on the enforcement itself (`crate::tamper`).
+    Tamper = 4,
 }
 
 crate::verdict::names!(EventKind {
     Exec => "exec",
     Connect => "connect",
     ArgvMismatch => "argv_mismatch",
+    Tamper => "tamper",
 });
 
 impl EventKind {
@@ -26,6 +29,7 @@ impl EventKind {
             1 => Some(Self::Exec),
             2 => Some(Self::Connect),
             3 => Some(Self::ArgvMismatch),
+            4 => Some(Self::Tamper),
             _ => None,
         }
     }
@@ -100,8 +104,8 @@ pub struct Event {
     pub argv_len: u32,
     /// Bytes used in `path` (without the NUL).
     pub path_len: u32,
-    /// Alignment only.
-    pub _pad1: u32,
+    /// Tamper events: what was tried ([`crate::tamper::Tamper`]); 0 for other kinds.
+    pub detail: u32,
     /// Destination port (host byte order) for connects.
     pub port: u16,
     /// `AF_INET` or `AF_INET6` as the caller used it (the address is always stored as IPv6,

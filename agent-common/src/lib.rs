@@ -18,6 +18,7 @@ pub mod matching;
 pub mod offsets;
 pub mod policy;
 pub mod session;
+pub mod tamper;
 pub mod verdict;
 
 pub use verdict::{Action, Mode, Outcome};
@@ -61,6 +62,7 @@ pub mod names {
     pub const PENDING_EXEC: &str = "PENDING_EXEC";
     pub const STATS: &str = "STATS";
     pub const OFFSETS: &str = "OFFSETS";
+    pub const PROTECTED: &str = "PROTECTED";
 
     pub const PROG_BPRM_CHECK: &str = "bprm_check_security";
     pub const PROG_ENTER_EXECVE: &str = "sys_enter_execve";
@@ -73,6 +75,24 @@ pub mod names {
     pub const PROG_CONNECT6: &str = "connect6";
     pub const PROG_SENDMSG4: &str = "sendmsg4";
     pub const PROG_SENDMSG6: &str = "sendmsg6";
+
+    /// LSM mode's guards (`agent-ebpf/src/guard`), each program named after its LSM hook.
+    pub const GUARDS: &[&str] = &[
+        "file_open",
+        "task_alloc",
+        "sb_kern_mount",
+        "move_mount",
+        "sb_umount",
+        "bpf",
+        "task_kill",
+        "ptrace_access_check",
+        "inode_unlink",
+        "inode_rmdir",
+        "inode_rename",
+        "kernel_read_file",
+        "kernel_load_data",
+        "socket_create",
+    ];
 }
 
 #[cfg(feature = "user")]

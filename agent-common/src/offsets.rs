@@ -51,4 +51,20 @@ pub struct Offsets {
     pub cgroup_self: u32,
     /// `kernfs_node.id` (the cgroup id, as `bpf_get_current_cgroup_id` returns it)
     pub kernfs_id: u32,
+    /// `file.f_mode`
+    pub file_mode: u32,
+    /// `file.f_path.dentry`: `file.f_path` + `path.dentry`
+    pub file_dentry: u32,
+    /// `dentry.d_name.name`: `dentry.d_name` + `qstr.name`
+    pub dentry_name: u32,
+    /// `dentry.d_parent`
+    pub dentry_parent: u32,
+    /// `dentry.d_inode`
+    pub dentry_inode: u32,
+    /// `super_block.s_magic`
+    pub sb_magic: u32,
+    /// `vfsmount.mnt_sb`
+    pub vfsmount_sb: u32,
+    /// `path.mnt`
+    pub path_mnt: u32,
 }

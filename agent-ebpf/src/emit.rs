@@ -69,7 +69,7 @@ pub fn start(
         (*e).argc = 0;
         (*e).argv_len = 0;
         (*e).path_len = 0;
-        (*e)._pad1 = 0;
+        (*e).detail = 0;
         (*e).port = 0;
         (*e).family = 0;
         (*e).protocol = 0;

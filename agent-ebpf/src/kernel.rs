@@ -141,3 +141,75 @@ impl CgroupCursor {
         Ok(())
     }
 }
+
+/// `file->f_mode` (`FMODE_*`).
+#[inline(always)]
+pub fn file_mode(file: usize) -> Result<u32, Error> {
+    read(file, off!(file_mode))
+}
+
+/// `file->f_path.dentry`.
+#[inline(always)]
+pub fn file_dentry(file: usize) -> Result<usize, Error> {
+    read(file, off!(file_dentry))
+}
+
+/// The magic of the file system `inode` lives on.
+#[inline(always)]
+pub fn inode_magic(inode: usize) -> Result<u64, Error> {
+    sb_magic(read(inode, off!(inode_sb))?)
+}
+
+/// The magic of the file system behind a `struct file *`.
+#[inline(always)]
+pub fn file_magic(file: usize) -> Result<u64, Error> {
+    inode_magic(read(file, off!(file_inode))?)
+}
+
+/// `sb->s_magic`.
+#[inline(always)]
+pub fn sb_magic(sb: usize) -> Result<u64, Error> {
+    read(sb, off!(sb_magic))
+}
+
+/// The magic of the file system a `struct vfsmount *` mounts.
+#[inline(always)]
+pub fn mount_magic(mnt: usize) -> Result<u64, Error> {
+    sb_magic(read(mnt, off!(vfsmount_sb))?)
+}
+
+/// The magic of the file system a `struct path *` is on.
+#[inline(always)]
+pub fn path_magic(path: usize) -> Result<u64, Error> {
+    mount_magic(read(path, off!(path_mnt))?)
+}
+
+/// `dentry->d_name.name`: a kernel string.
+#[inline(always)]
+pub fn dentry_name(dentry: usize) -> Result<usize, Error> {
+    read(dentry, off!(dentry_name))
+}
+
+/// Inode number of `dentry`'s parent directory (for a cgroup file: the cgroup's id).
+#[inline(always)]
+pub fn parent_ino(dentry: usize) -> Result<u64, Error> {
+    let parent: usize = read(dentry, off!(dentry_parent))?;
+    let inode: usize = read(parent, off!(dentry_inode))?;
+    read(inode, off!(inode_ino))
+}
+
+/// Inode number of the file `dentry` names (0 for a negative dentry).
+#[inline(always)]
+pub fn dentry_ino(dentry: usize) -> Result<u64, Error> {
+    let inode: usize = read(dentry, off!(dentry_inode))?;
+    if inode == 0 {
+        return Ok(0);
+    }
+    read(inode, off!(inode_ino))
+}
+
+/// `task->tgid`.
+#[inline(always)]
+pub fn task_tgid(task: usize) -> Result<u32, Error> {
+    read(task, off!(task_tgid))
+}

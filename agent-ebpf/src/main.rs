@@ -13,6 +13,7 @@ mod enforce;
 mod evidence;
 mod exec;
 mod grants;
+mod guard;
 mod kernel;
 mod maps;
 mod rules;

@@ -50,6 +50,11 @@ pub static SESSION_STATS: LruPerCpuHashMap<u64, SessionStats> =
 #[map]
 pub static TICKETS: HashMap<u64, u32> = HashMap::pinned(16384, 0);
 
+/// Processes a watched process may not signal or trace: the daemon (its tgid, written by the
+/// daemon itself at start; `guard::enforcer`).
+#[map]
+pub static PROTECTED: HashMap<u32, u32> = HashMap::pinned(16, 0);
+
 /// `BPF_F_NO_PREALLOC` (uapi `linux/bpf.h`).
 const BPF_F_NO_PREALLOC: u32 = 1;
 

@@ -52,6 +52,7 @@ impl From<EventKind> for pb::OperationKind {
             EventKind::Exec => Self::Exec,
             EventKind::Connect => Self::Connect,
             EventKind::ArgvMismatch => Self::ArgvMismatch,
+            EventKind::Tamper => Self::Tamper,
         }
     }
 }
@@ -171,7 +172,15 @@ mod tests {
             .iter()
             .map(|k| json(serde_json::to_string(k)))
             .collect();
-        assert_eq!(kinds, [r#""exec""#, r#""connect""#, r#""argv_mismatch""#]);
+        assert_eq!(
+            kinds,
+            [
+                r#""exec""#,
+                r#""connect""#,
+                r#""argv_mismatch""#,
+                r#""tamper""#
+            ]
+        );
         for bad in [r#""Approve""#, r#""unknown""#, "1", "null"] {
             assert!(serde_json::from_str::<Action>(bad).is_err(), "{bad}");
         }

@@ -130,6 +130,9 @@ pub enum Operation {
     Exec,
     /// `connect`/`sendmsg`.
     Connect,
+    /// An attempt on the enforcement itself (leaving the session, signalling the daemon,
+    /// `bpf()` …); `details.tamper` says what and at what.
+    Tamper,
 }
 
 impl Operation {
@@ -138,6 +141,7 @@ impl Operation {
         match self {
             Operation::Exec => "exec",
             Operation::Connect => "connect",
+            Operation::Tamper => "tamper",
         }
     }
 }
@@ -156,7 +160,7 @@ pub struct Subject {
     /// Session inside the agent group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
-    /// exec or connect.
+    /// exec, connect or tamper.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<Operation>,
     /// Rule id (absent: the agent group's default).

@@ -183,7 +183,8 @@ impl Agent {
             self.env.run_env
         );
         // It says what holds and what does not, in this mode: exec and connect rules are
-        // enforced, and what a root agent can still do is listed as absent.
+        // enforced; what a root agent can do to the enforcer is refused by the LSM guards,
+        // and listed as absent in fallback mode.
         let state = |name: &str| {
             status["protections"]
                 .as_array()
@@ -197,7 +198,14 @@ impl Agent {
                 state("connect_rules").as_deref(),
                 state("enforcer_tamper_by_root").as_deref()
             ),
-            (Some("enforced"), Some("enforced"), Some("absent")),
+            (
+                Some("enforced"),
+                Some("enforced"),
+                Some(match mode {
+                    Mode::Lsm => "enforced",
+                    Mode::Fallback => "absent",
+                })
+            ),
             "status --json must list the protections of mode {mode}: {status}"
         );
     }

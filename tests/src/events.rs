@@ -17,7 +17,7 @@ pub const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
 /// lacks a listed field without a default is a contract violation and fails the test.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Event {
-    /// `exec`, `connect` or `argv_mismatch`.
+    /// `exec`, `connect`, `argv_mismatch` or `tamper`.
     pub kind: String,
     /// `allow`, `audit`, `deny` or `approve`.
     pub action: String,
@@ -52,6 +52,9 @@ pub struct Event {
     pub grant_id: Option<serde_json::Value>,
     #[serde(default)]
     pub destination: Option<Destination>,
+    /// Tamper events: what was tried, and at what.
+    #[serde(default)]
+    pub tamper: Option<Tamper>,
     /// The line as the daemon wrote it, for messages.
     #[serde(skip)]
     pub line: String,
@@ -66,6 +69,14 @@ pub struct Destination {
     pub protocol: String,
     /// `ipv4` or `ipv6`.
     pub family: String,
+}
+
+/// What a tamper event says was tried.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct Tamper {
+    /// `cgroup_move`, `bpf`, `signal` … (`agent_common::tamper`).
+    pub what: String,
+    pub target: String,
 }
 
 impl Event {

@@ -20,6 +20,8 @@ mod identity;
 mod lifecycle;
 #[path = "enforcement/network.rs"]
 mod network;
+#[path = "enforcement/tamper.rs"]
+mod tamper;
 
 use tests::TestBed;
 

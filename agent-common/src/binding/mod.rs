@@ -167,6 +167,8 @@ impl Binding {
                 port: e.port,
                 protocol: e.protocol,
             },
+            // Nothing a grant could let through: tamper attempts are refused, never approved.
+            EventKind::Tamper => return None,
         };
         Some(Self {
             rule: e.rule,

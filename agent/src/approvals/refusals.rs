@@ -181,6 +181,7 @@ mod tests {
             parents: vec![],
             flags: vec![],
             generation: 0,
+            tamper: None,
         }
     }
 

@@ -234,7 +234,11 @@ impl Daemon {
             policy_revision,
             agent_socket: self.opts.agent_socket().display().to_string(),
             uplink: None,
-            protections: super::protections::of(self.attached.mode, self.opts.server.is_some()),
+            protections: super::protections::of(
+                self.attached.mode,
+                self.opts.server.is_some(),
+                &self.attached.guards,
+            ),
             sessions: super::evidence::named(
                 &self.hierarchy,
                 current.map(|n| n.groups.as_slice()).unwrap_or_default(),

@@ -219,7 +219,11 @@ pub async fn run(opts: Options, prepared: Prepared) -> Result<()> {
         "countersign-agent: enforcing in {mode_name} mode ({})",
         daemon.attached.reason
     );
-    for p in protections::of(daemon.attached.mode, opts.server.is_some()) {
+    for p in protections::of(
+        daemon.attached.mode,
+        opts.server.is_some(),
+        &daemon.attached.guards,
+    ) {
         if p.state != ProtectionState::Enforced {
             tracing::warn!(protection = %p.name, state = ?p.state, "not protected: {}", p.how);
         }

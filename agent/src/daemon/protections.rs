@@ -6,8 +6,9 @@ use agent_common::Mode;
 
 use crate::admin_socket::protocol::{Protection, ProtectionState};
 
-/// The protections of a daemon in `mode`; `server`: it has a control plane.
-pub fn of(mode: Mode, server: bool) -> Vec<Protection> {
+/// The protections of a daemon in `mode`; `server`: it has a control plane; `guards`: the
+/// LSM guards attached (`agent_common::names::GUARDS`).
+pub fn of(mode: Mode, server: bool, guards: &[&str]) -> Vec<Protection> {
     use ProtectionState::{Absent, Enforced};
     let exec_how = match mode {
         Mode::Lsm => "refused with EPERM before the exec (BPF LSM)",
@@ -50,23 +51,91 @@ pub fn of(mode: Mode, server: bool) -> Vec<Protection> {
             "work handed to processes outside the session (systemd --user, tmux, docker, ssh, \
              at/cron) is not judged",
         ),
-        item(
-            "raw_sockets",
-            Absent,
-            "SOCK_RAW and AF_PACKET sockets are not judged",
-        ),
-        item(
-            "cgroup_escape_by_root",
-            Absent,
-            "a root agent can move itself out of its session's cgroup",
-        ),
-        item(
-            "enforcer_tamper_by_root",
-            Absent,
-            "a root agent can kill the daemon, remove the pins or write the maps",
-        ),
     ]);
+    out.extend(GUARDED.iter().map(|g| g.state(guards)));
+    out.push(item(
+        "enforcer_files",
+        Absent,
+        "a root agent can write the daemon's state directory, event log and policy files",
+    ));
     out
+}
+
+/// A protection the LSM guards give: enforced when every guard it needs is attached.
+struct Guarded {
+    name: &'static str,
+    needs: &'static [&'static str],
+    enforced: &'static str,
+    absent: &'static str,
+}
+
+const GUARDED: &[Guarded] = &[
+    Guarded {
+        name: "raw_sockets",
+        needs: &["socket_create"],
+        enforced: "AF_PACKET and raw IPv4/IPv6 sockets refused with EPERM (BPF LSM)",
+        absent: "SOCK_RAW and AF_PACKET sockets are not judged",
+    },
+    Guarded {
+        name: "cgroup_escape_by_root",
+        needs: &["file_open", "task_alloc"],
+        enforced: "writing cgroup.procs or cgroup.threads and clone3(CLONE_INTO_CGROUP) \
+                   refused with EPERM (BPF LSM)",
+        absent: "a root agent can move itself out of its session's cgroup",
+    },
+    Guarded {
+        name: "guarded_mounts",
+        needs: &["sb_kern_mount", "move_mount", "sb_umount"],
+        enforced: "mounting or unmounting cgroup, bpf, debugfs, tracefs and securityfs \
+                   refused with EPERM (BPF LSM)",
+        absent: "a root agent can unmount the bpf file system (dropping the pins) or mount \
+                 the cgroup hierarchy elsewhere",
+    },
+    Guarded {
+        name: "enforcer_tamper_by_root",
+        needs: &[
+            "bpf",
+            "task_kill",
+            "ptrace_access_check",
+            "inode_unlink",
+            "inode_rmdir",
+            "inode_rename",
+        ],
+        enforced: "bpf(), signals and ptrace of the daemon, and removing or renaming pins \
+                   refused with EPERM (BPF LSM)",
+        absent: "a root agent can kill the daemon, remove the pins or write the maps",
+    },
+    Guarded {
+        name: "kernel_loading",
+        needs: &["kernel_read_file", "kernel_load_data"],
+        enforced: "kernel modules, kexec images and firmware loaded by a session refused \
+                   with EPERM (BPF LSM)",
+        absent: "a root agent can load a kernel module",
+    },
+];
+
+impl Guarded {
+    fn state(&self, attached: &[&str]) -> Protection {
+        let missing: Vec<&str> = self
+            .needs
+            .iter()
+            .copied()
+            .filter(|g| !attached.contains(g))
+            .collect();
+        if missing.is_empty() {
+            return item(self.name, ProtectionState::Enforced, self.enforced);
+        }
+        let how = if missing.len() == self.needs.len() {
+            self.absent.to_owned()
+        } else {
+            format!(
+                "{} (guards not attached: {})",
+                self.absent,
+                missing.join(", ")
+            )
+        };
+        item(self.name, ProtectionState::Absent, &how)
+    }
 }
 
 fn item(name: &str, state: ProtectionState, how: &str) -> Protection {
@@ -81,30 +150,62 @@ fn item(name: &str, state: ProtectionState, how: &str) -> Protection {
 mod tests {
     use super::*;
 
+    fn absent(all: &[Protection]) -> Vec<&str> {
+        all.iter()
+            .filter(|p| p.state == ProtectionState::Absent)
+            .map(|p| p.name.as_str())
+            .collect()
+    }
+
     #[test]
     fn what_is_absent_is_said_in_both_modes() {
-        for mode in [Mode::Lsm, Mode::Fallback] {
-            let all = of(mode, true);
-            let absent: Vec<&str> = all
-                .iter()
-                .filter(|p| p.state == ProtectionState::Absent)
-                .map(|p| p.name.as_str())
-                .collect();
-            assert_eq!(
-                absent,
-                [
-                    "copied_binaries",
-                    "delegation",
-                    "raw_sockets",
-                    "cgroup_escape_by_root",
-                    "enforcer_tamper_by_root"
-                ]
-            );
-            assert!(all.iter().any(|p| p.name == "control_plane"));
-        }
-        assert!(!of(Mode::Lsm, false)
+        let without_guards = [
+            "copied_binaries",
+            "delegation",
+            "raw_sockets",
+            "cgroup_escape_by_root",
+            "guarded_mounts",
+            "enforcer_tamper_by_root",
+            "kernel_loading",
+            "enforcer_files",
+        ];
+        assert_eq!(absent(&of(Mode::Fallback, true, &[])), without_guards);
+        let all = of(Mode::Lsm, true, agent_common::names::GUARDS);
+        assert_eq!(
+            absent(&all),
+            ["copied_binaries", "delegation", "enforcer_files"]
+        );
+        assert!(all.iter().any(|p| p.name == "control_plane"));
+        assert!(!of(Mode::Lsm, false, &[])
             .iter()
             .any(|p| p.name == "control_plane"));
-        assert!(of(Mode::Fallback, false)[0].how.contains("SIGKILL"));
+        assert!(of(Mode::Fallback, false, &[])[0].how.contains("SIGKILL"));
+    }
+
+    #[test]
+    fn a_guard_the_kernel_refused_is_named() {
+        let guards: Vec<&str> = agent_common::names::GUARDS
+            .iter()
+            .copied()
+            .filter(|g| *g != "task_kill")
+            .collect();
+        let all = of(Mode::Lsm, false, &guards);
+        let tamper = all
+            .iter()
+            .find(|p| p.name == "enforcer_tamper_by_root")
+            .expect("listed");
+        assert_eq!(tamper.state, ProtectionState::Absent);
+        assert!(
+            tamper.how.ends_with("(guards not attached: task_kill)"),
+            "{}",
+            tamper.how
+        );
+    }
+
+    #[test]
+    fn every_guard_protects_something() {
+        for g in agent_common::names::GUARDS {
+            assert!(GUARDED.iter().any(|p| p.needs.contains(g)), "{g}");
+        }
     }
 }

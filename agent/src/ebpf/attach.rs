@@ -11,7 +11,7 @@ use aya::programs::{
     links::FdLink, CgroupAttachMode, CgroupSockAddr, Lsm, RawTracePoint, TracePoint,
 };
 
-use super::{pins, LoadError, Loaded};
+use super::{guards, pins, LoadError, Loaded};
 
 /// What is attached, for `status`.
 pub struct Attached {
@@ -20,6 +20,8 @@ pub struct Attached {
     pub reason: String,
     /// `(program, hook, pinned)`.
     pub programs: Vec<(&'static str, String, bool)>,
+    /// The LSM guards attached (`agent_common::names::GUARDS`; none in fallback mode).
+    pub guards: Vec<&'static str>,
     /// Links the kernel cannot pin (tracepoints before 5.15): they live as long as the daemon.
     _unpinned: Vec<Box<dyn Any + Send + Sync>>,
 }
@@ -37,15 +39,22 @@ pub fn attach(
         mode,
         reason,
         programs: Vec::new(),
+        guards: Vec::new(),
         _unpinned: Vec::new(),
     };
     if mode == Mode::Lsm {
         match attach_lsm(loaded) {
-            Ok(pinned) => a.programs.push((
-                names::PROG_BPRM_CHECK,
-                "lsm/bprm_check_security".into(),
-                pinned,
-            )),
+            Ok(btf) => {
+                a.programs.push((
+                    names::PROG_BPRM_CHECK,
+                    "lsm/bprm_check_security".into(),
+                    true,
+                ));
+                guards::protect_self(loaded)?;
+                a.guards = guards::attach(loaded, &btf);
+                a.programs
+                    .extend(a.guards.iter().map(|g| (*g, format!("lsm/{g}"), true)));
+            }
             Err(e) if lsm_optional => {
                 let why = e.to_string();
                 let why = why
@@ -151,7 +160,8 @@ fn install_exec_judge(loaded: &mut Loaded) -> Result<(), LoadError> {
     })
 }
 
-fn attach_lsm(loaded: &mut Loaded) -> Result<bool, LoadError> {
+/// Attaches the exec hook; returns the kernel's BTF for the guards.
+fn attach_lsm(loaded: &mut Loaded) -> Result<aya::Btf, LoadError> {
     let btf = aya::Btf::from_sys_fs()
         .map_err(|e| LoadError::Other(format!("reading kernel BTF: {e}")))?;
     let p: &mut Lsm = program(loaded, names::PROG_BPRM_CHECK)?;
@@ -160,7 +170,7 @@ fn attach_lsm(loaded: &mut Loaded) -> Result<bool, LoadError> {
     let id = p.attach().map_err(prog_err(names::PROG_BPRM_CHECK))?;
     let link = p.take_link(id).map_err(prog_err(names::PROG_BPRM_CHECK))?;
     pins::replace(&loaded.bpffs, names::PROG_BPRM_CHECK, FdLink::from(link))?;
-    Ok(true)
+    Ok(btf)
 }
 
 /// Attaches a syscall tracepoint; pins its link when the kernel makes it a bpf_link (5.15+).
@@ -189,7 +199,10 @@ fn attach_tracepoint(
     }
 }
 
-fn program<'a, T>(loaded: &'a mut Loaded, name: &'static str) -> Result<&'a mut T, LoadError>
+pub(super) fn program<'a, T>(
+    loaded: &'a mut Loaded,
+    name: &'static str,
+) -> Result<&'a mut T, LoadError>
 where
     &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
 {

@@ -2,6 +2,7 @@
 //! the chosen mode, and pinning everything so that enforcement outlives the daemon.
 
 mod attach;
+mod guards;
 mod pins;
 
 use std::path::{Path, PathBuf};

@@ -53,6 +53,15 @@ pub fn record(
             mode: e.mode,
         });
     };
+    let unknown = || Unknown {
+        kind: e.kind,
+        action: e.action,
+        mode: e.mode,
+    };
+    let tamper = match kind {
+        EventKind::Tamper => Some(super::tamper::attempt(e).ok_or_else(unknown)?),
+        _ => None,
+    };
     let exec = matches!(kind, EventKind::Exec | EventKind::ArgvMismatch);
     Ok(Record {
         time: rfc3339(wall_ns(e.ktime_ns)),
@@ -89,6 +98,7 @@ pub fn record(
         parents: Vec::new(),
         flags: flag_names(e.flags),
         generation: e.generation,
+        tamper,
     })
 }
 
@@ -153,11 +163,11 @@ fn argv(e: &Event) -> Vec<String> {
     v
 }
 
-fn c_string(b: &[u8]) -> String {
+pub(super) fn c_string(b: &[u8]) -> String {
     lossy(b.split(|c| *c == 0).next().unwrap_or_default())
 }
 
-fn lossy(b: &[u8]) -> String {
+pub(super) fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
@@ -167,7 +177,7 @@ fn rfc3339(wall_ns: u64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn decoded(e: &Event, names: &dyn Names, wall_ns: impl Fn(u64) -> u64) -> Record {
@@ -198,7 +208,7 @@ mod tests {
         }
     }
 
-    fn event() -> Event {
+    pub(crate) fn event() -> Event {
         // SAFETY: all-zero is a valid Event.
         let mut e: Event = unsafe { std::mem::zeroed() };
         e.kind = EventKind::Exec as u32;

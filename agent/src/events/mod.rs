@@ -4,5 +4,6 @@ pub mod decode;
 pub mod log;
 pub mod reader;
 pub mod record;
+mod tamper;
 
 pub use record::Record;

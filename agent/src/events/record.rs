@@ -1,13 +1,13 @@
 //! One line of the event log, as operators, auditors and tests read it.
 
-use agent_common::{event::EventKind, Action, Mode, Outcome};
+use agent_common::{event::EventKind, tamper::Tamper, Action, Mode, Outcome};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     /// RFC 3339, UTC, milliseconds.
     pub time: String,
-    /// `exec`, `connect` or `argv_mismatch`.
+    /// `exec`, `connect`, `argv_mismatch` or `tamper`.
     pub kind: EventKind,
     /// What the rule or default said: `allow`, `audit`, `deny`, `approve`.
     pub action: Action,
@@ -51,6 +51,17 @@ pub struct Record {
     pub flags: Vec<String>,
     /// Policy generation the decision was made with.
     pub generation: u32,
+    /// Tamper events: what was tried and at what. (Absent from other lines, so that lines
+    /// written before tamper events stay byte for byte what they were.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tamper: Option<TamperAttempt>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TamperAttempt {
+    pub what: Tamper,
+    /// The target, for a human (e.g. `pid 812 (the daemon), signal 9`).
+    pub target: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

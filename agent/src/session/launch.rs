@@ -112,8 +112,10 @@ pub fn enter_session(
 /// Moves the calling process into a new session of the agent group whose cgroup is
 /// `group_cgroup_rel`, announces it on stderr, and execs `cmd` with exactly the environment
 /// `env` (see [`super::environment`]) plus `COUNTERSIGN_SESSION` (and `COUNTERSIGN_AGENT`
-/// when `group_name` is given). Returns only on failure; when the exec itself fails the
-/// process goes back to its previous cgroup.
+/// when `group_name` is given). Returns only on failure. Once in the session the launcher
+/// stays there, even when the exec fails: in LSM mode no process of a session may move itself
+/// out (docs/operations.md, "The guards"), and a refused exec's event names the session, whose
+/// retry — the next `launch` of it — must find the same cgroup.
 pub fn launch(
     hierarchy: &Hierarchy,
     group_cgroup_rel: &str,
@@ -123,8 +125,15 @@ pub fn launch(
     env: &[(OsString, OsString)],
 ) -> Result<Infallible, LaunchError> {
     let (program, args) = cmd.split_first().ok_or(LaunchError::NoCommand)?;
+    // A command that is not there fails before the session exists: once inside, the
+    // launcher could not leave it again to remove it.
+    if !findable(program, env) {
+        return Err(LaunchError::Exec {
+            cmd: program.to_string_lossy().into_owned(),
+            source: io::Error::from_raw_os_error(libc::ENOENT),
+        });
+    }
     let pid = std::process::id();
-    let previous = hierarchy.of_pid(pid).ok();
     let session = enter_session(hierarchy, group_cgroup_rel, group_name, session, pid)?;
     eprintln!(
         "countersign: session {} in agent group {} (cgroup {})",
@@ -144,20 +153,27 @@ pub fn launch(
         None => command.env_remove(AGENT_ENV),
     };
     let source = command.exec();
-    // A refused exec (EPERM in LSM mode) keeps the session's cgroup: the refusal's event names
-    // it, and a grant for the session is bound to it, so the retry — the next `launch` of the
-    // same session — must find the same cgroup. Otherwise (no such command, ...) leave no
-    // empty session behind, best effort.
-    let refused = matches!(source.raw_os_error(), Some(libc::EPERM | libc::EACCES));
-    if let Some(back) = previous.and_then(|rel| hierarchy.open(&rel).ok()) {
-        if back.move_pid(pid).is_ok() && !refused {
-            let _ = session.cgroup.remove_if_empty();
-        }
-    }
     Err(LaunchError::Exec {
         cmd: program.to_string_lossy().into_owned(),
         source,
     })
+}
+
+/// Whether `program` names an existing file, directly or through the `PATH` the command will
+/// get (the launcher's own when `env` has none), as `execvp` will look it up.
+fn findable(program: &OsString, env: &[(OsString, OsString)]) -> bool {
+    use std::os::unix::ffi::OsStrExt as _;
+    let path = std::path::Path::new(program);
+    if program.as_bytes().contains(&b'/') {
+        return path.exists();
+    }
+    let search = env
+        .iter()
+        .find(|(name, _)| name == "PATH")
+        .map(|(_, value)| value.clone())
+        .or_else(|| std::env::var_os("PATH"))
+        .unwrap_or_default();
+    std::env::split_paths(&search).any(|dir| dir.join(program).is_file())
 }
 
 #[cfg(test)]

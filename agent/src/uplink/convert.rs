@@ -73,6 +73,10 @@ pub fn operation(r: &Record, launching_user: Option<String>) -> pb::Operation {
         }),
         fingerprint: r.fingerprint.clone(),
         rule_number: r.rule_number,
+        tamper: r.tamper.as_ref().map(|t| pb::Tamper {
+            what: t.what.to_string(),
+            target: t.target.clone(),
+        }),
     }
 }
 

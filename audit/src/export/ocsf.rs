@@ -40,6 +40,11 @@ pub fn event(record: &Record) -> Result<Value, ExportError> {
             (true, Some(Operation::Connect), _) => {
                 (4001, "Network Activity", 4, "Network Activity", 1, "Open")
             }
+            // A process acting on another process, a file system or the kernel: OCSF's
+            // Process Activity, "Other".
+            (true, Some(Operation::Tamper), _) => {
+                (1007, "Process Activity", 1, "System Activity", 99, "Other")
+            }
             (_, _, Kind::Login) => (
                 3002,
                 "Authentication",

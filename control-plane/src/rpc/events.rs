@@ -94,7 +94,7 @@ pub fn ingest_batch(
                 if event.flags.iter().any(|f| f == UNREADABLE_LOG_LINE) => {}
             Ok(pb::OperationKind::Unspecified) | Err(_) => {
                 return Err(invalid(format!(
-                    "{} {} is not a known operation kind (exec, connect, argv_mismatch)",
+                    "{} {} is not a known operation kind (exec, connect, argv_mismatch, tamper)",
                     at("kind"),
                     event.kind
                 )))

@@ -28,11 +28,12 @@ fn some(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_owned())
 }
 
-/// exec/connect of an event kind.
+/// exec/connect/tamper of an event kind.
 pub(super) fn operation_kind(kind: i32) -> Option<audit::Operation> {
     match pb::OperationKind::try_from(kind).ok()? {
         pb::OperationKind::Exec | pb::OperationKind::ArgvMismatch => Some(audit::Operation::Exec),
         pb::OperationKind::Connect => Some(audit::Operation::Connect),
+        pb::OperationKind::Tamper => Some(audit::Operation::Tamper),
         pb::OperationKind::Unspecified => None,
     }
 }
@@ -101,6 +102,12 @@ pub(super) fn event(
     }
     if !ev.flags.is_empty() {
         details.insert("flags".into(), json!(ev.flags));
+    }
+    if let Some(t) = &op.tamper {
+        details.insert(
+            "tamper".into(),
+            json!({ "what": t.what, "target": t.target }),
+        );
     }
     Entry {
         kind: if grant_use {

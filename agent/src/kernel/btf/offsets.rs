@@ -25,6 +25,12 @@ pub fn resolve_offsets(btf: &Btf) -> Result<Offsets, BtfError> {
     };
     // An embedded `struct cgroup_subsys_state`: no scalar width to check.
     let cgroup_self = btf.member_offset("cgroup", "self")?;
+    // Pointers inside embedded structures: the outer offset plus the inner field's.
+    let nested = |outer: (&str, &str), inner: (&str, &str)| -> Result<u32, BtfError> {
+        btf.member_offset(outer.0, outer.1)?
+            .checked_add(field(inner.0, inner.1, PTR)?)
+            .ok_or_else(|| BtfError::Malformed(format!("{}.{} overflows", outer.0, outer.1)))
+    };
     Ok(Offsets {
         task_mm: field("task_struct", "mm", PTR)?,
         task_real_parent: field("task_struct", "real_parent", PTR)?,
@@ -50,5 +56,13 @@ pub fn resolve_offsets(btf: &Btf) -> Result<Offsets, BtfError> {
         cgroup_self,
         kernfs_id: field("kernfs_node", "id", 8)?,
         mm_start_stack: field("mm_struct", "start_stack", 8)?,
+        file_mode: field("file", "f_mode", 4)?,
+        file_dentry: nested(("file", "f_path"), ("path", "dentry"))?,
+        dentry_name: nested(("dentry", "d_name"), ("qstr", "name"))?,
+        dentry_parent: field("dentry", "d_parent", PTR)?,
+        dentry_inode: field("dentry", "d_inode", PTR)?,
+        sb_magic: field("super_block", "s_magic", 8)?,
+        vfsmount_sb: field("vfsmount", "mnt_sb", PTR)?,
+        path_mnt: field("path", "mnt", PTR)?,
     })
 }

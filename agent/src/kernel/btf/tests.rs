@@ -268,6 +268,12 @@ fn offsets_agree_with_known_layout() {
             ("cgroup", o.cgroup_kn),
             ("cgroup", o.cgroup_parent),
             ("kernfs_node", o.kernfs_id),
+            ("file", o.file_mode),
+            ("file", o.file_dentry),
+            ("dentry", o.dentry_name),
+            ("dentry", o.dentry_parent),
+            ("dentry", o.dentry_inode),
+            ("super_block", o.sb_magic),
         ];
         for (s, off) in fields {
             let size = btf.struct_size(s).expect(s);
@@ -291,6 +297,10 @@ fn offsets_agree_with_known_layout() {
             .member_offset("cgroup_subsys_state", "parent")
             .expect("parent");
         assert_eq!(o.cgroup_parent, parent, "{file}");
+        // `struct path { struct vfsmount *mnt; struct dentry *dentry; }` since 2.6.
+        assert_eq!(o.path_mnt, 0, "{file}");
+        let f_path = btf.member_offset("file", "f_path").expect("f_path");
+        assert_eq!(o.file_dentry, f_path + 8, "{file}");
     }
 }
 

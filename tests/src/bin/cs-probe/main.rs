@@ -32,6 +32,8 @@
 //! - `connect-flood ADDR PORT N` — N `connect` calls of one UDP socket to ADDR:PORT as fast as
 //!   possible; prints `refused=<EPERM count> other=<other outcomes>`, exits 0.
 //! - `sleep SECS` — sleeps, prints `ok`.
+//! - `tamper ATTEMPT ARGS…` — one attempt on the enforcement itself, or a piece of an agent's
+//!   ordinary work next to it (see `tamper.rs`); prints `ok` or the errno.
 //!
 //! Any other first argument (or none) makes cs-probe a harmless *target*: it appends its whole
 //! argv as one line to `$CS_PROBE_LOG` (when set), prints `ran ARGS…` and exits 0. Copies of
@@ -49,6 +51,8 @@ use std::{
     thread,
     time::Duration,
 };
+
+mod tamper;
 
 const EXIT_OK: i32 = 0;
 const EXIT_ERRNO: i32 = 1;
@@ -79,6 +83,7 @@ fn main() {
         Some("sendto") => cmd_sendto(rest),
         Some("connect-flood") => cmd_connect_flood(rest),
         Some("sleep") => cmd_sleep(rest),
+        Some("tamper") => tamper::run(rest),
         _ => Ok(target(&args)),
     };
     let code = result.unwrap_or_else(|Usage(msg)| {
@@ -408,6 +413,11 @@ fn errno_name(n: i32) -> &'static str {
         libc::ECONNREFUSED => "ECONNREFUSED",
         libc::ETIMEDOUT => "ETIMEDOUT",
         libc::EHOSTUNREACH => "EHOSTUNREACH",
+        libc::EBUSY => "EBUSY",
+        libc::ESRCH => "ESRCH",
+        libc::ENOSYS => "ENOSYS",
+        libc::EEXIST => "EEXIST",
+        libc::EBADF => "EBADF",
         _ => "E?",
     }
 }

@@ -1,0 +1,91 @@
+//! LSM mode: no way out of the session and no tampering with the enforcer, for every process
+//! of a watched session, root or not (`agent_common::tamper`). Each hook filters on its target
+//! first (a guarded file system, the daemon's pid, a raw socket family), so that the host's
+//! other processes pay one or two kernel reads; only then does it look the caller's agent group
+//! up. A watched caller is refused with EPERM and the attempt is reported as a tamper event.
+//! In monitor mode the attempt is reported and let through, like every other refusal.
+
+use agent_common::{
+    event::{flags, EventKind},
+    policy::group_flags,
+    tamper::Tamper,
+    Action,
+};
+
+use crate::{emit, enforce::Outcome, exec, rules::Verdict, watch::Watched};
+
+mod enforcer;
+mod kernel_load;
+mod mounts;
+mod session;
+mod sockets;
+
+const EPERM: i32 = 1;
+
+/// What the attempt was aimed at (see the variants of [`Tamper`] for each field's meaning).
+#[derive(Clone, Copy, Default)]
+pub struct Target {
+    pub ino: u64,
+    pub dev: u64,
+    pub family: u16,
+    pub protocol: u16,
+    /// A kernel string naming the target (a file name), or 0.
+    pub name: usize,
+    /// Refuse without an event (an access the kernel itself does not audit, e.g. `ps`
+    /// reading the daemon's /proc entries).
+    pub quiet: bool,
+}
+
+/// The LSM verdict on `what`, tried by the current process on `target`: EPERM for a watched
+/// process (0 in monitor mode), 0 for any other. A failure to tell whether the caller is
+/// watched refuses: the target is guarded, so a read error must not open it.
+#[inline(always)]
+pub fn judge(what: Tamper, target: Target) -> i32 {
+    let w = match exec::watched() {
+        Ok(Some(w)) => w,
+        Ok(None) => return 0,
+        Err(_) => return -EPERM,
+    };
+    let monitor = w.group.flags & group_flags::MONITOR != 0;
+    let o = Outcome {
+        refuse: !monitor,
+        report: true,
+        flags: if monitor { flags::MONITOR } else { 0 },
+        grant_id: 0,
+    };
+    if !target.quiet {
+        report(&w, &o, what, &target);
+    }
+    if o.refuse {
+        -EPERM
+    } else {
+        0
+    }
+}
+
+/// Sends the tamper event (counted in the session's refusals first, like every refusal).
+#[inline(always)]
+fn report(w: &Watched, o: &Outcome, what: Tamper, target: &Target) {
+    let v = Verdict {
+        action: Action::Deny as u32,
+        rule: 0,
+        deferred: 0,
+    };
+    let Some(mut entry) = emit::start(EventKind::Tamper, w, &v, o) else {
+        return;
+    };
+    let e = entry.as_mut_ptr();
+    // SAFETY: reserved record.
+    unsafe {
+        (*e).detail = what as u32;
+        (*e).ino = target.ino;
+        (*e).dev = target.dev;
+        (*e).family = target.family;
+        (*e).protocol = target.protocol;
+        (*e).path[0] = 0;
+    }
+    if target.name != 0 {
+        emit::set_kernel_path(e, target.name);
+    }
+    entry.submit(0);
+}

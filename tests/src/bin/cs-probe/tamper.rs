@@ -1,0 +1,169 @@
+//! `cs-probe tamper ATTEMPT ARGS…`: the attempts of an agent (run as root) on the enforcement
+//! itself, each with the exact system call, and the ordinary work that must keep working next
+//! to them. Prints `ok` or `errno=<n> <NAME>`; exit 0 or 1.
+//!
+//! | attempt | system calls |
+//! |---|---|
+//! | `cgroup-move DIR` | `open(DIR/cgroup.procs, O_WRONLY)`, `write(own pid)` |
+//! | `clone-into DIR` | `clone3(CLONE_INTO_CGROUP, cgroup = open(DIR))`; the child exits at once |
+//! | `mkdir DIR` | `mkdir(DIR)` |
+//! | `mount FSTYPE DIR` | `mount("none", DIR, FSTYPE, 0, NULL)` |
+//! | `umount DIR` | `umount2(DIR, 0)` |
+//! | `kill PID SIG` | `kill(PID, SIG)` |
+//! | `ptrace PID` | `ptrace(PTRACE_ATTACH, PID)` (then detach) |
+//! | `unlink PATH` | `unlink(PATH)` |
+//! | `rename FROM TO` | `rename(FROM, TO)` |
+//! | `bpf-map-create` | `bpf(BPF_MAP_CREATE)` of a one-entry array |
+//! | `bpf-obj-get PATH` | `bpf(BPF_OBJ_GET, PATH)` |
+//! | `socket FAMILY TYPE PROTOCOL` | `socket(…)` (numbers) |
+//! | `init-module` | `init_module` of a 64-byte image that is not a module |
+//! | `read PATH` | reads PATH to the end |
+
+use std::{ffi::OsString, fs, io, os::unix::ffi::OsStrExt as _};
+
+use super::{cstring, report, CmdResult, Usage};
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+/// `sizeof(struct clone_args)` with the `cgroup` field (`CLONE_ARGS_SIZE_VER2`).
+const CLONE_ARGS_SIZE: usize = 88;
+const BPF_MAP_CREATE: libc::c_long = 0;
+const BPF_OBJ_GET: libc::c_long = 7;
+const BPF_MAP_TYPE_ARRAY: u32 = 2;
+
+pub fn run(args: &[OsString]) -> CmdResult {
+    let arg = |i: usize| -> Result<&OsString, Usage> {
+        args.get(i)
+            .ok_or_else(|| Usage(format!("tamper: argument {i} missing")))
+    };
+    let num = |i: usize| -> Result<i64, Usage> {
+        arg(i)?
+            .to_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| Usage(format!("tamper: argument {i} is not a number")))
+    };
+    let attempt = arg(0)?.to_str().unwrap_or_default().to_owned();
+    let result = match attempt.as_str() {
+        "cgroup-move" => cgroup_move(arg(1)?),
+        "clone-into" => clone_into(arg(1)?),
+        "mkdir" => fs::create_dir(arg(1)?),
+        "mount" => {
+            let (ty, dir) = (cstring(arg(1)?)?, cstring(arg(2)?)?);
+            // SAFETY: NUL-terminated strings that outlive the call.
+            check(unsafe {
+                libc::mount(
+                    c"none".as_ptr(),
+                    dir.as_ptr(),
+                    ty.as_ptr(),
+                    0,
+                    std::ptr::null(),
+                )
+            } as i64)
+        }
+        // SAFETY: as above.
+        "umount" => check(unsafe { libc::umount2(cstring(arg(1)?)?.as_ptr(), 0) } as i64),
+        // SAFETY: plain integers.
+        "kill" => check(unsafe { libc::kill(num(1)? as i32, num(2)? as i32) } as i64),
+        "ptrace" => ptrace(num(1)? as i32),
+        "unlink" => fs::remove_file(arg(1)?),
+        "rename" => fs::rename(arg(1)?, arg(2)?),
+        "bpf-map-create" => bpf_map_create(),
+        "bpf-obj-get" => bpf_obj_get(arg(1)?),
+        // SAFETY: plain integers; the fd is closed at once.
+        "socket" => check(unsafe {
+            let fd = libc::socket(num(1)? as i32, num(2)? as i32, num(3)? as i32);
+            if fd >= 0 {
+                libc::close(fd);
+            }
+            fd
+        } as i64),
+        "init-module" => init_module(),
+        "read" => fs::read(arg(1)?).map(drop),
+        other => return Err(Usage(format!("tamper: unknown attempt {other}"))),
+    };
+    Ok(report(result))
+}
+
+fn check(ret: i64) -> io::Result<()> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+fn cgroup_move(dir: &OsString) -> io::Result<()> {
+    let procs = std::path::Path::new(dir).join("cgroup.procs");
+    fs::write(procs, std::process::id().to_string())
+}
+
+fn clone_into(dir: &OsString) -> io::Result<()> {
+    let cgroup = fs::File::open(dir)?;
+    let mut args = [0u64; CLONE_ARGS_SIZE / 8];
+    args[0] = CLONE_INTO_CGROUP;
+    args[4] = libc::SIGCHLD as u64; // exit_signal
+    args[10] = std::os::fd::AsRawFd::as_raw_fd(&cgroup) as u64; // cgroup
+                                                                // SAFETY: clone3 without CLONE_VM is a fork: the child only calls _exit.
+    let pid = unsafe { libc::syscall(libc::SYS_clone3, args.as_ptr(), CLONE_ARGS_SIZE) };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid == 0 {
+        // SAFETY: the child leaves at once.
+        unsafe { libc::_exit(0) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for our own child.
+    unsafe { libc::waitpid(pid as i32, &mut status, 0) };
+    Ok(())
+}
+
+fn ptrace(pid: i32) -> io::Result<()> {
+    // SAFETY: PTRACE_ATTACH takes no pointers.
+    let r = unsafe { libc::ptrace(libc::PTRACE_ATTACH, pid, 0, 0) };
+    check(r)?;
+    let mut status = 0;
+    // SAFETY: waits for the tracee's stop, then lets it go.
+    unsafe {
+        libc::waitpid(pid, &mut status, libc::__WALL);
+        libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0);
+    }
+    Ok(())
+}
+
+fn bpf(cmd: libc::c_long, attr: &[u64; 9]) -> io::Result<()> {
+    // SAFETY: `attr` is a zero-padded `union bpf_attr` prefix of the size passed.
+    let fd = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_ptr(), size_of_val(attr)) };
+    check(fd)?;
+    // SAFETY: our own new fd.
+    unsafe { libc::close(fd as i32) };
+    Ok(())
+}
+
+fn bpf_map_create() -> io::Result<()> {
+    let mut attr = [0u64; 9];
+    // map_type, key_size; value_size, max_entries.
+    attr[0] = u64::from(BPF_MAP_TYPE_ARRAY) | (4u64 << 32);
+    attr[1] = 4 | (1u64 << 32);
+    bpf(BPF_MAP_CREATE, &attr)
+}
+
+fn bpf_obj_get(path: &OsString) -> io::Result<()> {
+    let mut bytes = path.as_bytes().to_vec();
+    bytes.push(0);
+    let mut attr = [0u64; 9];
+    attr[0] = bytes.as_ptr() as u64; // pathname
+    bpf(BPF_OBJ_GET, &attr)
+}
+
+fn init_module() -> io::Result<()> {
+    let image = [0u8; 64];
+    // SAFETY: a readable buffer of the length passed and a NUL-terminated parameter string.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_init_module,
+            image.as_ptr(),
+            image.len(),
+            c"".as_ptr(),
+        )
+    })
+}

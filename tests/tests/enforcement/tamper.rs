@@ -1,0 +1,206 @@
+//! No way out (issue 11): an agent running as root inside its session tries to leave it, to
+//! blind or unload the enforcer, to reach around the socket hooks and to load kernel code.
+//! LSM mode refuses each with EPERM and reports a `tamper` event naming the attempt and its
+//! target; fallback mode does not refuse them, and says so in `status` (asserted here exactly
+//! as docs/operations.md documents it). The agent's ordinary work keeps working.
+
+use std::{fs, os::unix::fs::MetadataExt as _};
+
+use tests::{cgroup, env::Mode, outcome::Outcome, TestBed};
+
+use super::{exec_rule, testbed};
+
+const AF_INET: &str = "2";
+const AF_INET6: &str = "10";
+const AF_PACKET: &str = "17";
+const SOCK_RAW: &str = "3";
+const IPPROTO_ICMP: &str = "1";
+/// `htons(ETH_P_ALL)`.
+const ETH_P_ALL_BE: &str = "768";
+
+/// `cs-probe tamper ARGS…` as root inside the agent cgroup.
+fn attempt(t: &TestBed, args: &[&str]) -> Outcome {
+    t.probe(&[&["tamper"], args].concat()).run()
+}
+
+/// In LSM mode: the attempt failed with EPERM and its tamper event names `what` and a target
+/// containing `target`.
+fn assert_refused(t: &TestBed, out: &Outcome, what: &str, target: &str) {
+    out.assert_errno(libc::EPERM);
+    let e = t
+        .events()
+        .wait_for(&format!("tamper {what} by {}", out.pid), |e| {
+            e.kind == "tamper" && e.tgid == out.pid
+        });
+    let tamper = e
+        .tamper
+        .clone()
+        .unwrap_or_else(|| panic!("no tamper field: {}", e.line));
+    assert_eq!(
+        (tamper.what.as_str(), e.action.as_str(), e.outcome.as_str()),
+        (what, "deny", "refused"),
+        "{}",
+        e.line
+    );
+    assert!(
+        tamper.target.contains(target),
+        "target {target:?}: {}",
+        e.line
+    );
+    assert_eq!(e.agent.as_deref(), Some(t.name()), "{}", e.line);
+}
+
+/// The protection's state in `status --json`.
+fn protection(t: &TestBed, name: &str) -> String {
+    let status = t.agent().status_json();
+    status["protections"]
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["name"] == name))
+        .and_then(|p| p["state"].as_str())
+        .unwrap_or_else(|| panic!("no protection {name}: {status}"))
+        .to_owned()
+}
+
+#[test]
+fn a_root_agent_cannot_leave_its_session() {
+    let mut t = testbed("no-way-out");
+    let guarded = t.bin("guarded");
+    t.start_agent(&t.policy(&exec_rule("no-guarded", &guarded, "deny")));
+    let root = cgroup::root();
+    let root_dir = root.to_string_lossy().into_owned();
+    // Ordinary work: a cgroup of its own below the session.
+    let own = t.group().dir().join("own");
+    let own_dir = own.to_string_lossy().into_owned();
+    attempt(&t, &["mkdir", &own_dir]).assert_ok();
+
+    let to_root = attempt(&t, &["cgroup-move", &root_dir]);
+    let into_own = attempt(&t, &["cgroup-move", &own_dir]);
+    let clone_out = attempt(&t, &["clone-into", &root_dir]);
+    if t.mode() == Mode::Fallback {
+        // Documented: fallback mode has no hook on these; status says so.
+        to_root.assert_ok();
+        clone_out.assert_ok();
+        assert_eq!(protection(&t, "cgroup_escape_by_root"), "absent");
+        return;
+    }
+    assert_eq!(protection(&t, "cgroup_escape_by_root"), "enforced");
+    let id = |dir: &std::path::Path| fs::metadata(dir).expect("cgroup dir").ino();
+    let root_target = format!("cgroup.procs of cgroup {}", id(&root));
+    assert_refused(&t, &to_root, "cgroup_move", &root_target);
+    let own_target = format!("cgroup.procs of cgroup {}", id(&own));
+    assert_refused(&t, &into_own, "cgroup_move", &own_target);
+    assert_refused(
+        &t,
+        &clone_out,
+        "clone_into_cgroup",
+        "clone flags 0x200000000",
+    );
+    // Still in the session: the guarded binary is still refused.
+    let out = t.exec(&[&guarded]);
+    t.assert_exec_refused(&out);
+}
+
+#[test]
+fn a_root_agent_cannot_blind_or_unload_the_enforcer() {
+    let mut t = testbed("no-tamper");
+    let guarded = t.bin("guarded");
+    t.start_agent(&t.policy(&exec_rule("no-guarded", &guarded, "deny")));
+    if t.mode() == Mode::Fallback {
+        // Documented: in fallback mode a root agent can kill the daemon, remove the pins and
+        // use bpf(); status says so. (Not tried here: it would take this test's daemon down.)
+        assert_eq!(protection(&t, "enforcer_tamper_by_root"), "absent");
+        assert_eq!(protection(&t, "guarded_mounts"), "absent");
+        attempt(&t, &["bpf-map-create"]).assert_ok();
+        return;
+    }
+    assert_eq!(protection(&t, "enforcer_tamper_by_root"), "enforced");
+    assert_eq!(protection(&t, "guarded_mounts"), "enforced");
+    let daemon = t.agent().pid().expect("daemon pid").to_string();
+    let bpffs = t.agent().dirs().bpffs.clone();
+    let pin = bpffs.join("links").join("bprm_check_security");
+    let pin_s = pin.to_string_lossy().into_owned();
+    let map = bpffs.join("maps").join("GRANTS");
+
+    let kill = attempt(&t, &["kill", &daemon, "9"]);
+    assert_refused(
+        &t,
+        &kill,
+        "signal",
+        &format!("pid {daemon} (the daemon), signal 9"),
+    );
+    let term = attempt(&t, &["kill", &daemon, "15"]);
+    assert_refused(&t, &term, "signal", "signal 15");
+    let trace = attempt(&t, &["ptrace", &daemon]);
+    assert_refused(&t, &trace, "ptrace", &format!("pid {daemon}"));
+    let unlink = attempt(&t, &["unlink", &pin_s]);
+    assert_refused(&t, &unlink, "pin_removal", "bprm_check_security");
+    // Renaming a pin or the directory holding them fails with EPERM in the kernel itself
+    // (5.10, 6.12) before the inode_rename guard is reached: still refused, not ours to report.
+    let links = bpffs.join("links").to_string_lossy().into_owned();
+    attempt(&t, &["rename", &links, &format!("{links}.moved")]).assert_errno(libc::EPERM);
+    assert!(
+        bpffs.join("links").exists(),
+        "the links directory was renamed"
+    );
+    let create = attempt(&t, &["bpf-map-create"]);
+    assert_refused(&t, &create, "bpf", "BPF_MAP_CREATE");
+    let get = attempt(&t, &["bpf-obj-get", &map.to_string_lossy()]);
+    assert_refused(&t, &get, "bpf", "BPF_OBJ_GET");
+
+    // A bpf file system of its own, mounted by the test (not the agent): the agent may not
+    // unmount it, nor mount another.
+    let spare = t.dir().join("spare-bpffs");
+    let spare_s = spare.to_string_lossy().into_owned();
+    fs::create_dir_all(&spare).expect("mkdir");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "bpf", "bpf", &spare_s])
+        .status()
+        .expect("mount");
+    assert!(
+        mounted.success(),
+        "the test could not mount bpffs at {spare_s}"
+    );
+    let umount = attempt(&t, &["umount", &spare_s]);
+    let again = attempt(&t, &["mount", "bpf", &spare_s]);
+    let cg = attempt(&t, &["mount", "cgroup2", &spare_s]);
+    let _ = std::process::Command::new("umount")
+        .args(["-R", &spare_s])
+        .status();
+    assert_refused(&t, &umount, "unmount", "bpf file system");
+    assert_refused(&t, &again, "mount", "bpf file system");
+    assert_refused(&t, &cg, "mount", "cgroup2 file system");
+
+    // Nothing of it landed: the daemon runs, the pin is there, the rule holds.
+    assert!(pin.exists(), "{} was removed", pin.display());
+    let status = t.agent().status_json();
+    assert_eq!(status["mode"], "lsm", "{status}");
+    let out = t.exec(&[&guarded]);
+    t.assert_exec_refused(&out);
+    // Ordinary work next to the daemon: reading its /proc entries (as `ps` does).
+    attempt(&t, &["read", &format!("/proc/{daemon}/stat")]).assert_ok();
+}
+
+#[test]
+fn a_root_agent_has_no_raw_network_nor_kernel_loading() {
+    let mut t = testbed("no-raw");
+    t.start_agent(&t.policy(""));
+    let icmp = attempt(&t, &["socket", AF_INET, SOCK_RAW, IPPROTO_ICMP]);
+    if t.mode() == Mode::Fallback {
+        // Documented: fallback mode does not judge raw sockets; status says so.
+        icmp.assert_ok();
+        assert_eq!(protection(&t, "raw_sockets"), "absent");
+        assert_eq!(protection(&t, "kernel_loading"), "absent");
+        return;
+    }
+    assert_eq!(protection(&t, "raw_sockets"), "enforced");
+    assert_refused(&t, &icmp, "raw_socket", "IPv4 socket, type raw, protocol 1");
+    let v6 = attempt(&t, &["socket", AF_INET6, SOCK_RAW, "58"]);
+    assert_refused(&t, &v6, "raw_socket", "IPv6 socket, type raw");
+    let packet = attempt(&t, &["socket", AF_PACKET, SOCK_RAW, ETH_P_ALL_BE]);
+    assert_refused(&t, &packet, "raw_socket", "packet socket, type raw");
+    let module = attempt(&t, &["init-module"]);
+    assert_refused(&t, &module, "kernel_load", "kernel module from memory");
+    // Ordinary network work: TCP and UDP sockets.
+    attempt(&t, &["socket", AF_INET, "1", "0"]).assert_ok();
+    attempt(&t, &["socket", AF_INET6, "2", "0"]).assert_ok();
+}
