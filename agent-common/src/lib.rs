@@ -63,6 +63,7 @@ pub mod names {
     pub const STATS: &str = "STATS";
     pub const OFFSETS: &str = "OFFSETS";
     pub const PROTECTED: &str = "PROTECTED";
+    pub const GUARDED_FILES: &str = "GUARDED_FILES";
 
     pub const PROG_BPRM_CHECK: &str = "bprm_check_security";
     pub const PROG_ENTER_EXECVE: &str = "sys_enter_execve";
@@ -89,6 +90,12 @@ pub mod names {
         "inode_unlink",
         "inode_rmdir",
         "inode_rename",
+        "inode_create",
+        "inode_mkdir",
+        "inode_link",
+        "inode_symlink",
+        "inode_mknod",
+        "path_truncate",
         "kernel_read_file",
         "kernel_load_data",
         "socket_create",
@@ -105,6 +112,7 @@ mod pod {
     unsafe impl aya::Pod for grant::Grant {}
     unsafe impl aya::Pod for session::SessionStats {}
     unsafe impl aya::Pod for offsets::Offsets {}
+    unsafe impl aya::Pod for tamper::GuardedFile {}
     unsafe impl aya::Pod for policy::State {}
     unsafe impl aya::Pod for policy::WatchKey {}
     unsafe impl aya::Pod for policy::Group {}

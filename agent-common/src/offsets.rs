@@ -67,4 +67,6 @@ pub struct Offsets {
     pub vfsmount_sb: u32,
     /// `path.mnt`
     pub path_mnt: u32,
+    /// `path.dentry`
+    pub path_dentry: u32,
 }

@@ -32,6 +32,10 @@ pub enum Tamper {
     /// Unlinked or renamed a file of a bpf file system (the pins). `ino`: its inode; `path`:
     /// its name.
     PinRemoval = 10,
+    /// Wrote, created, removed, renamed, linked or truncated one of the daemon's files (state
+    /// and run directories, policy files, certificates, its binary; [`GuardedFile`]). `dev`,
+    /// `ino`: the file's identity (0 for a name that does not exist yet); `path`: its name.
+    EnforcerFile = 11,
 }
 
 crate::verdict::names!(Tamper {
@@ -45,6 +49,7 @@ crate::verdict::names!(Tamper {
     KernelLoad => "kernel_load",
     RawSocket => "raw_socket",
     PinRemoval => "pin_removal",
+    EnforcerFile => "enforcer_file",
 });
 
 impl Tamper {
@@ -60,10 +65,31 @@ impl Tamper {
             8 => Some(Self::KernelLoad),
             9 => Some(Self::RawSocket),
             10 => Some(Self::PinRemoval),
+            11 => Some(Self::EnforcerFile),
             _ => None,
         }
     }
 }
+
+/// A file or directory of the daemon's, by the identity the kernel gives it (`dev` in the
+/// kernel's encoding, `major << 20 | minor`): the key of the pinned `GUARDED_FILES` map.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct GuardedFile {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+/// Values of `GUARDED_FILES`: what the identity is.
+pub mod guarded {
+    /// A file: it may not be written, truncated, removed, renamed or linked.
+    pub const FILE: u32 = 1;
+    /// A directory: nothing in it may be written, created, removed, renamed or linked, and
+    /// nothing may be renamed into it.
+    pub const DIRECTORY: u32 = 2;
+}
+
+const _: () = assert!(core::mem::size_of::<GuardedFile>() == 16);
 
 /// File system magics (uapi `linux/magic.h`) of the file systems a watched process may not
 /// mount or unmount: they hold the session's cgroups, the pins, or the kernel's tracing and

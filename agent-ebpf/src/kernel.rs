@@ -38,7 +38,12 @@ pub struct FileId {
 /// Identity of the file behind a `struct file *`.
 #[inline(always)]
 pub fn file_id(file: usize) -> Result<FileId, Error> {
-    let inode: usize = read(file, off!(file_inode))?;
+    inode_id(read(file, off!(file_inode))?)
+}
+
+/// Identity of an inode.
+#[inline(always)]
+pub fn inode_id(inode: usize) -> Result<FileId, Error> {
     let ino: u64 = read(inode, off!(inode_ino))?;
     let sb: usize = read(inode, off!(inode_sb))?;
     let dev: u32 = read(sb, off!(sb_dev))?;
@@ -193,19 +198,35 @@ pub fn dentry_name(dentry: usize) -> Result<usize, Error> {
 /// Inode number of `dentry`'s parent directory (for a cgroup file: the cgroup's id).
 #[inline(always)]
 pub fn parent_ino(dentry: usize) -> Result<u64, Error> {
-    let parent: usize = read(dentry, off!(dentry_parent))?;
-    let inode: usize = read(parent, off!(dentry_inode))?;
-    read(inode, off!(inode_ino))
+    read(parent_inode(dentry)?, off!(inode_ino))
 }
 
 /// Inode number of the file `dentry` names (0 for a negative dentry).
 #[inline(always)]
 pub fn dentry_ino(dentry: usize) -> Result<u64, Error> {
-    let inode: usize = read(dentry, off!(dentry_inode))?;
+    let inode = dentry_inode(dentry)?;
     if inode == 0 {
         return Ok(0);
     }
     read(inode, off!(inode_ino))
+}
+
+/// `dentry->d_inode` (0 for a negative dentry: a name that does not exist yet).
+#[inline(always)]
+pub fn dentry_inode(dentry: usize) -> Result<usize, Error> {
+    read(dentry, off!(dentry_inode))
+}
+
+/// The inode of `dentry`'s parent directory.
+#[inline(always)]
+pub fn parent_inode(dentry: usize) -> Result<usize, Error> {
+    dentry_inode(read(dentry, off!(dentry_parent))?)
+}
+
+/// `path->dentry`.
+#[inline(always)]
+pub fn path_dentry(path: usize) -> Result<usize, Error> {
+    read(path, off!(path_dentry))
 }
 
 /// `task->tgid`.

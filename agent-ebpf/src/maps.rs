@@ -8,6 +8,7 @@ use agent_common::{
     grant::{Grant, GrantKey},
     policy::{BinaryKey, ExecRules, ExecRulesKey, Group, NetKey, NetRules, State, WatchKey},
     session::SessionStats,
+    tamper::GuardedFile,
 };
 use aya_ebpf::{
     macros::map,
@@ -54,6 +55,11 @@ pub static TICKETS: HashMap<u64, u32> = HashMap::pinned(16384, 0);
 /// daemon itself at start; `guard::enforcer`).
 #[map]
 pub static PROTECTED: HashMap<u32, u32> = HashMap::pinned(16, 0);
+
+/// The daemon's files and directories (`agent_common::tamper::GuardedFile`), written by the
+/// daemon at start; `guard::files`.
+#[map]
+pub static GUARDED_FILES: HashMap<GuardedFile, u32> = HashMap::pinned(1024, 0);
 
 /// `BPF_F_NO_PREALLOC` (uapi `linux/bpf.h`).
 const BPF_F_NO_PREALLOC: u32 = 1;

@@ -106,6 +106,11 @@ impl Agent {
             .arg("--bpffs")
             .arg(&d.bpffs);
         cmd.args(["--mode", &self.env.agent_mode]);
+        // The tests attack as root on purpose, in both modes; the default (refuse root
+        // sessions in fallback mode) has a test of its own, which sets it explicitly.
+        if !self.extra.iter().any(|a| a == "--root-agents") {
+            cmd.args(["--root-agents", "allow"]);
+        }
         cmd.args(&self.extra);
         cmd.env(
             "RUST_LOG",

@@ -173,7 +173,13 @@ pub fn start(
     })?;
 
     let mut agent = Command::new(&bins.agent);
-    agent.arg("run").arg("--policy").arg(policy);
+    // The walk-through launches its agent as root; on a host without BPF LSM (fallback mode)
+    // that needs the operator's consent, given here for the local stack only.
+    agent
+        .arg("run")
+        .arg("--policy")
+        .arg(policy)
+        .args(["--root-agents", "allow"]);
     for (flag, dir) in [
         ("--state-dir", &dirs.agent_state),
         ("--run-dir", &dirs.agent_run),

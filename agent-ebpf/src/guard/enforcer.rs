@@ -1,8 +1,7 @@
-//! No tampering with the enforcer: every `bpf()` command, signals and ptrace-class access to
-//! the daemon (its pid is in `PROTECTED`), and unlinking or renaming anything on a bpf file
-//! system (the pins, which keep the programs attached while no daemon runs).
+//! No tampering with the enforcer's process: every `bpf()` command, and signals and
+//! ptrace-class access to the daemon (its pid is in `PROTECTED`). Its files are `files.rs`.
 
-use agent_common::tamper::{magic, Tamper};
+use agent_common::tamper::Tamper;
 use aya_ebpf::{macros::lsm, programs::LsmContext};
 
 use super::{judge, Target};
@@ -65,41 +64,6 @@ fn to_daemon(task: usize, what: Tamper, detail: u64, quiet: bool) -> i32 {
             ino: tgid as u64,
             dev: detail,
             quiet,
-            ..Target::default()
-        },
-    )
-}
-
-/// `inode_unlink(struct inode *dir, struct dentry *dentry)`.
-#[lsm(hook = "inode_unlink")]
-pub fn inode_unlink(ctx: LsmContext) -> i32 {
-    on_bpffs(ctx.arg(0), ctx.arg(1))
-}
-
-/// `inode_rmdir(struct inode *dir, struct dentry *dentry)`.
-#[lsm(hook = "inode_rmdir")]
-pub fn inode_rmdir(ctx: LsmContext) -> i32 {
-    on_bpffs(ctx.arg(0), ctx.arg(1))
-}
-
-/// `inode_rename(struct inode *old_dir, struct dentry *old_dentry, …)`.
-#[lsm(hook = "inode_rename")]
-pub fn inode_rename(ctx: LsmContext) -> i32 {
-    on_bpffs(ctx.arg(0), ctx.arg(1))
-}
-
-#[inline(always)]
-fn on_bpffs(dir: usize, dentry: usize) -> i32 {
-    match kernel::inode_magic(dir) {
-        Ok(magic::BPF_FS) => {}
-        Ok(_) => return 0,
-        Err(_) => return judge(Tamper::PinRemoval, Target::default()),
-    }
-    judge(
-        Tamper::PinRemoval,
-        Target {
-            ino: kernel::dentry_ino(dentry).unwrap_or(0),
-            name: kernel::dentry_name(dentry).unwrap_or(0),
             ..Target::default()
         },
     )

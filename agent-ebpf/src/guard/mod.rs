@@ -15,6 +15,7 @@ use agent_common::{
 use crate::{emit, enforce::Outcome, exec, rules::Verdict, watch::Watched};
 
 mod enforcer;
+mod files;
 mod kernel_load;
 mod mounts;
 mod session;

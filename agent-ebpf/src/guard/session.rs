@@ -5,7 +5,7 @@
 use agent_common::tamper::{magic, Tamper};
 use aya_ebpf::{helpers::bpf_probe_read_kernel_str_bytes, macros::lsm, programs::LsmContext};
 
-use super::{judge, Target};
+use super::{files, judge, Target};
 use crate::{kernel, Error};
 
 /// `FMODE_WRITE` (`linux/fs.h`).
@@ -13,23 +13,32 @@ const FMODE_WRITE: u32 = 0x2;
 /// `CLONE_INTO_CGROUP` (uapi `linux/sched.h`, 5.7+).
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
-/// `file_open(struct file *file)`: a cgroup's process list opened for writing.
+/// `file_open(struct file *file)`, opened for writing: a cgroup's process list, or one of the
+/// daemon's files (`files::written`).
 #[lsm(hook = "file_open")]
 pub fn file_open(ctx: LsmContext) -> i32 {
     // Could not tell: a watched caller is refused, any other is not.
-    cgroup_move(ctx.arg(0)).unwrap_or_else(|_| judge(Tamper::CgroupMove, Target::default()))
+    opened_for_writing(ctx.arg(0)).unwrap_or_else(|_| judge(Tamper::CgroupMove, Target::default()))
 }
 
 #[inline(always)]
-fn cgroup_move(file: usize) -> Result<i32, Error> {
+fn opened_for_writing(file: usize) -> Result<i32, Error> {
     if kernel::file_mode(file)? & FMODE_WRITE == 0 {
         return Ok(0);
     }
+    let dentry = kernel::file_dentry(file)?;
     let m = kernel::file_magic(file)?;
     if m != magic::CGROUP2 && m != magic::CGROUP {
-        return Ok(0);
+        return Ok(match files::written(dentry)? {
+            Some(id) => files::refuse(id, dentry),
+            None => 0,
+        });
     }
-    let dentry = kernel::file_dentry(file)?;
+    cgroup_move(dentry)
+}
+
+#[inline(always)]
+fn cgroup_move(dentry: usize) -> Result<i32, Error> {
     let name = kernel::dentry_name(dentry)?;
     let mut buf = [0u8; 16];
     // SAFETY: the helper validates the kernel address.

@@ -26,6 +26,10 @@ pub enum Request {
         session: String,
         user: String,
         uid: u32,
+        /// The uid the session's command will run as (absent from launchers before
+        /// `--root-agents`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        runs_as: Option<u32>,
     },
 }
 

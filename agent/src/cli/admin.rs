@@ -13,6 +13,7 @@ use crate::{
     cgroup::Hierarchy,
     cli::RunDir,
     session::{
+        account::Account,
         environment::{self, Pass},
         launch,
     },
@@ -158,13 +159,34 @@ pub fn grant(
     Ok(0)
 }
 
-pub fn launch(
-    run_dir: &RunDir,
-    agent: &str,
-    session: Option<&str>,
-    env: &[OsString],
-    command: &[OsString],
-) -> Result<i32> {
+/// What `launch` was asked for, besides the run directory and the command.
+pub struct Launch<'a> {
+    pub agent: &'a str,
+    pub session: Option<&'a str>,
+    /// `--env` arguments.
+    pub env: &'a [OsString],
+    /// `--user`.
+    pub user: Option<&'a str>,
+}
+
+pub fn launch(run_dir: &RunDir, l: &Launch<'_>, command: &[OsString]) -> Result<i32> {
+    let Launch {
+        agent,
+        session,
+        env,
+        user,
+    } = *l;
+    let account = match user.map(Account::resolve).transpose() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("countersign-agent launch: {e}");
+            return Ok(1);
+        }
+    };
+    // SAFETY: geteuid has no preconditions.
+    let runs_as = account
+        .as_ref()
+        .map_or_else(|| unsafe { libc::geteuid() }, |a| a.uid);
     let passed: Result<Vec<Pass>, _> = env.iter().map(|e| Pass::parse(e)).collect();
     let passed = match passed {
         Ok(p) => p,
@@ -201,6 +223,7 @@ pub fn launch(
             session: session.clone(),
             user,
             uid,
+            runs_as: Some(runs_as),
         },
     )?
     else {
@@ -219,6 +242,7 @@ pub fn launch(
         Some(&session),
         command,
         &env,
+        account.as_ref(),
     ) {
         Ok(never) => match never {},
         Err(e) => {

@@ -8,7 +8,10 @@ use std::{ffi::OsString, path::PathBuf, time::Duration};
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
-use crate::{daemon, kernel::mode::ModeChoice};
+use crate::{
+    daemon::{self, RootAgents},
+    kernel::mode::ModeChoice,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -93,6 +96,11 @@ pub enum Command {
         /// Also print every event on stdout.
         #[arg(long)]
         follow: bool,
+        /// Whether sessions whose command runs as root may start in fallback mode, where
+        /// nothing keeps a root agent from stopping enforcement (docs/operations.md). LSM
+        /// mode guards against root agents and always allows them.
+        #[arg(long, value_enum, default_value = "refuse")]
+        root_agents: RootAgents,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -124,6 +132,10 @@ pub enum Command {
         env: Vec<OsString>,
         #[command(flatten)]
         run_dir: RunDir,
+        /// Run the command as this user (a name, or a bare uid), with its primary group and
+        /// no supplementary groups. Without it the command runs as the launcher.
+        #[arg(long, value_name = "NAME|UID")]
+        user: Option<String>,
         /// The command and its arguments.
         #[arg(required = true, last = true)]
         command: Vec<OsString>,
@@ -195,9 +207,11 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             run_dir,
             bpffs,
             follow,
+            root_agents,
             server,
         } => {
             let opts = daemon::Options {
+                root_agents,
                 policy,
                 mode,
                 state_dir,
@@ -222,8 +236,18 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             session,
             env,
             run_dir,
+            user,
             command,
-        } => admin::launch(&run_dir, &agent, session.as_deref(), &env, &command),
+        } => admin::launch(
+            &run_dir,
+            &admin::Launch {
+                agent: &agent,
+                session: session.as_deref(),
+                env: &env,
+                user: user.as_deref(),
+            },
+            &command,
+        ),
         Command::Grant {
             agent,
             session,

@@ -48,8 +48,10 @@ impl Handler for Daemon {
                 session,
                 user,
                 uid,
+                runs_as,
             } => self
                 .refuse_agents(peer)
+                .and_then(|()| self.opts.root_agents.check(self.attached.mode, runs_as))
                 .and_then(|()| self.record_session(&agent, &session, user, uid)),
         };
         result.unwrap_or_else(|e| Response::Error {
@@ -238,6 +240,7 @@ impl Daemon {
                 self.attached.mode,
                 self.opts.server.is_some(),
                 &self.attached.guards,
+                self.opts.root_agents,
             ),
             sessions: super::evidence::named(
                 &self.hierarchy,

@@ -8,11 +8,14 @@ mod agent_host;
 pub mod builtin;
 mod enforcer;
 mod evidence;
+mod guarded;
 mod handler;
 mod install;
 mod names;
 pub mod policy_source;
 pub mod protections;
+mod root_agents;
+pub use root_agents::RootAgents;
 mod sink;
 
 use std::{
@@ -48,6 +51,8 @@ pub struct Options {
     pub run_dir: PathBuf,
     pub bpffs: PathBuf,
     pub follow: bool,
+    /// Whether root sessions may start in fallback mode.
+    pub root_agents: RootAgents,
     /// The control plane, when the daemon has one (`--server`).
     pub server: Option<uplink::Config>,
 }
@@ -110,6 +115,7 @@ pub fn prepare(opts: &Options) -> Result<Prepared> {
         btf::resolve_offsets(&btf).context("resolving kernel structure offsets from BTF")?;
     let hierarchy = Hierarchy::discover()?;
     let mut loaded = ebpf::load(&opts.bpffs, &offsets)?;
+    ebpf::protect(&mut loaded, &guarded::identities(opts))?;
     let lsm_optional = matches!(opts.mode, mode::ModeChoice::Auto);
     let attached = ebpf::attach(
         &mut loaded,
@@ -223,6 +229,7 @@ pub async fn run(opts: Options, prepared: Prepared) -> Result<()> {
         daemon.attached.mode,
         opts.server.is_some(),
         &daemon.attached.guards,
+        opts.root_agents,
     ) {
         if p.state != ProtectionState::Enforced {
             tracing::warn!(protection = %p.name, state = ?p.state, "not protected: {}", p.how);

@@ -4,11 +4,12 @@
 
 use agent_common::Mode;
 
+use super::RootAgents;
 use crate::admin_socket::protocol::{Protection, ProtectionState};
 
 /// The protections of a daemon in `mode`; `server`: it has a control plane; `guards`: the
-/// LSM guards attached (`agent_common::names::GUARDS`).
-pub fn of(mode: Mode, server: bool, guards: &[&str]) -> Vec<Protection> {
+/// LSM guards attached (`agent_common::names::GUARDS`); `root`: `--root-agents`.
+pub fn of(mode: Mode, server: bool, guards: &[&str], root: RootAgents) -> Vec<Protection> {
     use ProtectionState::{Absent, Enforced};
     let exec_how = match mode {
         Mode::Lsm => "refused with EPERM before the exec (BPF LSM)",
@@ -53,11 +54,21 @@ pub fn of(mode: Mode, server: bool, guards: &[&str]) -> Vec<Protection> {
         ),
     ]);
     out.extend(GUARDED.iter().map(|g| g.state(guards)));
-    out.push(item(
-        "enforcer_files",
-        Absent,
-        "a root agent can write the daemon's state directory, event log and policy files",
-    ));
+    if mode == Mode::Fallback {
+        out.push(match root {
+            RootAgents::Refuse => item(
+                "root_sessions",
+                Enforced,
+                "sessions whose command runs as root are refused (--root-agents refuse)",
+            ),
+            RootAgents::Allow => item(
+                "root_sessions",
+                Absent,
+                "sessions run as root start (--root-agents allow), and what is absent above \
+                 is open to them",
+            ),
+        });
+    }
     out
 }
 
@@ -104,6 +115,25 @@ const GUARDED: &[Guarded] = &[
         enforced: "bpf(), signals and ptrace of the daemon, and removing or renaming pins \
                    refused with EPERM (BPF LSM)",
         absent: "a root agent can kill the daemon, remove the pins or write the maps",
+    },
+    Guarded {
+        name: "enforcer_files",
+        needs: &[
+            "file_open",
+            "inode_create",
+            "inode_mkdir",
+            "inode_mknod",
+            "inode_symlink",
+            "inode_link",
+            "inode_unlink",
+            "inode_rmdir",
+            "inode_rename",
+            "path_truncate",
+        ],
+        enforced: "writing, creating, removing, renaming, linking or truncating the daemon's \
+                   state and run directories, policy files, certificates and binary refused \
+                   with EPERM (BPF LSM)",
+        absent: "a root agent can write the daemon's state directory, event log and policy files",
     },
     Guarded {
         name: "kernel_loading",
@@ -166,20 +196,28 @@ mod tests {
             "cgroup_escape_by_root",
             "guarded_mounts",
             "enforcer_tamper_by_root",
-            "kernel_loading",
             "enforcer_files",
+            "kernel_loading",
+            "root_sessions",
         ];
-        assert_eq!(absent(&of(Mode::Fallback, true, &[])), without_guards);
-        let all = of(Mode::Lsm, true, agent_common::names::GUARDS);
         assert_eq!(
-            absent(&all),
-            ["copied_binaries", "delegation", "enforcer_files"]
+            absent(&of(Mode::Fallback, true, &[], RootAgents::Allow)),
+            without_guards
         );
+        let all = of(
+            Mode::Lsm,
+            true,
+            agent_common::names::GUARDS,
+            RootAgents::Refuse,
+        );
+        assert_eq!(absent(&all), ["copied_binaries", "delegation"]);
         assert!(all.iter().any(|p| p.name == "control_plane"));
-        assert!(!of(Mode::Lsm, false, &[])
+        assert!(!of(Mode::Lsm, false, &[], RootAgents::Refuse)
             .iter()
             .any(|p| p.name == "control_plane"));
-        assert!(of(Mode::Fallback, false, &[])[0].how.contains("SIGKILL"));
+        assert!(of(Mode::Fallback, false, &[], RootAgents::Refuse)[0]
+            .how
+            .contains("SIGKILL"));
     }
 
     #[test]
@@ -189,7 +227,7 @@ mod tests {
             .copied()
             .filter(|g| *g != "task_kill")
             .collect();
-        let all = of(Mode::Lsm, false, &guards);
+        let all = of(Mode::Lsm, false, &guards, RootAgents::Refuse);
         let tamper = all
             .iter()
             .find(|p| p.name == "enforcer_tamper_by_root")

@@ -50,7 +50,6 @@ pub fn attach(
                     "lsm/bprm_check_security".into(),
                     true,
                 ));
-                guards::protect_self(loaded)?;
                 a.guards = guards::attach(loaded, &btf);
                 a.programs
                     .extend(a.guards.iter().map(|g| (*g, format!("lsm/{g}"), true)));

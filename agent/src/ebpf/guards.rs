@@ -2,36 +2,45 @@
 //! tamper with the enforcer. A guard the kernel refuses is left out and said (status lists the
 //! protection as absent); it never costs the exec and connect enforcement.
 
-use agent_common::names;
+use agent_common::{names, tamper::GuardedFile};
 use aya::{
     maps::HashMap,
     programs::{links::FdLink, Lsm},
-    Btf,
+    Btf, Pod,
 };
 
 use super::{attach::program, pins, LoadError, Loaded};
 
-/// Writes this daemon's pid into `PROTECTED` (and only it: a previous daemon's pid may now be
-/// anyone's), before the guards that read it are attached.
-pub fn protect_self(loaded: &mut Loaded) -> Result<(), LoadError> {
+/// Writes what the guards protect, before they attach: this daemon's pid into `PROTECTED`
+/// and `files` into `GUARDED_FILES`, replacing a previous daemon's (whose pid may now be
+/// anyone's, and whose files may have moved).
+pub fn protect(loaded: &mut Loaded, files: &[(GuardedFile, u32)]) -> Result<(), LoadError> {
+    replace(loaded, names::PROTECTED, &[(std::process::id(), 0)])?;
+    replace(loaded, names::GUARDED_FILES, files)
+}
+
+/// Makes the pinned hash map `name` hold exactly `entries`: the new ones first, then the
+/// stale ones go (never an empty moment).
+fn replace<K: Pod + PartialEq, V: Pod>(
+    loaded: &mut Loaded,
+    name: &'static str,
+    entries: &[(K, V)],
+) -> Result<(), LoadError> {
+    let map_err = |source| LoadError::Map { name, source };
     let map = loaded
         .ebpf
-        .map_mut(names::PROTECTED)
-        .ok_or(LoadError::MissingMap(names::PROTECTED))?;
-    let mut protected: HashMap<_, u32, u32> =
-        HashMap::try_from(map).map_err(|source| LoadError::Map {
-            name: names::PROTECTED,
-            source,
-        })?;
-    let map_err = |source| LoadError::Map {
-        name: names::PROTECTED,
-        source,
-    };
-    let stale: Vec<u32> = protected.keys().filter_map(Result::ok).collect();
-    let me = std::process::id();
-    protected.insert(me, 0, 0).map_err(map_err)?;
-    for pid in stale.into_iter().filter(|p| *p != me) {
-        protected.remove(&pid).map_err(map_err)?;
+        .map_mut(name)
+        .ok_or(LoadError::MissingMap(name))?;
+    let mut map: HashMap<_, K, V> = HashMap::try_from(map).map_err(map_err)?;
+    let stale: Vec<K> = map.keys().filter_map(Result::ok).collect();
+    for (k, v) in entries {
+        map.insert(k, v, 0).map_err(map_err)?;
+    }
+    for k in stale
+        .iter()
+        .filter(|k| !entries.iter().any(|(e, _)| e == *k))
+    {
+        map.remove(k).map_err(map_err)?;
     }
     Ok(())
 }

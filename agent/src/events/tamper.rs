@@ -42,6 +42,13 @@ pub fn attempt(e: &Event) -> Option<TamperAttempt> {
             e.protocol
         ),
         Tamper::PinRemoval => format!("{} (inode {}) on a bpf file system", name(), e.ino),
+        Tamper::EnforcerFile => format!(
+            "{} (device {}:{}, inode {}): the daemon's",
+            name(),
+            e.dev >> 20,
+            e.dev & 0xfffff,
+            e.ino
+        ),
     };
     Some(TamperAttempt { what, target })
 }
@@ -147,6 +154,14 @@ mod tests {
         assert_eq!(
             attempt(&e).expect("a known attempt").target,
             "cgroup.procs of cgroup 1"
+        );
+        e.detail = Tamper::EnforcerFile as u32;
+        e.dev = (254 << 20) | 1;
+        e.ino = 77;
+        e.path[..13].copy_from_slice(b"events.jsonl\0");
+        assert_eq!(
+            attempt(&e).expect("a known attempt").target,
+            "events.jsonl (device 254:1, inode 77): the daemon's"
         );
         e.detail = 99;
         assert_eq!(attempt(&e), None);

@@ -9,6 +9,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::account::Account;
 use crate::cgroup::{Cgroup, CgroupError, Hierarchy};
 
 /// Environment variable holding the session name, for the launched command.
@@ -123,6 +124,7 @@ pub fn launch(
     session: Option<&str>,
     cmd: &[OsString],
     env: &[(OsString, OsString)],
+    account: Option<&Account>,
 ) -> Result<Infallible, LaunchError> {
     let (program, args) = cmd.split_first().ok_or(LaunchError::NoCommand)?;
     // A command that is not there fails before the session exists: once inside, the
@@ -152,6 +154,10 @@ pub fn launch(
         // A stale value inherited from another session would lie.
         None => command.env_remove(AGENT_ENV),
     };
+    if let Some(a) = account {
+        // std drops the supplementary groups when it changes the uid.
+        command.uid(a.uid).gid(a.gid).envs(a.env());
+    }
     let source = command.exec();
     Err(LaunchError::Exec {
         cmd: program.to_string_lossy().into_owned(),
@@ -210,6 +216,7 @@ mod tests {
             Some("sess-1"),
             &cmd,
             &env,
+            None,
         )
         .expect_err("exec failed");
         eprintln!("launch error: {err}");
@@ -306,6 +313,7 @@ mod tests {
             None,
             &cmd,
             &[],
+            None,
         )
         .expect_err("no group");
         assert_eq!(
@@ -315,7 +323,7 @@ mod tests {
         );
         assert_eq!(err.exit_code(), 1);
         assert!(matches!(
-            launch(&hierarchy, "/g", None, None, &[], &[]),
+            launch(&hierarchy, "/g", None, None, &[], &[], None),
             Err(LaunchError::NoCommand)
         ));
     }

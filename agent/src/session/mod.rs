@@ -7,6 +7,7 @@
 //!   scoped to. This is the only way the agent socket learns who is asking; nothing the
 //!   caller sends can change it.
 
+pub mod account;
 pub mod environment;
 pub mod launch;
 pub mod registry;

@@ -62,90 +62,101 @@ fn protection(t: &TestBed, name: &str) -> String {
 }
 
 #[test]
-fn a_root_agent_cannot_leave_its_session() {
+fn a_root_agent_cannot_leave_its_session_nor_reach_around_the_hooks() {
     let mut t = testbed("no-way-out");
     let guarded = t.bin("guarded");
     t.start_agent(&t.policy(&exec_rule("no-guarded", &guarded, "deny")));
+    leaving_the_session(&t, &guarded);
+    raw_network_and_kernel_loading(&t);
+}
+
+#[test]
+fn a_root_agent_cannot_blind_unload_or_rewrite_the_enforcer() {
+    let mut t = testbed("no-tamper");
+    let guarded = t.bin("guarded");
+    t.start_agent(&t.policy(&exec_rule("no-guarded", &guarded, "deny")));
+    // The files first: the attempts on the daemon's process come last.
+    touching_the_daemons_files(&t, &guarded);
+    blinding_the_enforcer(&t, &guarded);
+}
+
+fn leaving_the_session(t: &TestBed, guarded: &str) {
     let root = cgroup::root();
     let root_dir = root.to_string_lossy().into_owned();
     // Ordinary work: a cgroup of its own below the session.
     let own = t.group().dir().join("own");
     let own_dir = own.to_string_lossy().into_owned();
-    attempt(&t, &["mkdir", &own_dir]).assert_ok();
+    attempt(t, &["mkdir", &own_dir]).assert_ok();
 
-    let to_root = attempt(&t, &["cgroup-move", &root_dir]);
-    let into_own = attempt(&t, &["cgroup-move", &own_dir]);
-    let clone_out = attempt(&t, &["clone-into", &root_dir]);
+    let to_root = attempt(t, &["cgroup-move", &root_dir]);
+    let into_own = attempt(t, &["cgroup-move", &own_dir]);
+    let clone_out = attempt(t, &["clone-into", &root_dir]);
     if t.mode() == Mode::Fallback {
         // Documented: fallback mode has no hook on these; status says so.
         to_root.assert_ok();
         clone_out.assert_ok();
-        assert_eq!(protection(&t, "cgroup_escape_by_root"), "absent");
+        assert_eq!(protection(t, "cgroup_escape_by_root"), "absent");
         return;
     }
-    assert_eq!(protection(&t, "cgroup_escape_by_root"), "enforced");
+    assert_eq!(protection(t, "cgroup_escape_by_root"), "enforced");
     let id = |dir: &std::path::Path| fs::metadata(dir).expect("cgroup dir").ino();
     let root_target = format!("cgroup.procs of cgroup {}", id(&root));
-    assert_refused(&t, &to_root, "cgroup_move", &root_target);
+    assert_refused(t, &to_root, "cgroup_move", &root_target);
     let own_target = format!("cgroup.procs of cgroup {}", id(&own));
-    assert_refused(&t, &into_own, "cgroup_move", &own_target);
+    assert_refused(t, &into_own, "cgroup_move", &own_target);
     assert_refused(
-        &t,
+        t,
         &clone_out,
         "clone_into_cgroup",
         "clone flags 0x200000000",
     );
     // Still in the session: the guarded binary is still refused.
-    let out = t.exec(&[&guarded]);
+    let out = t.exec(&[guarded]);
     t.assert_exec_refused(&out);
 }
 
-#[test]
-fn a_root_agent_cannot_blind_or_unload_the_enforcer() {
-    let mut t = testbed("no-tamper");
-    let guarded = t.bin("guarded");
-    t.start_agent(&t.policy(&exec_rule("no-guarded", &guarded, "deny")));
+fn blinding_the_enforcer(t: &TestBed, guarded: &str) {
     if t.mode() == Mode::Fallback {
         // Documented: in fallback mode a root agent can kill the daemon, remove the pins and
         // use bpf(); status says so. (Not tried here: it would take this test's daemon down.)
-        assert_eq!(protection(&t, "enforcer_tamper_by_root"), "absent");
-        assert_eq!(protection(&t, "guarded_mounts"), "absent");
-        attempt(&t, &["bpf-map-create"]).assert_ok();
+        assert_eq!(protection(t, "enforcer_tamper_by_root"), "absent");
+        assert_eq!(protection(t, "guarded_mounts"), "absent");
+        attempt(t, &["bpf-map-create"]).assert_ok();
         return;
     }
-    assert_eq!(protection(&t, "enforcer_tamper_by_root"), "enforced");
-    assert_eq!(protection(&t, "guarded_mounts"), "enforced");
+    assert_eq!(protection(t, "enforcer_tamper_by_root"), "enforced");
+    assert_eq!(protection(t, "guarded_mounts"), "enforced");
     let daemon = t.agent().pid().expect("daemon pid").to_string();
     let bpffs = t.agent().dirs().bpffs.clone();
     let pin = bpffs.join("links").join("bprm_check_security");
     let pin_s = pin.to_string_lossy().into_owned();
     let map = bpffs.join("maps").join("GRANTS");
 
-    let kill = attempt(&t, &["kill", &daemon, "9"]);
+    let kill = attempt(t, &["kill", &daemon, "9"]);
     assert_refused(
-        &t,
+        t,
         &kill,
         "signal",
         &format!("pid {daemon} (the daemon), signal 9"),
     );
-    let term = attempt(&t, &["kill", &daemon, "15"]);
-    assert_refused(&t, &term, "signal", "signal 15");
-    let trace = attempt(&t, &["ptrace", &daemon]);
-    assert_refused(&t, &trace, "ptrace", &format!("pid {daemon}"));
-    let unlink = attempt(&t, &["unlink", &pin_s]);
-    assert_refused(&t, &unlink, "pin_removal", "bprm_check_security");
+    let term = attempt(t, &["kill", &daemon, "15"]);
+    assert_refused(t, &term, "signal", "signal 15");
+    let trace = attempt(t, &["ptrace", &daemon]);
+    assert_refused(t, &trace, "ptrace", &format!("pid {daemon}"));
+    let unlink = attempt(t, &["unlink", &pin_s]);
+    assert_refused(t, &unlink, "pin_removal", "bprm_check_security");
     // Renaming a pin or the directory holding them fails with EPERM in the kernel itself
     // (5.10, 6.12) before the inode_rename guard is reached: still refused, not ours to report.
     let links = bpffs.join("links").to_string_lossy().into_owned();
-    attempt(&t, &["rename", &links, &format!("{links}.moved")]).assert_errno(libc::EPERM);
+    attempt(t, &["rename", &links, &format!("{links}.moved")]).assert_errno(libc::EPERM);
     assert!(
         bpffs.join("links").exists(),
         "the links directory was renamed"
     );
-    let create = attempt(&t, &["bpf-map-create"]);
-    assert_refused(&t, &create, "bpf", "BPF_MAP_CREATE");
-    let get = attempt(&t, &["bpf-obj-get", &map.to_string_lossy()]);
-    assert_refused(&t, &get, "bpf", "BPF_OBJ_GET");
+    let create = attempt(t, &["bpf-map-create"]);
+    assert_refused(t, &create, "bpf", "BPF_MAP_CREATE");
+    let get = attempt(t, &["bpf-obj-get", &map.to_string_lossy()]);
+    assert_refused(t, &get, "bpf", "BPF_OBJ_GET");
 
     // A bpf file system of its own, mounted by the test (not the agent): the agent may not
     // unmount it, nor mount another.
@@ -160,47 +171,140 @@ fn a_root_agent_cannot_blind_or_unload_the_enforcer() {
         mounted.success(),
         "the test could not mount bpffs at {spare_s}"
     );
-    let umount = attempt(&t, &["umount", &spare_s]);
-    let again = attempt(&t, &["mount", "bpf", &spare_s]);
-    let cg = attempt(&t, &["mount", "cgroup2", &spare_s]);
-    let _ = std::process::Command::new("umount")
-        .args(["-R", &spare_s])
-        .status();
-    assert_refused(&t, &umount, "unmount", "bpf file system");
-    assert_refused(&t, &again, "mount", "bpf file system");
-    assert_refused(&t, &cg, "mount", "cgroup2 file system");
+    let umount = attempt(t, &["umount", &spare_s]);
+    let again = attempt(t, &["mount", "bpf", &spare_s]);
+    let cg = attempt(t, &["mount", "cgroup2", &spare_s]);
+    let _ = std::process::Command::new("umount").arg(&spare_s).status();
+    assert_refused(t, &umount, "unmount", "bpf file system");
+    assert_refused(t, &again, "mount", "bpf file system");
+    assert_refused(t, &cg, "mount", "cgroup2 file system");
 
     // Nothing of it landed: the daemon runs, the pin is there, the rule holds.
     assert!(pin.exists(), "{} was removed", pin.display());
     let status = t.agent().status_json();
     assert_eq!(status["mode"], "lsm", "{status}");
-    let out = t.exec(&[&guarded]);
+    let out = t.exec(&[guarded]);
     t.assert_exec_refused(&out);
     // Ordinary work next to the daemon: reading its /proc entries (as `ps` does).
-    attempt(&t, &["read", &format!("/proc/{daemon}/stat")]).assert_ok();
+    attempt(t, &["read", &format!("/proc/{daemon}/stat")]).assert_ok();
 }
 
-#[test]
-fn a_root_agent_has_no_raw_network_nor_kernel_loading() {
-    let mut t = testbed("no-raw");
-    t.start_agent(&t.policy(""));
-    let icmp = attempt(&t, &["socket", AF_INET, SOCK_RAW, IPPROTO_ICMP]);
+fn raw_network_and_kernel_loading(t: &TestBed) {
+    let icmp = attempt(t, &["socket", AF_INET, SOCK_RAW, IPPROTO_ICMP]);
     if t.mode() == Mode::Fallback {
         // Documented: fallback mode does not judge raw sockets; status says so.
         icmp.assert_ok();
-        assert_eq!(protection(&t, "raw_sockets"), "absent");
-        assert_eq!(protection(&t, "kernel_loading"), "absent");
+        assert_eq!(protection(t, "raw_sockets"), "absent");
+        assert_eq!(protection(t, "kernel_loading"), "absent");
         return;
     }
-    assert_eq!(protection(&t, "raw_sockets"), "enforced");
-    assert_refused(&t, &icmp, "raw_socket", "IPv4 socket, type raw, protocol 1");
-    let v6 = attempt(&t, &["socket", AF_INET6, SOCK_RAW, "58"]);
-    assert_refused(&t, &v6, "raw_socket", "IPv6 socket, type raw");
-    let packet = attempt(&t, &["socket", AF_PACKET, SOCK_RAW, ETH_P_ALL_BE]);
-    assert_refused(&t, &packet, "raw_socket", "packet socket, type raw");
-    let module = attempt(&t, &["init-module"]);
-    assert_refused(&t, &module, "kernel_load", "kernel module from memory");
+    assert_eq!(protection(t, "raw_sockets"), "enforced");
+    assert_refused(t, &icmp, "raw_socket", "IPv4 socket, type raw, protocol 1");
+    let v6 = attempt(t, &["socket", AF_INET6, SOCK_RAW, "58"]);
+    assert_refused(t, &v6, "raw_socket", "IPv6 socket, type raw");
+    let packet = attempt(t, &["socket", AF_PACKET, SOCK_RAW, ETH_P_ALL_BE]);
+    assert_refused(t, &packet, "raw_socket", "packet socket, type raw");
+    let module = attempt(t, &["init-module"]);
+    assert_refused(t, &module, "kernel_load", "kernel module from memory");
     // Ordinary network work: TCP and UDP sockets.
-    attempt(&t, &["socket", AF_INET, "1", "0"]).assert_ok();
-    attempt(&t, &["socket", AF_INET6, "2", "0"]).assert_ok();
+    attempt(t, &["socket", AF_INET, "1", "0"]).assert_ok();
+    attempt(t, &["socket", AF_INET6, "2", "0"]).assert_ok();
+}
+
+fn touching_the_daemons_files(t: &TestBed, guarded: &str) {
+    let dirs = t.agent().dirs();
+    let (policy, state) = (dirs.policy.clone(), dirs.state.clone());
+    let s = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    let log = s(&state.join("events.jsonl"));
+    let policy_s = s(&policy);
+    // Ordinary work: files in the agent's own workspace.
+    let work = t.dir().join("work");
+    fs::create_dir_all(&work).expect("mkdir");
+    let mine = s(&work.join("notes.txt"));
+    attempt(t, &["create", &mine]).assert_ok();
+    attempt(t, &["write", &mine]).assert_ok();
+    if t.mode() == Mode::Fallback {
+        // Documented: fallback mode does not guard the daemon's files; status says so.
+        assert_eq!(protection(t, "enforcer_files"), "absent");
+        return;
+    }
+    assert_eq!(protection(t, "enforcer_files"), "enforced");
+    let write = attempt(t, &["write", &log]);
+    assert_refused(t, &write, "enforcer_file", "events.jsonl");
+    let create = attempt(t, &["create", &s(&state.join("forged.jsonl"))]);
+    assert_refused(t, &create, "enforcer_file", "forged.jsonl");
+    let unlink = attempt(t, &["unlink", &log]);
+    assert_refused(t, &unlink, "enforcer_file", "events.jsonl");
+    let link = attempt(t, &["link", &log, &s(&work.join("log"))]);
+    assert_refused(t, &link, "enforcer_file", "events.jsonl");
+    let replace = attempt(t, &["rename", &mine, &policy_s]);
+    assert_refused(t, &replace, "enforcer_file", "policy.yaml");
+    let edit = attempt(t, &["write", &policy_s]);
+    assert_refused(t, &edit, "enforcer_file", "policy.yaml");
+    let truncate = attempt(t, &["truncate", &policy_s]);
+    assert_refused(t, &truncate, "enforcer_file", "policy.yaml");
+    let moved = attempt(t, &["rename", &s(&state), &s(&t.dir().join("state.moved"))]);
+    assert_refused(t, &moved, "enforcer_file", "state");
+    // Nothing of it landed: the policy still refuses the guarded binary, the log is whole.
+    assert!(
+        fs::read_to_string(&policy)
+            .expect("policy")
+            .contains("no-guarded"),
+        "the policy file was changed"
+    );
+    let out = t.exec(&[guarded]);
+    t.assert_exec_refused(&out);
+    // Reading them stays ordinary work.
+    attempt(t, &["read", &log]).assert_ok();
+}
+
+#[test]
+fn root_sessions_need_the_operators_consent_in_fallback_mode() {
+    let mut t = testbed("root-sessions");
+    // The daemon's default, said explicitly (the harness allows root sessions otherwise).
+    t.agent_mut()
+        .set_run_options(vec!["--root-agents".into(), "refuse".into()]);
+    t.start_agent(&t.policy(""));
+    let run_dir = t.agent().run_dir();
+    let launch = |user: Option<&str>, session: &str| {
+        let mut cmd = t.agent().command();
+        cmd.args(["launch", "--agent", t.name(), "--session", session])
+            .args(["--run-dir", &run_dir]);
+        if let Some(u) = user {
+            cmd.args(["--user", u]);
+        }
+        cmd.args(["--", "/bin/sh", "-c", "id -u; id -G"]);
+        t.spawn_command(cmd, session).wait()
+    };
+    // An unprivileged session starts in both modes, as that uid, without the launcher's
+    // supplementary groups.
+    let as_user = launch(Some("65534"), "as-user");
+    as_user.assert_success();
+    assert_eq!(as_user.stdout, "65534\n65534\n", "{as_user}");
+    let as_root = launch(None, "as-root");
+    match t.mode() {
+        // The guards hold against root: root sessions start.
+        Mode::Lsm => {
+            as_root.assert_success();
+            assert!(as_root.stdout.starts_with("0\n"), "{as_root}");
+        }
+        Mode::Fallback => {
+            as_root.assert_exit(1);
+            assert!(
+                as_root.stderr.contains("--root-agents refuse")
+                    && as_root.stderr.contains("--user"),
+                "{as_root}"
+            );
+            assert!(as_root.stdout.is_empty(), "nothing ran: {as_root}");
+            assert_eq!(protection(&t, "root_sessions"), "enforced");
+        }
+    }
+    let unknown = launch(Some("no-such-user-here"), "unknown");
+    unknown.assert_exit(1);
+    assert!(
+        unknown
+            .stderr
+            .contains("--user no-such-user-here: no such user"),
+        "{unknown}"
+    );
 }

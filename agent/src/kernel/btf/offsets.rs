@@ -64,5 +64,6 @@ pub fn resolve_offsets(btf: &Btf) -> Result<Offsets, BtfError> {
         sb_magic: field("super_block", "s_magic", 8)?,
         vfsmount_sb: field("vfsmount", "mnt_sb", PTR)?,
         path_mnt: field("path", "mnt", PTR)?,
+        path_dentry: field("path", "dentry", PTR)?,
     })
 }

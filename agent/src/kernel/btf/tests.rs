@@ -298,7 +298,7 @@ fn offsets_agree_with_known_layout() {
             .expect("parent");
         assert_eq!(o.cgroup_parent, parent, "{file}");
         // `struct path { struct vfsmount *mnt; struct dentry *dentry; }` since 2.6.
-        assert_eq!(o.path_mnt, 0, "{file}");
+        assert_eq!((o.path_mnt, o.path_dentry), (0, 8), "{file}");
         let f_path = btf.member_offset("file", "f_path").expect("f_path");
         assert_eq!(o.file_dentry, f_path + 8, "{file}");
     }

@@ -9,8 +9,10 @@
 //!   each child; prints `ns_per_op=<wall-clock nanoseconds per exec>`.
 //! - `connect-loop N ADDR PORT` — `socket` + `connect` + `close` to a TCP listener N times;
 //!   port 0 starts a listener thread on ADDR first. Prints `ns_per_op=…`.
+//! - `file-loop N` — in a fresh temporary directory, N times: write a file, open it again,
+//!   `stat`, rename, truncate, unlink (the LSM guards' file hooks). Prints `ns_per_op=…`.
 //! - `suite --agent PATH --mode lsm|fallback --env host|vm [--rounds R] [--exec-ops N]
-//!   [--connect-ops N]` — the whole benchmark (needs root). Each round runs the workloads
+//!   [--connect-ops N] [--file-ops N]` — the whole benchmark (needs root). Each round runs the workloads
 //!   without the agent, loads the agent with a 100-rule policy, runs them outside and inside a
 //!   watched cgroup (alternating), unloads it and runs them without it again. Prints a
 //!   markdown report between [`report::BEGIN`] and [`report::END`] lines. Everything it
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
         &[
             ("exec-loop", workload::exec_cmd),
             ("connect-loop", workload::connect_cmd),
+            ("file-loop", workload::file_cmd),
             ("suite", suite::cmd),
         ],
     )

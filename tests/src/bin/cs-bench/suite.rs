@@ -57,6 +57,11 @@ fn run(opts: &Options, world: &mut World) -> Result<String, String> {
             opts.connect_ops,
             &["connect-loop", &connect_ops, "127.0.0.1", "0"],
         ),
+        Workload::new(
+            "file-loop (write, open, stat, rename, truncate, unlink)",
+            opts.file_ops,
+            &["file-loop", &opts.file_ops.to_string()],
+        ),
     ];
     let r = opts.rounds;
     warm_up(world, &workloads, false)?;

@@ -48,6 +48,45 @@ pub fn connect_cmd(args: &[String]) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `file-loop N`.
+pub fn file_cmd(args: &[String]) -> Result<(), Failure> {
+    let n: u64 = parse_num("file-loop N", args.first())?;
+    let dir = std::env::temp_dir().join(format!("cs-bench-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Failure::Run(format!("creating {}: {e}", dir.display())))?;
+    let result = file_loop(n.max(1), &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("{RESULT_PREFIX}{}", result.map_err(Failure::Run)?);
+    Ok(())
+}
+
+/// The file system calls of a build, `n` times in `dir`: create and write a file, open it
+/// again for reading and writing, `stat`, rename, `truncate`, unlink (the LSM guards' hooks:
+/// `file_open`, `inode_create`, `inode_rename`, `path_truncate`, `inode_unlink`).
+fn file_loop(n: u64, dir: &std::path::Path) -> Result<u64, String> {
+    use std::fs;
+    let (a, b) = (dir.join("a.o"), dir.join("b.o"));
+    let start = Instant::now();
+    for i in 0..n {
+        let step = |what: &str, e: io::Error| format!("file-loop #{i}: {what}: {e}");
+        fs::write(&a, b"0123456789abcdef").map_err(|e| step("write", e))?;
+        fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&a)
+            .map_err(|e| step("open", e))?;
+        fs::metadata(&a).map_err(|e| step("stat", e))?;
+        fs::rename(&a, &b).map_err(|e| step("rename", e))?;
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&b)
+            .and_then(|f| f.set_len(0))
+            .map_err(|e| step("truncate", e))?;
+        fs::remove_file(&b).map_err(|e| step("unlink", e))?;
+    }
+    Ok(per_op(start, n))
+}
+
 /// Forks and execs `path` `n` times, one child at a time; each child must exit 0.
 fn exec_loop(n: u64, path: &str) -> Result<u64, String> {
     let prog = CString::new(path).map_err(|_| format!("NUL byte in {path:?}"))?;

@@ -18,6 +18,10 @@
 //! | `socket FAMILY TYPE PROTOCOL` | `socket(…)` (numbers) |
 //! | `init-module` | `init_module` of a 64-byte image that is not a module |
 //! | `read PATH` | reads PATH to the end |
+//! | `write PATH` | `open(PATH, O_WRONLY \| O_APPEND)`, `write("x")` |
+//! | `create PATH` | `open(PATH, O_WRONLY \| O_CREAT \| O_EXCL)` |
+//! | `link FROM TO` | `link(FROM, TO)` |
+//! | `truncate PATH` | `truncate(PATH, 0)` |
 
 use std::{ffi::OsString, fs, io, os::unix::ffi::OsStrExt as _};
 
@@ -78,6 +82,18 @@ pub fn run(args: &[OsString]) -> CmdResult {
         } as i64),
         "init-module" => init_module(),
         "read" => fs::read(arg(1)?).map(drop),
+        "write" => fs::OpenOptions::new()
+            .append(true)
+            .open(arg(1)?)
+            .and_then(|mut f| io::Write::write_all(&mut f, b"x")),
+        "create" => fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(arg(1)?)
+            .map(drop),
+        "link" => fs::hard_link(arg(1)?, arg(2)?),
+        // SAFETY: a NUL-terminated path that outlives the call.
+        "truncate" => check(unsafe { libc::truncate(cstring(arg(1)?)?.as_ptr(), 0) } as i64),
         other => return Err(Usage(format!("tamper: unknown attempt {other}"))),
     };
     Ok(report(result))

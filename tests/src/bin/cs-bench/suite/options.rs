@@ -17,6 +17,7 @@ pub struct Options {
     pub rounds: usize,
     pub exec_ops: u64,
     pub connect_ops: u64,
+    pub file_ops: u64,
     /// How long the daemon may take to become ready.
     pub ready_timeout: Duration,
 }
@@ -29,6 +30,7 @@ pub fn parse(args: &[String]) -> Result<Options, Failure> {
     let mut rounds = None;
     let mut exec_ops = None;
     let mut connect_ops = None;
+    let mut file_ops = None;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it.next();
@@ -40,6 +42,7 @@ pub fn parse(args: &[String]) -> Result<Options, Failure> {
             "--rounds" => rounds = Some(parse_num::<usize>(flag, value)?),
             "--exec-ops" => exec_ops = Some(parse_num::<u64>(flag, value)?),
             "--connect-ops" => connect_ops = Some(parse_num::<u64>(flag, value)?),
+            "--file-ops" => file_ops = Some(parse_num::<u64>(flag, value)?),
             _ => return Err(Failure::Usage(format!("suite: unknown option {flag}"))),
         }
     }
@@ -58,6 +61,7 @@ pub fn parse(args: &[String]) -> Result<Options, Failure> {
         rounds: rounds.unwrap_or(7).max(1),
         exec_ops: exec_ops.unwrap_or(if in_vm { 400 } else { 2000 }),
         connect_ops: connect_ops.unwrap_or(if in_vm { 2000 } else { 5000 }),
+        file_ops: file_ops.unwrap_or(if in_vm { 1000 } else { 10000 }),
         ready_timeout: Duration::from_secs(if in_vm { 300 } else { 60 }),
         env,
     })

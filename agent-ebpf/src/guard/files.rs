@@ -1,0 +1,180 @@
+//! The enforcer's files. On a bpf file system nothing may be removed or renamed (the pins keep
+//! the programs attached while no daemon runs). The daemon's own files and directories
+//! (`GUARDED_FILES`: state and run directories, policy files, certificates, its binary) may
+//! not be written, truncated, created, removed, renamed, linked or replaced.
+//!
+//! Each hook reads the identity of the directory (and of the entry, when it exists) and looks
+//! it up; only a guarded one costs the cgroup walk. `file_open` (in `session.rs`) checks
+//! writes through [`written`].
+
+use agent_common::tamper::{guarded, magic, GuardedFile, Tamper};
+use aya_ebpf::{macros::lsm, programs::LsmContext};
+
+use super::{judge, Target};
+use crate::{
+    kernel::{self, FileId},
+    maps::GUARDED_FILES,
+    Error,
+};
+
+/// `inode_unlink(struct inode *dir, struct dentry *dentry)`.
+#[lsm(hook = "inode_unlink")]
+pub fn inode_unlink(ctx: LsmContext) -> i32 {
+    removed(ctx.arg(0), ctx.arg(1))
+}
+
+/// `inode_rmdir(struct inode *dir, struct dentry *dentry)`.
+#[lsm(hook = "inode_rmdir")]
+pub fn inode_rmdir(ctx: LsmContext) -> i32 {
+    removed(ctx.arg(0), ctx.arg(1))
+}
+
+/// `inode_rename(struct inode *old_dir, struct dentry *old_dentry, struct inode *new_dir,
+/// struct dentry *new_dentry)`: the old name goes, the new one is created or replaced.
+#[lsm(hook = "inode_rename")]
+pub fn inode_rename(ctx: LsmContext) -> i32 {
+    match removed(ctx.arg(0), ctx.arg(1)) {
+        0 => created(ctx.arg(2), ctx.arg(3)),
+        refused => refused,
+    }
+}
+
+/// `inode_create(struct inode *dir, struct dentry *dentry, umode_t mode)`.
+#[lsm(hook = "inode_create")]
+pub fn inode_create(ctx: LsmContext) -> i32 {
+    created(ctx.arg(0), ctx.arg(1))
+}
+
+/// `inode_mkdir(struct inode *dir, struct dentry *dentry, umode_t mode)`.
+#[lsm(hook = "inode_mkdir")]
+pub fn inode_mkdir(ctx: LsmContext) -> i32 {
+    created(ctx.arg(0), ctx.arg(1))
+}
+
+/// `inode_mknod(struct inode *dir, struct dentry *dentry, umode_t mode, dev_t dev)`.
+#[lsm(hook = "inode_mknod")]
+pub fn inode_mknod(ctx: LsmContext) -> i32 {
+    created(ctx.arg(0), ctx.arg(1))
+}
+
+/// `inode_symlink(struct inode *dir, struct dentry *dentry, const char *old_name)`.
+#[lsm(hook = "inode_symlink")]
+pub fn inode_symlink(ctx: LsmContext) -> i32 {
+    created(ctx.arg(0), ctx.arg(1))
+}
+
+/// `inode_link(struct dentry *old_dentry, struct inode *dir, struct dentry *new_dentry)`: a
+/// hard link to a guarded file would be a second name to write it through.
+#[lsm(hook = "inode_link")]
+pub fn inode_link(ctx: LsmContext) -> i32 {
+    let old: usize = ctx.arg(0);
+    match written(old) {
+        Ok(Some(id)) => refuse(id, old),
+        Ok(None) => created(ctx.arg(1), ctx.arg(2)),
+        Err(_) => refuse(FileId { dev: 0, ino: 0 }, 0),
+    }
+}
+
+/// `path_truncate(const struct path *path)`: `truncate(2)` by name.
+#[lsm(hook = "path_truncate")]
+pub fn path_truncate(ctx: LsmContext) -> i32 {
+    let dentry = match kernel::path_dentry(ctx.arg(0)) {
+        Ok(d) => d,
+        Err(_) => return refuse(FileId { dev: 0, ino: 0 }, 0),
+    };
+    match written(dentry) {
+        Ok(Some(id)) => refuse(id, dentry),
+        Ok(None) => 0,
+        Err(_) => refuse(FileId { dev: 0, ino: 0 }, 0),
+    }
+}
+
+/// The guarded identity a write to the file `dentry` names would change: the file itself, or
+/// the guarded directory it is in. None when neither is guarded.
+#[inline(always)]
+pub fn written(dentry: usize) -> Result<Option<FileId>, Error> {
+    let inode = kernel::dentry_inode(dentry)?;
+    if inode != 0 {
+        let id = kernel::inode_id(inode)?;
+        if lookup(id).is_some() {
+            return Ok(Some(id));
+        }
+    }
+    let dir = kernel::inode_id(kernel::parent_inode(dentry)?)?;
+    Ok((lookup(dir) == Some(guarded::DIRECTORY)).then_some(dir))
+}
+
+/// The entry `dentry` of `dir` goes away (unlink, rmdir, the old name of a rename).
+#[inline(always)]
+fn removed(dir: usize, dentry: usize) -> i32 {
+    match kernel::inode_magic(dir) {
+        Ok(magic::BPF_FS) => {
+            return judge(
+                Tamper::PinRemoval,
+                Target {
+                    ino: kernel::dentry_ino(dentry).unwrap_or(0),
+                    name: kernel::dentry_name(dentry).unwrap_or(0),
+                    ..Target::default()
+                },
+            )
+        }
+        Ok(_) => {}
+        Err(_) => return judge(Tamper::PinRemoval, Target::default()),
+    }
+    changed(dir, dentry)
+}
+
+/// The entry `dentry` of `dir` is created or replaced.
+#[inline(always)]
+fn created(dir: usize, dentry: usize) -> i32 {
+    changed(dir, dentry)
+}
+
+/// Refuses when `dir` is a guarded directory or `dentry` names a guarded file.
+#[inline(always)]
+fn changed(dir: usize, dentry: usize) -> i32 {
+    let dir_id = match kernel::inode_id(dir) {
+        Ok(id) => id,
+        Err(_) => return refuse(FileId { dev: 0, ino: 0 }, dentry),
+    };
+    if lookup(dir_id) == Some(guarded::DIRECTORY) {
+        return refuse(dir_id, dentry);
+    }
+    match kernel::dentry_inode(dentry) {
+        Ok(0) => 0,
+        Ok(inode) => match kernel::inode_id(inode) {
+            Ok(id) if lookup(id).is_some() => refuse(id, dentry),
+            Ok(_) => 0,
+            Err(_) => refuse(FileId { dev: 0, ino: 0 }, dentry),
+        },
+        Err(_) => refuse(FileId { dev: 0, ino: 0 }, dentry),
+    }
+}
+
+#[inline(always)]
+fn lookup(id: FileId) -> Option<u32> {
+    let key = GuardedFile {
+        dev: id.dev,
+        ino: id.ino,
+    };
+    // SAFETY: plain value copied out.
+    unsafe { GUARDED_FILES.get(&key).copied() }
+}
+
+/// The verdict on a change to the guarded `id` through the name `dentry` (0: unknown).
+#[inline(always)]
+pub fn refuse(id: FileId, dentry: usize) -> i32 {
+    judge(
+        Tamper::EnforcerFile,
+        Target {
+            dev: id.dev,
+            ino: id.ino,
+            name: if dentry == 0 {
+                0
+            } else {
+                kernel::dentry_name(dentry).unwrap_or(0)
+            },
+            ..Target::default()
+        },
+    )
+}

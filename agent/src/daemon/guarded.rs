@@ -1,0 +1,76 @@
+//! The daemon's own files, which no process of a session may change (LSM mode): the state
+//! and run directories (every entry), the policy files, the control plane's certificates and
+//! key, and the daemon's binary. Written into the pinned `GUARDED_FILES` map at start, before
+//! the guards attach (docs/operations.md, "The guards").
+
+use std::{
+    fs,
+    os::unix::fs::MetadataExt as _,
+    path::{Path, PathBuf},
+};
+
+use agent_common::tamper::{guarded, GuardedFile};
+use policy::FileId;
+
+use super::Options;
+
+/// Subdirectories of the state directory the daemon writes later: created now, so that they
+/// are guarded from the start.
+const STATE_SUBDIRS: &[&str] = &["policy", "sessions"];
+/// How deep below the state directory directories are guarded.
+const MAX_DEPTH: usize = 4;
+
+/// The identities to guard, with their kind (`agent_common::tamper::guarded`).
+pub fn identities(opts: &Options) -> Vec<(GuardedFile, u32)> {
+    for sub in STATE_SUBDIRS {
+        if let Err(e) = fs::create_dir_all(opts.state_dir.join(sub)) {
+            tracing::warn!(dir = %opts.state_dir.join(sub).display(), error = %e, "cannot create");
+        }
+    }
+    let mut paths: Vec<PathBuf> = Vec::new();
+    directories(&opts.state_dir, MAX_DEPTH, &mut paths);
+    paths.push(opts.run_dir.clone());
+    paths.extend(opts.policy.iter().cloned());
+    if let Some(server) = &opts.server {
+        paths.extend([server.ca.clone(), server.cert.clone(), server.key.clone()]);
+    }
+    if let Ok(exe) = fs::read_link("/proc/self/exe") {
+        paths.push(exe);
+    }
+    paths.iter().filter_map(|p| identity(p)).collect()
+}
+
+/// `dir` and the directories below it, `depth` levels deep.
+fn directories(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    out.push(dir.to_path_buf());
+    if depth == 0 {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            directories(&e.path(), depth - 1, out);
+        }
+    }
+}
+
+fn identity(path: &Path) -> Option<(GuardedFile, u32)> {
+    let meta = fs::metadata(path)
+        .inspect_err(|e| tracing::debug!(path = %path.display(), error = %e, "not guarded"))
+        .ok()?;
+    let id = FileId::from_stat(meta.dev(), meta.ino());
+    let kind = if meta.is_dir() {
+        guarded::DIRECTORY
+    } else {
+        guarded::FILE
+    };
+    Some((
+        GuardedFile {
+            dev: id.dev,
+            ino: id.ino,
+        },
+        kind,
+    ))
+}
