@@ -80,6 +80,11 @@ pub struct Settings {
 
 /// (kernel, BPF LSM on) pairs of the VM runs, restricted to `kernels` unless it is empty;
 /// 6.1 also runs without BPF LSM to test the fallback.
+///
+/// By default the LSM mode runs on the oldest and the newest series (5.10, 6.12) and the
+/// fallback boot on 6.1; `--kernel 6.1` adds 6.1's LSM run. (Since the LSM guards, every
+/// daemon start loads 21 LSM programs and an LSM run takes 1000 to 1450 s under emulation:
+/// three of them no longer fit the time budget of a run.)
 pub fn vm_matrix(kernels: &[Series]) -> Vec<(Series, bool)> {
     [
         (Series::V5_10, true),
@@ -88,7 +93,13 @@ pub fn vm_matrix(kernels: &[Series]) -> Vec<(Series, bool)> {
         (Series::V6_1, false),
     ]
     .into_iter()
-    .filter(|(s, _)| kernels.is_empty() || kernels.contains(s))
+    .filter(|(s, lsm)| {
+        if kernels.is_empty() {
+            !(*s == Series::V6_1 && *lsm)
+        } else {
+            kernels.contains(s)
+        }
+    })
     .collect()
 }
 
