@@ -190,13 +190,7 @@ impl Agent {
         // It says what holds and what does not, in this mode: exec and connect rules are
         // enforced; what a root agent can do to the enforcer is refused by the LSM guards,
         // and listed as absent in fallback mode.
-        let state = |name: &str| {
-            status["protections"]
-                .as_array()
-                .and_then(|all| all.iter().find(|p| p["name"] == name))
-                .and_then(|p| p["state"].as_str())
-                .map(str::to_owned)
-        };
+        let state = |name: &str| protection_state(&status, name);
         assert_eq!(
             (
                 state("exec_rules").as_deref(),
@@ -213,6 +207,13 @@ impl Agent {
             ),
             "status --json must list the protections of mode {mode}: {status}"
         );
+    }
+
+    /// The state (`enforced`, `detected`, `absent`) `status --json` gives protection `name`;
+    /// panics when it is not listed.
+    pub fn protection(&self, name: &str) -> String {
+        let status = self.status_json();
+        protection_state(&status, name).unwrap_or_else(|| panic!("no protection {name}: {status}"))
     }
 
     /// Sends SIGTERM and waits for the daemon to exit; returns its exit status.
@@ -406,4 +407,13 @@ fn terminate(child: &mut Child, problems: &mut Vec<String>) {
         let _ = child.kill();
         let _ = child.wait();
     }
+}
+
+/// The state of protection `name` in a `status --json` answer.
+fn protection_state(status: &serde_json::Value, name: &str) -> Option<String> {
+    status["protections"]
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["name"] == name))
+        .and_then(|p| p["state"].as_str())
+        .map(str::to_owned)
 }

@@ -17,6 +17,9 @@ use crate::{
     Error,
 };
 
+/// The identity of a target that could not be read (a watched caller is refused all the same).
+const UNKNOWN: FileId = FileId { dev: 0, ino: 0 };
+
 /// `inode_unlink(struct inode *dir, struct dentry *dentry)`.
 #[lsm(hook = "inode_unlink")]
 pub fn inode_unlink(ctx: LsmContext) -> i32 {
@@ -71,7 +74,7 @@ pub fn inode_link(ctx: LsmContext) -> i32 {
     match written(old) {
         Ok(Some(id)) => refuse(id, old),
         Ok(None) => created(ctx.arg(1), ctx.arg(2)),
-        Err(_) => refuse(FileId { dev: 0, ino: 0 }, 0),
+        Err(_) => refuse(UNKNOWN, 0),
     }
 }
 
@@ -80,12 +83,12 @@ pub fn inode_link(ctx: LsmContext) -> i32 {
 pub fn path_truncate(ctx: LsmContext) -> i32 {
     let dentry = match kernel::path_dentry(ctx.arg(0)) {
         Ok(d) => d,
-        Err(_) => return refuse(FileId { dev: 0, ino: 0 }, 0),
+        Err(_) => return refuse(UNKNOWN, 0),
     };
     match written(dentry) {
         Ok(Some(id)) => refuse(id, dentry),
         Ok(None) => 0,
-        Err(_) => refuse(FileId { dev: 0, ino: 0 }, 0),
+        Err(_) => refuse(UNKNOWN, 0),
     }
 }
 
@@ -135,7 +138,7 @@ fn created(dir: usize, dentry: usize) -> i32 {
 fn changed(dir: usize, dentry: usize) -> i32 {
     let dir_id = match kernel::inode_id(dir) {
         Ok(id) => id,
-        Err(_) => return refuse(FileId { dev: 0, ino: 0 }, dentry),
+        Err(_) => return refuse(UNKNOWN, dentry),
     };
     if lookup(dir_id) == Some(guarded::DIRECTORY) {
         return refuse(dir_id, dentry);
@@ -145,9 +148,9 @@ fn changed(dir: usize, dentry: usize) -> i32 {
         Ok(inode) => match kernel::inode_id(inode) {
             Ok(id) if lookup(id).is_some() => refuse(id, dentry),
             Ok(_) => 0,
-            Err(_) => refuse(FileId { dev: 0, ino: 0 }, dentry),
+            Err(_) => refuse(UNKNOWN, dentry),
         },
-        Err(_) => refuse(FileId { dev: 0, ino: 0 }, dentry),
+        Err(_) => refuse(UNKNOWN, dentry),
     }
 }
 

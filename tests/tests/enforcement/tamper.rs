@@ -52,13 +52,7 @@ fn assert_refused(t: &TestBed, out: &Outcome, what: &str, target: &str) {
 
 /// The protection's state in `status --json`.
 fn protection(t: &TestBed, name: &str) -> String {
-    let status = t.agent().status_json();
-    status["protections"]
-        .as_array()
-        .and_then(|all| all.iter().find(|p| p["name"] == name))
-        .and_then(|p| p["state"].as_str())
-        .unwrap_or_else(|| panic!("no protection {name}: {status}"))
-        .to_owned()
+    t.agent().protection(name)
 }
 
 #[test]
