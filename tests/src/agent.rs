@@ -157,6 +157,7 @@ impl Agent {
             let status = self.cli(&["status", "--run-dir", &self.run_dir()]);
             if status.status.success() {
                 eprintln!("daemon ready after {:?}", started.elapsed());
+                self.print_load_time();
                 return;
             }
             if started.elapsed() > self.env.ready_timeout {
@@ -167,6 +168,17 @@ impl Agent {
                 );
             }
             thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Echoes the daemon's "kernel programs loaded" line: most of a start is the verifier,
+    /// and a test run's length follows it.
+    fn print_load_time(&self) {
+        let log = fs::read_to_string(self.logs.join(format!("{}.stderr", self.starts)));
+        for line in log.unwrap_or_default().lines() {
+            if line.contains("kernel programs loaded") {
+                eprintln!("  {line}");
+            }
         }
     }
 

@@ -34,6 +34,9 @@ pub struct Options {
     /// Only integration tests whose name contains this (passed to the test binary).
     #[arg(long)]
     filter: Option<String>,
+    /// Show the integration tests' output as it comes (their progress, daemon starts).
+    #[arg(long)]
+    nocapture: bool,
     /// Kill an integration run (the host run or one VM) after this many seconds. A hang is
     /// caught long before by the guest's lockup reports and the 600 s silence limit; this
     /// bounds a run that is merely slow (the 5.10 VM stage takes about 1450 s on 2 cores
@@ -166,7 +169,7 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
         filter: opts.filter.clone(),
         timeout: Duration::from_secs(opts.timeout),
         env: Vec::new(),
-        nocapture: false,
+        nocapture: opts.nocapture,
     };
     if opts.runs.host() {
         for suite in [Suite::Enforcement, Suite::Approvals] {

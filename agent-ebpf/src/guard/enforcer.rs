@@ -4,7 +4,7 @@
 use agent_common::tamper::Tamper;
 use aya_ebpf::{macros::lsm, programs::LsmContext};
 
-use super::{judge, Target};
+use super::{judge, Attempt, Target};
 use crate::{kernel, maps::PROTECTED};
 
 /// `PTRACE_MODE_NOAUDIT` (`linux/ptrace.h`): the kernel asks without meaning to report.
@@ -14,13 +14,13 @@ const PTRACE_MODE_NOAUDIT: u64 = 0x04;
 #[lsm(hook = "bpf")]
 pub fn bpf(ctx: LsmContext) -> i32 {
     let cmd: i32 = ctx.arg(0);
-    judge(
+    judge(Some(Attempt::new(
         Tamper::Bpf,
         Target {
             ino: cmd as u64,
             ..Target::default()
         },
-    )
+    )))
 }
 
 /// `task_kill(struct task_struct *p, struct kernel_siginfo *info, int sig, const struct cred *)`.
@@ -31,7 +31,7 @@ pub fn task_kill(ctx: LsmContext) -> i32 {
         // Only asks whether the process exists.
         return 0;
     }
-    to_daemon(ctx.arg(0), Tamper::Signal, sig as u64, false)
+    judge(to_daemon(ctx.arg(0), Tamper::Signal, sig as u64, false))
 }
 
 /// `ptrace_access_check(struct task_struct *child, unsigned int mode)`: ptrace, and the
@@ -40,25 +40,23 @@ pub fn task_kill(ctx: LsmContext) -> i32 {
 pub fn ptrace_access_check(ctx: LsmContext) -> i32 {
     let mode: u32 = ctx.arg(1);
     let mode = mode as u64;
-    to_daemon(
+    judge(to_daemon(
         ctx.arg(0),
         Tamper::Ptrace,
         mode,
         mode & PTRACE_MODE_NOAUDIT != 0,
-    )
+    ))
 }
 
 #[inline(always)]
-fn to_daemon(task: usize, what: Tamper, detail: u64, quiet: bool) -> i32 {
+fn to_daemon(task: usize, what: Tamper, detail: u64, quiet: bool) -> Option<Attempt> {
     let tgid = match kernel::task_tgid(task) {
         Ok(t) => t,
-        Err(_) => return judge(what, Target::default()),
+        Err(_) => return Some(Attempt::unreadable(what)),
     };
     // SAFETY: plain value, only tested for presence.
-    if unsafe { PROTECTED.get(&tgid) }.is_none() {
-        return 0;
-    }
-    judge(
+    unsafe { PROTECTED.get(&tgid) }?;
+    Some(Attempt::new(
         what,
         Target {
             ino: tgid as u64,
@@ -66,5 +64,5 @@ fn to_daemon(task: usize, what: Tamper, detail: u64, quiet: bool) -> i32 {
             quiet,
             ..Target::default()
         },
-    )
+    ))
 }

@@ -10,7 +10,7 @@
 use agent_common::tamper::{guarded, magic, GuardedFile, Tamper};
 use aya_ebpf::{macros::lsm, programs::LsmContext};
 
-use super::{judge, Target};
+use super::{judge, Attempt, Target};
 use crate::{
     kernel::{self, FileId},
     maps::GUARDED_FILES,
@@ -23,47 +23,44 @@ const UNKNOWN: FileId = FileId { dev: 0, ino: 0 };
 /// `inode_unlink(struct inode *dir, struct dentry *dentry)`.
 #[lsm(hook = "inode_unlink")]
 pub fn inode_unlink(ctx: LsmContext) -> i32 {
-    removed(ctx.arg(0), ctx.arg(1))
+    judge(removed(ctx.arg(0), ctx.arg(1)))
 }
 
 /// `inode_rmdir(struct inode *dir, struct dentry *dentry)`.
 #[lsm(hook = "inode_rmdir")]
 pub fn inode_rmdir(ctx: LsmContext) -> i32 {
-    removed(ctx.arg(0), ctx.arg(1))
+    judge(removed(ctx.arg(0), ctx.arg(1)))
 }
 
 /// `inode_rename(struct inode *old_dir, struct dentry *old_dentry, struct inode *new_dir,
 /// struct dentry *new_dentry)`: the old name goes, the new one is created or replaced.
 #[lsm(hook = "inode_rename")]
 pub fn inode_rename(ctx: LsmContext) -> i32 {
-    match removed(ctx.arg(0), ctx.arg(1)) {
-        0 => created(ctx.arg(2), ctx.arg(3)),
-        refused => refused,
-    }
+    judge(removed(ctx.arg(0), ctx.arg(1)).or_else(|| changed(ctx.arg(2), ctx.arg(3))))
 }
 
 /// `inode_create(struct inode *dir, struct dentry *dentry, umode_t mode)`.
 #[lsm(hook = "inode_create")]
 pub fn inode_create(ctx: LsmContext) -> i32 {
-    created(ctx.arg(0), ctx.arg(1))
+    judge(changed(ctx.arg(0), ctx.arg(1)))
 }
 
 /// `inode_mkdir(struct inode *dir, struct dentry *dentry, umode_t mode)`.
 #[lsm(hook = "inode_mkdir")]
 pub fn inode_mkdir(ctx: LsmContext) -> i32 {
-    created(ctx.arg(0), ctx.arg(1))
+    judge(changed(ctx.arg(0), ctx.arg(1)))
 }
 
 /// `inode_mknod(struct inode *dir, struct dentry *dentry, umode_t mode, dev_t dev)`.
 #[lsm(hook = "inode_mknod")]
 pub fn inode_mknod(ctx: LsmContext) -> i32 {
-    created(ctx.arg(0), ctx.arg(1))
+    judge(changed(ctx.arg(0), ctx.arg(1)))
 }
 
 /// `inode_symlink(struct inode *dir, struct dentry *dentry, const char *old_name)`.
 #[lsm(hook = "inode_symlink")]
 pub fn inode_symlink(ctx: LsmContext) -> i32 {
-    created(ctx.arg(0), ctx.arg(1))
+    judge(changed(ctx.arg(0), ctx.arg(1)))
 }
 
 /// `inode_link(struct dentry *old_dentry, struct inode *dir, struct dentry *new_dentry)`: a
@@ -71,31 +68,56 @@ pub fn inode_symlink(ctx: LsmContext) -> i32 {
 #[lsm(hook = "inode_link")]
 pub fn inode_link(ctx: LsmContext) -> i32 {
     let old: usize = ctx.arg(0);
-    match written(old) {
-        Ok(Some(id)) => refuse(id, old),
-        Ok(None) => created(ctx.arg(1), ctx.arg(2)),
-        Err(_) => refuse(UNKNOWN, 0),
-    }
+    judge(written(old).or_else(|| changed(ctx.arg(1), ctx.arg(2))))
 }
 
 /// `path_truncate(const struct path *path)`: `truncate(2)` by name.
 #[lsm(hook = "path_truncate")]
 pub fn path_truncate(ctx: LsmContext) -> i32 {
-    let dentry = match kernel::path_dentry(ctx.arg(0)) {
-        Ok(d) => d,
-        Err(_) => return refuse(UNKNOWN, 0),
-    };
-    match written(dentry) {
-        Ok(Some(id)) => refuse(id, dentry),
-        Ok(None) => 0,
-        Err(_) => refuse(UNKNOWN, 0),
+    judge(match kernel::path_dentry(ctx.arg(0)) {
+        Ok(dentry) => written(dentry),
+        Err(_) => Some(file(UNKNOWN, 0)),
+    })
+}
+
+/// A write to the file `dentry`: an attempt when the file or the directory it is in is
+/// guarded (`file_open` for writing, `truncate`, the old name of a hard link).
+#[inline(always)]
+pub fn written(dentry: usize) -> Option<Attempt> {
+    attempt(
+        kernel::parent_inode(dentry).and_then(|dir| entry(dir, dentry)),
+        dentry,
+    )
+}
+
+/// The entry `dentry` of `dir` goes away (unlink, rmdir, the old name of a rename). On a bpf
+/// file system that is a pin, whatever it is.
+#[inline(always)]
+fn removed(dir: usize, dentry: usize) -> Option<Attempt> {
+    match kernel::inode_magic(dir) {
+        Ok(magic::BPF_FS) => Some(Attempt::new(
+            Tamper::PinRemoval,
+            Target {
+                ino: kernel::dentry_ino(dentry).unwrap_or(0),
+                name: kernel::dentry_name(dentry).unwrap_or(0),
+                ..Target::default()
+            },
+        )),
+        Ok(_) => changed(dir, dentry),
+        Err(_) => Some(Attempt::unreadable(Tamper::PinRemoval)),
     }
 }
 
-/// The guarded identity a write to the file `dentry` names would change: the file itself, or
-/// the guarded directory it is in. None when neither is guarded.
+/// The entry `dentry` of `dir` is created, replaced or removed.
 #[inline(always)]
-pub fn written(dentry: usize) -> Result<Option<FileId>, Error> {
+fn changed(dir: usize, dentry: usize) -> Option<Attempt> {
+    attempt(entry(dir, dentry), dentry)
+}
+
+/// The guarded identity that a change to the entry `dentry` of the directory inode `dir`
+/// touches: the entry's own file, or `dir` when it is a guarded directory.
+#[inline(always)]
+fn entry(dir: usize, dentry: usize) -> Result<Option<FileId>, Error> {
     let inode = kernel::dentry_inode(dentry)?;
     if inode != 0 {
         let id = kernel::inode_id(inode)?;
@@ -103,54 +125,16 @@ pub fn written(dentry: usize) -> Result<Option<FileId>, Error> {
             return Ok(Some(id));
         }
     }
-    let dir = kernel::inode_id(kernel::parent_inode(dentry)?)?;
+    let dir = kernel::inode_id(dir)?;
     Ok((lookup(dir) == Some(guarded::DIRECTORY)).then_some(dir))
 }
 
-/// The entry `dentry` of `dir` goes away (unlink, rmdir, the old name of a rename).
 #[inline(always)]
-fn removed(dir: usize, dentry: usize) -> i32 {
-    match kernel::inode_magic(dir) {
-        Ok(magic::BPF_FS) => {
-            return judge(
-                Tamper::PinRemoval,
-                Target {
-                    ino: kernel::dentry_ino(dentry).unwrap_or(0),
-                    name: kernel::dentry_name(dentry).unwrap_or(0),
-                    ..Target::default()
-                },
-            )
-        }
-        Ok(_) => {}
-        Err(_) => return judge(Tamper::PinRemoval, Target::default()),
-    }
-    changed(dir, dentry)
-}
-
-/// The entry `dentry` of `dir` is created or replaced.
-#[inline(always)]
-fn created(dir: usize, dentry: usize) -> i32 {
-    changed(dir, dentry)
-}
-
-/// Refuses when `dir` is a guarded directory or `dentry` names a guarded file.
-#[inline(always)]
-fn changed(dir: usize, dentry: usize) -> i32 {
-    let dir_id = match kernel::inode_id(dir) {
-        Ok(id) => id,
-        Err(_) => return refuse(UNKNOWN, dentry),
-    };
-    if lookup(dir_id) == Some(guarded::DIRECTORY) {
-        return refuse(dir_id, dentry);
-    }
-    match kernel::dentry_inode(dentry) {
-        Ok(0) => 0,
-        Ok(inode) => match kernel::inode_id(inode) {
-            Ok(id) if lookup(id).is_some() => refuse(id, dentry),
-            Ok(_) => 0,
-            Err(_) => refuse(UNKNOWN, dentry),
-        },
-        Err(_) => refuse(UNKNOWN, dentry),
+fn attempt(found: Result<Option<FileId>, Error>, dentry: usize) -> Option<Attempt> {
+    match found {
+        Ok(Some(id)) => Some(file(id, dentry)),
+        Ok(None) => None,
+        Err(_) => Some(file(UNKNOWN, dentry)),
     }
 }
 
@@ -164,10 +148,10 @@ fn lookup(id: FileId) -> Option<u32> {
     unsafe { GUARDED_FILES.get(&key).copied() }
 }
 
-/// The verdict on a change to the guarded `id` through the name `dentry` (0: unknown).
+/// A change to the guarded `id` through the name `dentry` (0: unknown).
 #[inline(always)]
-pub fn refuse(id: FileId, dentry: usize) -> i32 {
-    judge(
+fn file(id: FileId, dentry: usize) -> Attempt {
+    Attempt::new(
         Tamper::EnforcerFile,
         Target {
             dev: id.dev,

@@ -4,7 +4,7 @@
 use agent_common::tamper::Tamper;
 use aya_ebpf::{macros::lsm, programs::LsmContext};
 
-use super::{judge, Target};
+use super::{judge, Attempt, Target};
 
 /// `kernel_read_file(struct file *file, enum kernel_read_file_id id, bool contents)`.
 #[lsm(hook = "kernel_read_file")]
@@ -22,12 +22,12 @@ pub fn kernel_load_data(ctx: LsmContext) -> i32 {
 
 #[inline(always)]
 fn load(id: u32, from_memory: u64) -> i32 {
-    judge(
+    judge(Some(Attempt::new(
         Tamper::KernelLoad,
         Target {
             ino: id as u64,
             dev: from_memory,
             ..Target::default()
         },
-    )
+    )))
 }

@@ -37,11 +37,37 @@ pub struct Target {
     pub quiet: bool,
 }
 
-/// The LSM verdict on `what`, tried by the current process on `target`: EPERM for a watched
-/// process (0 in monitor mode), 0 for any other. A failure to tell whether the caller is
-/// watched refuses: the target is guarded, so a read error must not open it.
+/// An attempt on a guarded target: what was tried, and on what.
+#[derive(Clone, Copy)]
+pub struct Attempt {
+    pub what: Tamper,
+    pub target: Target,
+}
+
+impl Attempt {
+    pub fn new(what: Tamper, target: Target) -> Self {
+        Attempt { what, target }
+    }
+
+    /// An attempt whose target could not be read: the hook was reached on something that may
+    /// be guarded, so a watched caller is refused all the same.
+    pub fn unreadable(what: Tamper) -> Self {
+        Attempt::new(what, Target::default())
+    }
+}
+
+/// The LSM verdict on what the current process tried: EPERM for an attempt on a guarded
+/// target by a watched process (0 in monitor mode), 0 for any other. A failure to tell whether
+/// the caller is watched refuses: the target is guarded, so a read error must not open it.
+///
+/// Every hook finds its [`Attempt`] first and calls this once: the cgroup walk and the report
+/// are then verified once per program, not once per way of reaching a guarded target (each
+/// copy cost the verifier about 100 ms per daemon start under emulation).
 #[inline(always)]
-pub fn judge(what: Tamper, target: Target) -> i32 {
+pub fn judge(attempt: Option<Attempt>) -> i32 {
+    let Some(Attempt { what, target }) = attempt else {
+        return 0;
+    };
     let w = match exec::watched() {
         Ok(Some(w)) => w,
         Ok(None) => return 0,

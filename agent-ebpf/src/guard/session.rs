@@ -5,7 +5,7 @@
 use agent_common::tamper::{magic, Tamper};
 use aya_ebpf::{helpers::bpf_probe_read_kernel_str_bytes, macros::lsm, programs::LsmContext};
 
-use super::{files, judge, Target};
+use super::{files, judge, Attempt, Target};
 use crate::{kernel, Error};
 
 /// `FMODE_WRITE` (`linux/fs.h`).
@@ -18,43 +18,43 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 #[lsm(hook = "file_open")]
 pub fn file_open(ctx: LsmContext) -> i32 {
     // Could not tell: a watched caller is refused, any other is not.
-    opened_for_writing(ctx.arg(0)).unwrap_or_else(|_| judge(Tamper::CgroupMove, Target::default()))
+    judge(
+        opened_for_writing(ctx.arg(0))
+            .unwrap_or_else(|_| Some(Attempt::unreadable(Tamper::CgroupMove))),
+    )
 }
 
 #[inline(always)]
-fn opened_for_writing(file: usize) -> Result<i32, Error> {
+fn opened_for_writing(file: usize) -> Result<Option<Attempt>, Error> {
     if kernel::file_mode(file)? & FMODE_WRITE == 0 {
-        return Ok(0);
+        return Ok(None);
     }
     let dentry = kernel::file_dentry(file)?;
     let m = kernel::file_magic(file)?;
     if m != magic::CGROUP2 && m != magic::CGROUP {
-        return Ok(match files::written(dentry)? {
-            Some(id) => files::refuse(id, dentry),
-            None => 0,
-        });
+        return Ok(files::written(dentry));
     }
     cgroup_move(dentry)
 }
 
 #[inline(always)]
-fn cgroup_move(dentry: usize) -> Result<i32, Error> {
+fn cgroup_move(dentry: usize) -> Result<Option<Attempt>, Error> {
     let name = kernel::dentry_name(dentry)?;
     let mut buf = [0u8; 16];
     // SAFETY: the helper validates the kernel address.
     let n = unsafe { bpf_probe_read_kernel_str_bytes(name as *const u8, &mut buf) }
         .map_err(|_| Error::KernelRead)?;
     if n != b"cgroup.procs" && n != b"cgroup.threads" && n != b"tasks" {
-        return Ok(0);
+        return Ok(None);
     }
-    Ok(judge(
+    Ok(Some(Attempt::new(
         Tamper::CgroupMove,
         Target {
             ino: kernel::parent_ino(dentry)?,
             name,
             ..Target::default()
         },
-    ))
+    )))
 }
 
 /// `task_alloc(struct task_struct *task, unsigned long clone_flags)`.
@@ -64,11 +64,11 @@ pub fn task_alloc(ctx: LsmContext) -> i32 {
     if clone_flags & CLONE_INTO_CGROUP == 0 {
         return 0;
     }
-    judge(
+    judge(Some(Attempt::new(
         Tamper::CloneIntoCgroup,
         Target {
             dev: clone_flags,
             ..Target::default()
         },
-    )
+    )))
 }

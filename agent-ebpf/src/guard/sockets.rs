@@ -4,7 +4,7 @@
 use agent_common::tamper::Tamper;
 use aya_ebpf::{macros::lsm, programs::LsmContext};
 
-use super::{judge, Target};
+use super::{judge, Attempt, Target};
 
 const AF_INET: i32 = 2;
 const AF_INET6: i32 = 10;
@@ -25,7 +25,7 @@ pub fn socket_create(ctx: LsmContext) -> i32 {
     if kern != 0 || !raw(family, ty & SOCK_TYPE_MASK) {
         return 0;
     }
-    judge(
+    judge(Some(Attempt::new(
         Tamper::RawSocket,
         Target {
             dev: (ty & SOCK_TYPE_MASK) as u64,
@@ -33,7 +33,7 @@ pub fn socket_create(ctx: LsmContext) -> i32 {
             protocol: protocol as u16,
             ..Target::default()
         },
-    )
+    )))
 }
 
 #[inline(always)]

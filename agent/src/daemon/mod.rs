@@ -114,6 +114,7 @@ pub fn prepare(opts: &Options) -> Result<Prepared> {
     let offsets =
         btf::resolve_offsets(&btf).context("resolving kernel structure offsets from BTF")?;
     let hierarchy = Hierarchy::discover()?;
+    let started = std::time::Instant::now();
     let mut loaded = ebpf::load(&opts.bpffs, &offsets)?;
     ebpf::protect(&mut loaded, &guarded::identities(opts))?;
     let lsm_optional = matches!(opts.mode, mode::ModeChoice::Auto);
@@ -124,6 +125,11 @@ pub fn prepare(opts: &Options) -> Result<Prepared> {
         report.reason.clone(),
         hierarchy.root(),
     )?;
+    tracing::info!(
+        programs = attached.programs.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "kernel programs loaded and attached"
+    );
     Ok(Prepared {
         hierarchy,
         loaded,

@@ -49,8 +49,16 @@ fn replace<K: Pod + PartialEq, V: Pod>(
 pub fn attach(loaded: &mut Loaded, btf: &Btf) -> Vec<&'static str> {
     let mut attached = Vec::new();
     for &hook in names::GUARDS {
+        let started = std::time::Instant::now();
         match attach_one(loaded, btf, hook) {
-            Ok(()) => attached.push(hook),
+            Ok(()) => {
+                tracing::info!(
+                    guard = hook,
+                    ms = started.elapsed().as_millis() as u64,
+                    "guard attached"
+                );
+                attached.push(hook)
+            }
             Err(e) => tracing::warn!(
                 guard = hook,
                 error = %e,
