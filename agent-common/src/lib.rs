@@ -76,6 +76,8 @@ pub mod names {
     pub const PROG_CONNECT6: &str = "connect6";
     pub const PROG_SENDMSG4: &str = "sendmsg4";
     pub const PROG_SENDMSG6: &str = "sendmsg6";
+    /// Fallback mode only: refuses raw and ICMP inet sockets (LSM mode has `socket_create`).
+    pub const PROG_SOCK_CREATE: &str = "sock_create";
 
     /// LSM mode's guards (`agent-ebpf/src/guard`), each program named after its LSM hook.
     pub const GUARDS: &[&str] = &[
@@ -99,6 +101,7 @@ pub mod names {
         "kernel_read_file",
         "kernel_load_data",
         "socket_create",
+        "capable",
     ];
 }
 

@@ -36,6 +36,10 @@ pub enum Tamper {
     /// and run directories, policy files, certificates, its binary; [`GuardedFile`]). `dev`,
     /// `ino`: the file's identity (0 for a name that does not exist yet); `path`: its name.
     EnforcerFile = 11,
+    /// Used a capability that no session may use ([`capability`]): reboot and kexec
+    /// (`CAP_SYS_BOOT`), routes, firewall and interfaces (`CAP_NET_ADMIN`), raw network
+    /// (`CAP_NET_RAW`), modules (`CAP_SYS_MODULE`). `ino`: the capability.
+    Capability = 12,
 }
 
 crate::verdict::names!(Tamper {
@@ -50,23 +54,73 @@ crate::verdict::names!(Tamper {
     RawSocket => "raw_socket",
     PinRemoval => "pin_removal",
     EnforcerFile => "enforcer_file",
+    Capability => "capability",
 });
 
 impl Tamper {
-    pub const fn from_u32(v: u32) -> Option<Self> {
-        match v {
-            1 => Some(Self::CgroupMove),
-            2 => Some(Self::CloneIntoCgroup),
-            3 => Some(Self::Mount),
-            4 => Some(Self::Unmount),
-            5 => Some(Self::Bpf),
-            6 => Some(Self::Signal),
-            7 => Some(Self::Ptrace),
-            8 => Some(Self::KernelLoad),
-            9 => Some(Self::RawSocket),
-            10 => Some(Self::PinRemoval),
-            11 => Some(Self::EnforcerFile),
+    /// The attempt numbered `v` in an event; None for a number this build does not know.
+    pub fn from_u32(v: u32) -> Option<Self> {
+        Self::ALL.iter().copied().find(|t| *t as u32 == v)
+    }
+}
+
+/// Capabilities (uapi `linux/capability.h`) that no process of a session may use, root or
+/// not: each one changes the host for everyone or reaches around the hooks.
+pub mod capability {
+    /// Routes, firewall rules, interfaces, traffic control (netlink and ioctl alike).
+    pub const NET_ADMIN: i32 = 12;
+    /// Raw and packet sockets, `SO_MARK`, transparent proxying: ways around the socket hooks
+    /// (the sockets themselves are also refused by `socket_create`).
+    pub const NET_RAW: i32 = 13;
+    /// Loading and unloading kernel modules (the loads are also refused by `kernel_load`).
+    pub const SYS_MODULE: i32 = 16;
+    /// `reboot(2)` and `kexec_load(2)`.
+    pub const SYS_BOOT: i32 = 22;
+
+    /// Whether `cap` is refused to a watched process.
+    pub const fn refused(cap: i32) -> bool {
+        matches!(cap, NET_ADMIN | NET_RAW | SYS_MODULE | SYS_BOOT)
+    }
+
+    /// The capability's name, for events.
+    pub const fn name(cap: u64) -> Option<&'static str> {
+        match cap {
+            12 => Some("CAP_NET_ADMIN"),
+            13 => Some("CAP_NET_RAW"),
+            16 => Some("CAP_SYS_MODULE"),
+            22 => Some("CAP_SYS_BOOT"),
             _ => None,
+        }
+    }
+}
+
+/// Sockets that reach around the connect and sendmsg hooks, which see only TCP and UDP:
+/// packet sockets, raw IPv4/IPv6 sockets, and ICMP ("ping") sockets, whose `sendto` carries a
+/// payload to any address without passing the sendmsg hook.
+pub mod socket {
+    pub const AF_INET: u16 = 2;
+    pub const AF_INET6: u16 = 10;
+    pub const AF_PACKET: u16 = 17;
+    pub const SOCK_DGRAM: u16 = 2;
+    pub const SOCK_RAW: u16 = 3;
+    /// Linux's obsolete packet interface on an inet socket.
+    pub const SOCK_PACKET: u16 = 10;
+    pub const IPPROTO_ICMP: u16 = 1;
+    pub const IPPROTO_ICMPV6: u16 = 58;
+
+    /// Whether a socket of `family`, `ty` (the type bits only) and `protocol` reaches around
+    /// the socket hooks.
+    pub const fn unhooked(family: u16, ty: u16, protocol: u16) -> bool {
+        match family {
+            AF_PACKET => true,
+            AF_INET | AF_INET6 => {
+                ty == SOCK_RAW
+                    || ty == SOCK_PACKET
+                    || (ty == SOCK_DGRAM
+                        && ((family == AF_INET && protocol == IPPROTO_ICMP)
+                            || (family == AF_INET6 && protocol == IPPROTO_ICMPV6)))
+            }
+            _ => false,
         }
     }
 }
@@ -120,6 +174,45 @@ pub mod magic {
             TRACEFS => Some("tracefs"),
             SECURITYFS => Some("securityfs"),
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_numbers_name_the_attempt() {
+        for t in Tamper::ALL {
+            assert_eq!(Tamper::from_u32(*t as u32), Some(*t));
+        }
+        assert_eq!(Tamper::from_u32(0), None);
+    }
+
+    #[test]
+    fn the_sockets_the_hooks_do_not_see() {
+        use socket::*;
+        assert!(unhooked(AF_PACKET, SOCK_DGRAM, 0));
+        assert!(unhooked(AF_INET, SOCK_RAW, 6));
+        assert!(unhooked(AF_INET6, SOCK_PACKET, 0));
+        assert!(unhooked(AF_INET, SOCK_DGRAM, IPPROTO_ICMP));
+        assert!(unhooked(AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6));
+        // TCP and UDP pass the connect and sendmsg hooks.
+        assert!(!unhooked(AF_INET, 1, 0));
+        assert!(!unhooked(AF_INET6, SOCK_DGRAM, 17));
+        assert!(!unhooked(AF_INET6, SOCK_DGRAM, 0));
+        // Unix sockets are not network sockets.
+        assert!(!unhooked(1, SOCK_DGRAM, 0));
+    }
+
+    #[test]
+    fn refused_capabilities_have_names() {
+        for cap in 0..41 {
+            assert_eq!(
+                capability::refused(cap),
+                capability::name(cap as u64).is_some()
+            );
         }
     }
 }

@@ -17,6 +17,7 @@ mod guard;
 mod kernel;
 mod maps;
 mod rules;
+mod sock_create;
 mod watch;
 
 use agent_common::Mode;

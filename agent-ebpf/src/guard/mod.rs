@@ -12,14 +12,17 @@ use agent_common::{
     Action,
 };
 
-use crate::{emit, enforce::Outcome, exec, rules::Verdict, watch::Watched};
+use crate::{emit, enforce::Outcome, exec, rules::Verdict, watch::Watched, Error};
 
+mod capabilities;
 mod enforcer;
 mod files;
 mod kernel_load;
 mod mounts;
 mod session;
 mod sockets;
+
+pub use sockets::unhooked_socket;
 
 const EPERM: i32 = 1;
 
@@ -65,10 +68,17 @@ impl Attempt {
 /// copy cost the verifier about 100 ms per daemon start under emulation).
 #[inline(always)]
 pub fn judge(attempt: Option<Attempt>) -> i32 {
-    let Some(Attempt { what, target }) = attempt else {
-        return 0;
-    };
-    let w = match exec::watched() {
+    match attempt {
+        Some(a) => decide(a, exec::watched()),
+        None => 0,
+    }
+}
+
+/// [`judge`] for a caller whose agent group is already known (`watched`; an error refuses).
+#[inline(always)]
+pub fn decide(attempt: Attempt, watched: Result<Option<Watched>, Error>) -> i32 {
+    let Attempt { what, target } = attempt;
+    let w = match watched {
         Ok(Some(w)) => w,
         Ok(None) => return 0,
         Err(_) => return -EPERM,

@@ -53,7 +53,7 @@ pub fn of(mode: Mode, server: bool, guards: &[&str], root: RootAgents) -> Vec<Pr
              at/cron) is not judged",
         ),
     ]);
-    out.extend(GUARDED.iter().map(|g| g.state(guards)));
+    out.extend(GUARDED.iter().map(|g| g.state(mode, guards)));
     if mode == Mode::Fallback {
         out.push(match root {
             RootAgents::Refuse => item(
@@ -78,14 +78,35 @@ struct Guarded {
     needs: &'static [&'static str],
     enforced: &'static str,
     absent: &'static str,
+    /// How fallback mode enforces it instead, when it does (with a program that mode always
+    /// attaches, or the daemon fails to start).
+    fallback: Option<&'static str>,
 }
 
 const GUARDED: &[Guarded] = &[
     Guarded {
         name: "raw_sockets",
         needs: &["socket_create"],
-        enforced: "AF_PACKET and raw IPv4/IPv6 sockets refused with EPERM (BPF LSM)",
-        absent: "SOCK_RAW and AF_PACKET sockets are not judged",
+        enforced: "raw and ICMP IPv4/IPv6 sockets refused with EPERM (BPF LSM)",
+        absent: "raw and ICMP sockets are not judged: they send to any address",
+        fallback: Some("raw and ICMP IPv4/IPv6 sockets refused with EPERM (cgroup sock_create)"),
+    },
+    Guarded {
+        name: "packet_sockets",
+        needs: &["socket_create"],
+        enforced: "AF_PACKET sockets refused with EPERM (BPF LSM)",
+        absent: "AF_PACKET sockets are not judged (the cgroup socket hook sees inet sockets \
+                 only): a root agent can send any frame",
+        fallback: None,
+    },
+    Guarded {
+        name: "host_administration",
+        needs: &["capable"],
+        enforced: "reboot, kexec, module loading, network administration (routes, \
+                   firewall, interfaces) and raw network refused with EPERM even to root: \
+                   CAP_SYS_BOOT, CAP_SYS_MODULE, CAP_NET_ADMIN, CAP_NET_RAW (BPF LSM)",
+        absent: "a root agent can reboot the host or change its routes and firewall rules",
+        fallback: None,
     },
     Guarded {
         name: "cgroup_escape_by_root",
@@ -93,6 +114,7 @@ const GUARDED: &[Guarded] = &[
         enforced: "writing cgroup.procs or cgroup.threads and clone3(CLONE_INTO_CGROUP) \
                    refused with EPERM (BPF LSM)",
         absent: "a root agent can move itself out of its session's cgroup",
+        fallback: None,
     },
     Guarded {
         name: "guarded_mounts",
@@ -101,6 +123,7 @@ const GUARDED: &[Guarded] = &[
                    refused with EPERM (BPF LSM)",
         absent: "a root agent can unmount the bpf file system (dropping the pins) or mount \
                  the cgroup hierarchy elsewhere",
+        fallback: None,
     },
     Guarded {
         name: "enforcer_tamper_by_root",
@@ -115,6 +138,7 @@ const GUARDED: &[Guarded] = &[
         enforced: "bpf(), signals and ptrace of the daemon, and removing or renaming pins \
                    refused with EPERM (BPF LSM)",
         absent: "a root agent can kill the daemon, remove the pins or write the maps",
+        fallback: None,
     },
     Guarded {
         name: "enforcer_files",
@@ -134,6 +158,7 @@ const GUARDED: &[Guarded] = &[
                    state and run directories, policy files, certificates and binary refused \
                    with EPERM (BPF LSM)",
         absent: "a root agent can write the daemon's state directory, event log and policy files",
+        fallback: None,
     },
     Guarded {
         name: "kernel_loading",
@@ -141,11 +166,15 @@ const GUARDED: &[Guarded] = &[
         enforced: "kernel modules, kexec images and firmware loaded by a session refused \
                    with EPERM (BPF LSM)",
         absent: "a root agent can load a kernel module",
+        fallback: None,
     },
 ];
 
 impl Guarded {
-    fn state(&self, attached: &[&str]) -> Protection {
+    fn state(&self, mode: Mode, attached: &[&str]) -> Protection {
+        if let (Mode::Fallback, Some(how)) = (mode, self.fallback) {
+            return item(self.name, ProtectionState::Enforced, how);
+        }
         let missing: Vec<&str> = self
             .needs
             .iter()
@@ -192,7 +221,8 @@ mod tests {
         let without_guards = [
             "copied_binaries",
             "delegation",
-            "raw_sockets",
+            "packet_sockets",
+            "host_administration",
             "cgroup_escape_by_root",
             "guarded_mounts",
             "enforcer_tamper_by_root",

@@ -8,7 +8,7 @@ use std::{any::Any, fs::File, path::Path};
 use agent_common::{names, Mode};
 use aya::maps::ProgramArray;
 use aya::programs::{
-    links::FdLink, CgroupAttachMode, CgroupSockAddr, Lsm, RawTracePoint, TracePoint,
+    links::FdLink, CgroupAttachMode, CgroupSock, CgroupSockAddr, Lsm, RawTracePoint, TracePoint,
 };
 
 use super::{guards, pins, LoadError, Loaded};
@@ -124,6 +124,23 @@ pub fn attach(
                 )))
             }
         }
+    }
+    if a.mode == Mode::Fallback {
+        let prog = names::PROG_SOCK_CREATE;
+        let p: &mut CgroupSock = program(loaded, prog)?;
+        p.load().map_err(prog_err(prog))?;
+        let id = p
+            .attach(&root, CgroupAttachMode::Single)
+            .map_err(prog_err(prog))?;
+        let link = p.take_link(id).map_err(prog_err(prog))?;
+        let fd = FdLink::try_from(link)
+            .map_err(|e| LoadError::Other(format!("{prog}: cannot pin cgroup link: {e}")))?;
+        pins::replace(&loaded.bpffs, prog, fd)?;
+        a.programs.push((
+            prog,
+            format!("cgroup/sock_create at {}", cgroup_root.display()),
+            true,
+        ));
     }
     let keep: Vec<String> = a
         .programs

@@ -2,7 +2,7 @@
 
 use agent_common::{
     event::Event,
-    tamper::{magic, Tamper},
+    tamper::{capability, magic, socket, Tamper},
 };
 
 use super::{decode::c_string, record::TamperAttempt};
@@ -29,14 +29,15 @@ pub fn attempt(e: &Event) -> Option<TamperAttempt> {
         Tamper::RawSocket => format!(
             "{} socket, type {}, protocol {}",
             match e.family {
-                2 => "IPv4".to_owned(),
-                10 => "IPv6".to_owned(),
-                17 => "packet".to_owned(),
+                socket::AF_INET => "IPv4".to_owned(),
+                socket::AF_INET6 => "IPv6".to_owned(),
+                socket::AF_PACKET => "packet".to_owned(),
                 f => format!("family {f}"),
             },
-            match e.dev {
-                3 => "raw".to_owned(),
-                10 => "packet".to_owned(),
+            match e.dev as u16 {
+                socket::SOCK_RAW => "raw".to_owned(),
+                socket::SOCK_DGRAM => "datagram".to_owned(),
+                socket::SOCK_PACKET => "packet".to_owned(),
                 t => t.to_string(),
             },
             e.protocol
@@ -49,6 +50,10 @@ pub fn attempt(e: &Event) -> Option<TamperAttempt> {
             e.dev & 0xfffff,
             e.ino
         ),
+        Tamper::Capability => match capability::name(e.ino) {
+            Some(cap) => cap.to_owned(),
+            None => format!("capability {}", e.ino),
+        },
     };
     Some(TamperAttempt { what, target })
 }
@@ -163,6 +168,9 @@ mod tests {
             attempt(&e).expect("a known attempt").target,
             "events.jsonl (device 254:1, inode 77): the daemon's"
         );
+        e.detail = Tamper::Capability as u32;
+        e.ino = 22;
+        assert_eq!(attempt(&e).expect("a known attempt").target, "CAP_SYS_BOOT");
         e.detail = 99;
         assert_eq!(attempt(&e), None);
     }

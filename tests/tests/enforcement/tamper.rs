@@ -1,8 +1,9 @@
 //! No way out (issue 11): an agent running as root inside its session tries to leave it, to
 //! blind or unload the enforcer, to reach around the socket hooks and to load kernel code.
 //! LSM mode refuses each with EPERM and reports a `tamper` event naming the attempt and its
-//! target; fallback mode does not refuse them, and says so in `status` (asserted here exactly
-//! as docs/operations.md documents it). The agent's ordinary work keeps working.
+//! target; fallback mode refuses raw and ICMP inet sockets the same way and no other attempt,
+//! and says so in `status` (asserted here exactly as docs/operations.md documents it). The
+//! agent's ordinary work keeps working.
 
 use std::{fs, os::unix::fs::MetadataExt as _};
 
@@ -13,6 +14,7 @@ use super::{exec_rule, testbed};
 const AF_INET: &str = "2";
 const AF_INET6: &str = "10";
 const AF_PACKET: &str = "17";
+const SOCK_DGRAM: &str = "2";
 const SOCK_RAW: &str = "3";
 const IPPROTO_ICMP: &str = "1";
 /// `htons(ETH_P_ALL)`.
@@ -185,24 +187,58 @@ fn blinding_the_enforcer(t: &TestBed, guarded: &str) {
 
 fn raw_network_and_kernel_loading(t: &TestBed) {
     let icmp = attempt(t, &["socket", AF_INET, SOCK_RAW, IPPROTO_ICMP]);
-    if t.mode() == Mode::Fallback {
-        // Documented: fallback mode does not judge raw sockets; status says so.
-        icmp.assert_ok();
-        assert_eq!(protection(t, "raw_sockets"), "absent");
-        assert_eq!(protection(t, "kernel_loading"), "absent");
-        return;
-    }
     assert_eq!(protection(t, "raw_sockets"), "enforced");
     assert_refused(t, &icmp, "raw_socket", "IPv4 socket, type raw, protocol 1");
     let v6 = attempt(t, &["socket", AF_INET6, SOCK_RAW, "58"]);
     assert_refused(t, &v6, "raw_socket", "IPv6 socket, type raw");
+    // ICMP datagram ("ping") sockets send to any address without the sendmsg hook.
+    if ping_sockets_open_to_root() || t.mode() == Mode::Lsm {
+        let ping = attempt(t, &["socket", AF_INET, SOCK_DGRAM, IPPROTO_ICMP]);
+        assert_refused(
+            t,
+            &ping,
+            "raw_socket",
+            "IPv4 socket, type datagram, protocol 1",
+        );
+    } else {
+        eprintln!(
+            "ping sockets: not tried in fallback mode, net.ipv4.ping_group_range excludes \
+             gid 0 here (the kernel refuses them before the cgroup hook runs)"
+        );
+    }
     let packet = attempt(t, &["socket", AF_PACKET, SOCK_RAW, ETH_P_ALL_BE]);
+    if t.mode() == Mode::Fallback {
+        // Documented: the cgroup socket hook sees inet sockets only, and the capability
+        // checks and kernel loading have no hook in fallback mode; status says so.
+        packet.assert_ok();
+        assert_eq!(protection(t, "packet_sockets"), "absent");
+        assert_eq!(protection(t, "host_administration"), "absent");
+        assert_eq!(protection(t, "kernel_loading"), "absent");
+        return;
+    }
     assert_refused(t, &packet, "raw_socket", "packet socket, type raw");
+    assert_eq!(protection(t, "packet_sockets"), "enforced");
+    assert_eq!(protection(t, "host_administration"), "enforced");
+    // The capability check comes first (the `kernel_load` guard stays for the loads that
+    // check no capability, e.g. firmware).
     let module = attempt(t, &["init-module"]);
-    assert_refused(t, &module, "kernel_load", "kernel module from memory");
+    assert_refused(t, &module, "capability", "CAP_SYS_MODULE");
+    let reboot = attempt(t, &["reboot-cad-off"]);
+    assert_refused(t, &reboot, "capability", "CAP_SYS_BOOT");
+    let routes = attempt(t, &["net-admin"]);
+    assert_refused(t, &routes, "capability", "CAP_NET_ADMIN");
     // Ordinary network work: TCP and UDP sockets.
     attempt(t, &["socket", AF_INET, "1", "0"]).assert_ok();
-    attempt(t, &["socket", AF_INET6, "2", "0"]).assert_ok();
+    attempt(t, &["socket", AF_INET6, SOCK_DGRAM, "0"]).assert_ok();
+}
+
+/// Whether `net.ipv4.ping_group_range` lets gid 0 create ICMP datagram sockets.
+fn ping_sockets_open_to_root() -> bool {
+    let range = fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap_or_default();
+    let mut ends = range
+        .split_whitespace()
+        .map(|n| n.parse::<i64>().unwrap_or(-1));
+    matches!((ends.next(), ends.next()), (Some(0), Some(hi)) if hi >= 0)
 }
 
 fn touching_the_daemons_files(t: &TestBed, guarded: &str) {

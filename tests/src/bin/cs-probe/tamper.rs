@@ -22,6 +22,8 @@
 //! | `create PATH` | `open(PATH, O_WRONLY \| O_CREAT \| O_EXCL)` |
 //! | `link FROM TO` | `link(FROM, TO)` |
 //! | `truncate PATH` | `truncate(PATH, 0)` |
+//! | `reboot-cad-off` | `reboot(LINUX_REBOOT_CMD_CAD_OFF)`: needs `CAP_SYS_BOOT`, changes nothing that matters |
+//! | `net-admin` | `ioctl(SIOCSIFMTU)` setting `lo`'s MTU to what it is: needs `CAP_NET_ADMIN` |
 
 use std::{ffi::OsString, fs, io, os::unix::ffi::OsStrExt as _};
 
@@ -94,6 +96,9 @@ pub fn run(args: &[OsString]) -> CmdResult {
         "link" => fs::hard_link(arg(1)?, arg(2)?),
         // SAFETY: a NUL-terminated path that outlives the call.
         "truncate" => check(unsafe { libc::truncate(cstring(arg(1)?)?.as_ptr(), 0) } as i64),
+        // SAFETY: a plain command number.
+        "reboot-cad-off" => check(unsafe { libc::reboot(libc::LINUX_REBOOT_CMD_CAD_OFF) } as i64),
+        "net-admin" => same_mtu_on_lo(),
         other => return Err(Usage(format!("tamper: unknown attempt {other}"))),
     };
     Ok(report(result))
@@ -104,6 +109,22 @@ fn check(ret: i64) -> io::Result<()> {
         Err(io::Error::last_os_error())
     } else {
         Ok(())
+    }
+}
+
+fn same_mtu_on_lo() -> io::Result<()> {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&socket);
+    // SAFETY: an all-zero ifreq is valid; the name fits with its NUL.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: the ifreq outlives both calls; SIOCGIFMTU fills `ifru_mtu`, which SIOCSIFMTU
+    // sets back unchanged.
+    unsafe {
+        check(libc::ioctl(fd, libc::SIOCGIFMTU, &mut req) as i64)?;
+        check(libc::ioctl(fd, libc::SIOCSIFMTU, &mut req) as i64)
     }
 }
 
