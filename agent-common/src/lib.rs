@@ -53,6 +53,7 @@ pub mod names {
     pub const EVENTS: &str = "EVENTS";
     pub const STATE: &str = "STATE";
     pub const WATCHED: &str = "WATCHED";
+    pub const ACCOUNTS: &str = "ACCOUNTS";
     pub const BINARIES: &str = "BINARIES";
     pub const EXEC_RULES: &str = "EXEC_RULES";
     pub const NET_RULES: &str = "NET_RULES";
@@ -118,6 +119,7 @@ mod pod {
     unsafe impl aya::Pod for tamper::GuardedFile {}
     unsafe impl aya::Pod for policy::State {}
     unsafe impl aya::Pod for policy::WatchKey {}
+    unsafe impl aya::Pod for policy::AccountKey {}
     unsafe impl aya::Pod for policy::Group {}
     unsafe impl aya::Pod for policy::BinaryKey {}
     unsafe impl aya::Pod for policy::ExecRulesKey {}

@@ -51,6 +51,17 @@ pub struct WatchKey {
     pub cgroup_id: u64,
 }
 
+/// Key of `ACCOUNTS`: an account (real uid) whose processes belong to an agent group wherever
+/// they run, in one generation. The value is the group's cgroup id (its key in `WATCHED`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AccountKey {
+    pub generation: u32,
+    pub uid: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<AccountKey>() == 8);
+
 /// Value of `WATCHED`: what the programs need to know about an agent group.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -6,7 +6,9 @@
 use agent_common::{
     event::Event,
     grant::{Grant, GrantKey},
-    policy::{BinaryKey, ExecRules, ExecRulesKey, Group, NetKey, NetRules, State, WatchKey},
+    policy::{
+        AccountKey, BinaryKey, ExecRules, ExecRulesKey, Group, NetKey, NetRules, State, WatchKey,
+    },
     session::SessionStats,
     tamper::GuardedFile,
 };
@@ -24,6 +26,10 @@ pub static STATE: Array<State> = Array::pinned(1, 0);
 
 #[map]
 pub static WATCHED: HashMap<WatchKey, Group> = HashMap::pinned(512, 0);
+
+/// Accounts whose processes belong to an agent group wherever they run → the group's cgroup.
+#[map]
+pub static ACCOUNTS: HashMap<AccountKey, u64> = HashMap::pinned(1024, 0);
 
 #[map]
 pub static BINARIES: HashMap<BinaryKey, u32> = HashMap::pinned(8192, 0);

@@ -1,15 +1,17 @@
 //! Is the current process part of an agent group? (The watched cgroups and all their
-//! descendants, including cgroups created after the policy was loaded.)
+//! descendants, including cgroups created after the policy was loaded; and, outside every
+//! agent cgroup, the processes of a group's accounts, wherever they run: what an agent hands
+//! to its account's systemd manager, cron, tmux server or ssh is still the agent's.)
 
 use agent_common::{
-    policy::{Group, State, WatchKey, STATE_INDEX},
+    policy::{AccountKey, Group, State, WatchKey, STATE_INDEX},
     MAX_CGROUP_LEVEL,
 };
-use aya_ebpf::helpers::generated::bpf_get_current_ancestor_cgroup_id;
+use aya_ebpf::helpers::{bpf_get_current_uid_gid, generated::bpf_get_current_ancestor_cgroup_id};
 
 use crate::{
     kernel::CgroupCursor,
-    maps::{STATE, WATCHED},
+    maps::{ACCOUNTS, STATE, WATCHED},
     Error,
 };
 
@@ -22,7 +24,7 @@ pub struct Watched {
     /// cgroup id of the agent group.
     pub group_cgroup: u64,
     /// cgroup id of the session (the child of the group cgroup the process is in), or the
-    /// group's own id for a process directly in the group cgroup.
+    /// group's own id for a process directly in the group cgroup or outside it (an account's).
     pub session_cgroup: u64,
 }
 
@@ -57,7 +59,7 @@ pub fn by_walk() -> Result<Option<Watched>, Error> {
         cg.up()?;
         step += 1;
     }
-    Ok(None)
+    Ok(by_account(state, generation))
 }
 
 /// The current process's agent group, from `bpf_get_current_ancestor_cgroup_id` (cgroup
@@ -77,7 +79,7 @@ pub fn by_helper() -> Option<Watched> {
             let id = unsafe { bpf_get_current_ancestor_cgroup_id(level as i32) };
             if id == 0 {
                 // The process sits above this level: no deeper group can hold it.
-                return None;
+                return by_account(state, generation);
             }
             // SAFETY: as above.
             let session = unsafe { bpf_get_current_ancestor_cgroup_id(level as i32 + 1) };
@@ -87,7 +89,21 @@ pub fn by_helper() -> Option<Watched> {
         }
         level += 1;
     }
-    None
+    by_account(state, generation)
+}
+
+/// A process outside every agent cgroup whose real uid is one of a group's accounts: judged
+/// as that group's, at group scope (it belongs to no session). Costs unwatched processes one
+/// hash lookup.
+#[inline(always)]
+fn by_account(state: &State, generation: u32) -> Option<Watched> {
+    let key = AccountKey {
+        generation,
+        uid: bpf_get_current_uid_gid() as u32,
+    };
+    // SAFETY: plain value, copied out at once.
+    let group_cgroup = *unsafe { ACCOUNTS.get(&key) }?;
+    found(state, generation, group_cgroup, 0)
 }
 
 /// The group whose cgroup is `id`, if any; `child` is the process's ancestor one level below

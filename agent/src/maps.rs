@@ -3,7 +3,9 @@
 use agent_common::{
     grant::{Grant, GrantKey},
     names,
-    policy::{BinaryKey, ExecRules, ExecRulesKey, Group, NetKey, NetRules, State, WatchKey},
+    policy::{
+        AccountKey, BinaryKey, ExecRules, ExecRulesKey, Group, NetKey, NetRules, State, WatchKey,
+    },
     session::SessionStats,
 };
 use aya::{
@@ -17,6 +19,8 @@ use crate::ebpf::LoadError;
 pub struct Maps {
     pub state: Array<MapData, State>,
     pub watched: HashMap<MapData, WatchKey, Group>,
+    /// Accounts judged as a group's wherever they run → the group's cgroup id.
+    pub accounts: HashMap<MapData, AccountKey, u64>,
     pub binaries: HashMap<MapData, BinaryKey, u32>,
     pub exec_rules: HashMap<MapData, ExecRulesKey, ExecRules>,
     pub net_rules: LpmTrie<MapData, NetKey, NetRules>,
@@ -35,6 +39,7 @@ impl Maps {
         Ok(Self {
             state: typed(ebpf, names::STATE)?,
             watched: typed(ebpf, names::WATCHED)?,
+            accounts: typed(ebpf, names::ACCOUNTS)?,
             binaries: typed(ebpf, names::BINARIES)?,
             exec_rules: typed(ebpf, names::EXEC_RULES)?,
             net_rules: typed(ebpf, names::NET_RULES)?,

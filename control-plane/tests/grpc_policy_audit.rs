@@ -166,7 +166,17 @@ async fn audit_exports_verify_offline() {
     server
         .agent()
         .await
-        .register(pb::RegisterRequest::default())
+        .register(pb::RegisterRequest {
+            // The daemon started after its predecessor died: the login record says so.
+            previous_outage: Some(pb::Outage {
+                pid: 812,
+                since: Some(std::time::SystemTime::UNIX_EPOCH.into()),
+                seconds: 41,
+                clean: false,
+                events_lost: 3,
+            }),
+            ..Default::default()
+        })
         .await
         .expect("register");
     let id = raise(
@@ -209,6 +219,17 @@ async fn audit_exports_verify_offline() {
             "no {kind} record in\n{text}"
         );
     }
+    let login = text
+        .lines()
+        .find(|l| l.contains("\"kind\":\"login\""))
+        .expect("login");
+    assert!(
+        login.contains("\"previous_outage\":{")
+            && login.contains("\"seconds\":41")
+            && login.contains("\"clean\":false")
+            && login.contains("\"events_lost\":3"),
+        "{login}"
+    );
     // Offline: only the export and the public key file.
     let key = keys::read_public_key(&keys::public_key_path(&server.data())).expect("public key");
     let summary = audit::verify(jsonl.as_slice(), &key).expect("verifies");

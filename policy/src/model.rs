@@ -38,6 +38,10 @@ pub struct AgentGroup {
     pub default_network: Action,
     /// Nothing is refused; would-be refusals are reported.
     pub monitor: bool,
+    /// Accounts (user names or numeric uids) whose processes belong to the group wherever
+    /// they run: work an agent hands to its account's systemd manager, cron, a tmux server
+    /// or ssh outside the session is judged by the group's rules.
+    pub accounts: Vec<String>,
     pub location: Location,
 }
 

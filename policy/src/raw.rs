@@ -18,6 +18,7 @@ pub struct RawAgent {
     pub cgroup: Str,
     pub default: Option<Spanned<RawDefaults>>,
     pub monitor: Option<Str>,
+    pub accounts: Option<Spanned<OneOrMany>>,
 }
 
 #[derive(Deserialize)]

@@ -250,6 +250,16 @@ impl Agent {
         }
     }
 
+    /// Kills the daemon with SIGKILL, as the OOM killer would, and reaps it.
+    pub fn kill(&mut self) {
+        let mut child = self
+            .daemon
+            .take()
+            .unwrap_or_else(|| panic!("the daemon is not running"));
+        child.kill().expect("SIGKILL the daemon");
+        child.wait().expect("reap the daemon");
+    }
+
     /// Sends `signal` to the running daemon (e.g. SIGHUP to reload).
     pub fn signal(&self, signal: i32) {
         let pid = self

@@ -37,6 +37,8 @@ pub struct Event {
     pub cgroup_id: Option<u64>,
     pub pid: u32,
     pub tgid: u32,
+    /// Real uid of the process.
+    pub uid: u32,
     #[serde(default)]
     pub binary: Option<String>,
     /// `major:minor` of the executed file.

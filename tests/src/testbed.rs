@@ -218,6 +218,7 @@ impl TestBed {
             args: args.iter().map(|a| a.to_string()).collect(),
             cgroup: Some(self.group.clone()),
             cwd: None,
+            uid: None,
         }
     }
 
@@ -339,6 +340,7 @@ pub struct ProbeRun<'a> {
     args: Vec<String>,
     cgroup: Option<Cgroup>,
     cwd: Option<PathBuf>,
+    uid: Option<u32>,
 }
 
 impl ProbeRun<'_> {
@@ -351,6 +353,12 @@ impl ProbeRun<'_> {
     /// Runs in the test process's own cgroup, outside every agent cgroup.
     pub fn outside(mut self) -> Self {
         self.cgroup = None;
+        self
+    }
+
+    /// Runs as `uid` (gid the same, no supplementary groups), like an agent's account.
+    pub fn as_uid(mut self, uid: u32) -> Self {
+        self.uid = Some(uid);
         self
     }
 
@@ -370,6 +378,11 @@ impl ProbeRun<'_> {
             .env(PROBE_LOG_ENV, self.bed.dir.join("probe.log"));
         if let Some(dir) = &self.cwd {
             cmd.current_dir(dir);
+        }
+        if let Some(uid) = self.uid {
+            use std::os::unix::process::CommandExt as _;
+            // std drops the supplementary groups when root sets a uid.
+            cmd.uid(uid).gid(uid);
         }
         self.bed.outputs.start(cmd, &self.args.join("-"))
     }

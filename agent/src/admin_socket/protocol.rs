@@ -87,6 +87,9 @@ pub struct Status {
     /// What this daemon protects against in its mode, absent ones included.
     #[serde(default)]
     pub protections: Vec<Protection>,
+    /// The time no daemon ran before this one (None: the first daemon of this state dir).
+    #[serde(default)]
+    pub previous_outage: Option<crate::daemon::outage::Outage>,
 }
 
 /// One protection and how (or whether) it holds.
@@ -139,6 +142,9 @@ pub struct GroupStatus {
     pub cgroup: String,
     pub cgroup_id: u64,
     pub monitor: bool,
+    /// Uids judged as this group's wherever they run (policy `accounts`).
+    #[serde(default)]
+    pub accounts: Vec<u32>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

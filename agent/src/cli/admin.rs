@@ -64,6 +64,17 @@ pub fn status(socket: &Path, json: bool) -> Result<i32> {
             }
         }
     }
+    if let Some(o) = &s.previous_outage {
+        println!(
+            "previous daemon: pid {} {} at {}; no daemon for {} s, {} events lost meanwhile \
+             (the pinned programs kept enforcing)",
+            o.pid,
+            if o.clean { "stopped" } else { "DIED" },
+            o.since,
+            o.seconds,
+            o.events_lost
+        );
+    }
     println!("programs:");
     for p in &s.programs {
         println!(
@@ -79,12 +90,18 @@ pub fn status(socket: &Path, json: bool) -> Result<i32> {
     }
     println!("agent groups:");
     for g in &s.groups {
+        let accounts: Vec<String> = g.accounts.iter().map(|u| format!("uid {u}")).collect();
         println!(
-            "  {:<20} {} (id {}){}",
+            "  {:<20} {} (id {}){}{}",
             g.name,
             g.cgroup,
             g.cgroup_id,
-            if g.monitor { " monitor mode" } else { "" }
+            if g.monitor { " monitor mode" } else { "" },
+            if accounts.is_empty() {
+                String::new()
+            } else {
+                format!(", and wherever they run: {}", accounts.join(", "))
+            }
         );
     }
     let c = &s.counters;

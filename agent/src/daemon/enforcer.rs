@@ -27,6 +27,13 @@ impl Enforcer for Daemon {
             mode: pb::EnforcementMode::from(self.attached.mode) as i32,
             agent_groups: groups,
             policy_revision: self.server_revision().unwrap_or_default(),
+            previous_outage: self.outage.as_ref().map(|o| pb::Outage {
+                pid: o.pid,
+                since: humantime::parse_rfc3339(&o.since).ok().map(Into::into),
+                seconds: o.seconds,
+                clean: o.clean,
+                events_lost: o.events_lost,
+            }),
         }
     }
 

@@ -220,6 +220,7 @@ impl Daemon {
                             cgroup: x.cgroup.clone(),
                             cgroup_id: x.id,
                             monitor: x.monitor,
+                            accounts: x.accounts.clone(),
                         })
                         .collect()
                 })
@@ -236,12 +237,8 @@ impl Daemon {
             policy_revision,
             agent_socket: self.opts.agent_socket().display().to_string(),
             uplink: None,
-            protections: super::protections::of(
-                self.attached.mode,
-                self.opts.server.is_some(),
-                &self.attached.guards,
-                self.opts.root_agents,
-            ),
+            previous_outage: self.outage.clone(),
+            protections: self.protections(current.map(|n| n.groups.as_slice()).unwrap_or_default()),
             sessions: super::evidence::named(
                 &self.hierarchy,
                 current.map(|n| n.groups.as_slice()).unwrap_or_default(),

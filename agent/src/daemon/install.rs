@@ -5,7 +5,7 @@
 use std::{sync::Arc, time::Duration};
 
 use agent_common::{
-    policy::{NetKey, WatchKey},
+    policy::{AccountKey, NetKey, WatchKey},
     Mode, MAX_CGROUP_LEVEL, MAX_SESSION_DEPTH,
 };
 use anyhow::{bail, Context, Result};
@@ -69,6 +69,11 @@ pub fn install(
         levels |= 1 << cg.level;
         let mut value = g.group;
         value.level = cg.level;
+        let accounts = g
+            .accounts
+            .iter()
+            .map(|a| account_uid(a).with_context(|| format!("agent group {}", g.name)))
+            .collect::<Result<Vec<u32>>>()?;
         groups.push((
             cg.id,
             value,
@@ -77,12 +82,13 @@ pub fn install(
                 cgroup: g.cgroup.clone(),
                 id: cg.id,
                 monitor: g.group.flags & agent_common::policy::group_flags::MONITOR != 0,
+                accounts,
             },
         ));
     }
 
     clear_generation(maps, generation);
-    for (id, value, _) in &groups {
+    for (id, value, info) in &groups {
         maps.watched.insert(
             WatchKey {
                 generation,
@@ -92,6 +98,10 @@ pub fn install(
             value,
             0,
         )?;
+        for &uid in &info.accounts {
+            maps.accounts
+                .insert(AccountKey { generation, uid }, id, 0)?;
+        }
     }
     for (k, v) in &compiled.binaries {
         maps.binaries.insert(k, v, 0)?;
@@ -139,9 +149,22 @@ pub fn install(
     })
 }
 
+/// The uid of a policy account (a user name, or a numeric uid). Root is refused here too: the
+/// password database may give another name uid 0.
+fn account_uid(account: &str) -> Result<u32> {
+    let uid = crate::session::account::Account::resolve(account)
+        .map_err(|_| anyhow::anyhow!("account {account}: no such user"))?
+        .uid;
+    if uid == 0 {
+        bail!("account {account} is uid 0: every root process of the host would be judged as an agent");
+    }
+    Ok(uid)
+}
+
 /// Removes every entry of `generation` from the policy maps.
 fn clear_generation(maps: &mut Maps, generation: u32) {
     remove_where(&mut maps.watched, |k| k.generation == generation);
+    remove_where(&mut maps.accounts, |k| k.generation == generation);
     remove_where(&mut maps.binaries, |k| k.generation == generation);
     remove_where(&mut maps.exec_rules, |k| k.generation == generation);
     let be = generation.to_be_bytes();

@@ -12,6 +12,7 @@ mod guarded;
 mod handler;
 mod install;
 mod names;
+pub mod outage;
 pub mod policy_source;
 pub mod protections;
 mod root_agents;
@@ -27,7 +28,10 @@ use anyhow::{Context, Result};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::{
-    admin_socket::{protocol::ProtectionState, server},
+    admin_socket::{
+        protocol::{Protection, ProtectionState},
+        server,
+    },
     agent_socket::{self, AgentApi},
     approvals::{Bindings, Refusals, RequestTable},
     cgroup::Hierarchy,
@@ -87,6 +91,9 @@ pub struct Daemon {
     link: Option<Arc<Link>>,
     /// The exact operations grant orders may name.
     bindings: Arc<Bindings>,
+    /// The gap before this daemon (None for the first one); told to the control plane at
+    /// every registration of this daemon.
+    outage: Option<outage::Outage>,
 }
 
 /// The kernel programs, loaded and attached by [`prepare`].
@@ -149,6 +156,12 @@ pub async fn run(opts: Options, prepared: Prepared) -> Result<()> {
     }
     let mut maps = Maps::take(&mut loaded.ebpf)?;
     let events = maps.events.take().context("event ring buffer")?;
+    let previous = outage::previous(&opts.state_dir, events_lost(&maps));
+    if let Some(o) = &previous {
+        outage::log(o);
+    }
+    let heartbeat = outage::Writer::new(&opts.state_dir);
+    heartbeat.beat(false, events_lost(&maps));
 
     let generations = Arc::new(RwLock::new(Generations::load(
         &opts.state_dir,
@@ -195,6 +208,7 @@ pub async fn run(opts: Options, prepared: Prepared) -> Result<()> {
         sessions,
         link: link.clone(),
         bindings: bindings.clone(),
+        outage: previous,
     });
     let installed = daemon.reload().context("installing the policy")?;
     for w in &installed.1 {
@@ -231,12 +245,11 @@ pub async fn run(opts: Options, prepared: Prepared) -> Result<()> {
         "countersign-agent: enforcing in {mode_name} mode ({})",
         daemon.attached.reason
     );
-    for p in protections::of(
-        daemon.attached.mode,
-        opts.server.is_some(),
-        &daemon.attached.guards,
-        opts.root_agents,
-    ) {
+    let groups = {
+        let g = daemon.generations.read().unwrap_or_else(|p| p.into_inner());
+        g.current().map(|n| n.groups.clone()).unwrap_or_default()
+    };
+    for p in daemon.protections(&groups) {
         if p.state != ProtectionState::Enforced {
             tracing::warn!(protection = %p.name, state = ?p.state, "not protected: {}", p.how);
         }
@@ -246,8 +259,11 @@ pub async fn run(opts: Options, prepared: Prepared) -> Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut sweep = tokio::time::interval(std::time::Duration::from_secs(30));
+    let mut beat = tokio::time::interval(outage::INTERVAL);
+    let lost = || events_lost(&daemon.maps.lock().unwrap_or_else(|p| p.into_inner()));
     loop {
         tokio::select! {
+            _ = beat.tick() => heartbeat.beat(false, lost()),
             _ = hup.recv() => match daemon.reload() {
                 Ok((g, _)) => tracing::info!(generation = g, "policy reloaded"),
                 Err(e) => tracing::error!(error = %format!("{e:#}"), "reload refused; the previous policy stays in force"),
@@ -265,10 +281,17 @@ pub async fn run(opts: Options, prepared: Prepared) -> Result<()> {
     reader.abort();
     let _ = std::fs::remove_file(opts.socket());
     let _ = std::fs::remove_file(opts.agent_socket());
+    heartbeat.beat(true, lost());
     tracing::info!(
         "stopping; the pinned programs keep enforcing (`countersign-agent unload` removes them)"
     );
     Ok(())
+}
+
+/// The kernel's count of events that did not fit the ring buffer.
+fn events_lost(maps: &Maps) -> u64 {
+    let i = agent_common::policy::stats::EVENTS_LOST as usize;
+    maps.counters().get(i).copied().unwrap_or(0)
 }
 
 impl Daemon {
@@ -286,6 +309,22 @@ impl Daemon {
                  operation to raise it again)"
             )
         })
+    }
+
+    /// What this daemon protects against, with the agent groups `groups` in force.
+    fn protections(&self, groups: &[names::GroupInfo]) -> Vec<Protection> {
+        let without_accounts: Vec<&str> = groups
+            .iter()
+            .filter(|g| g.accounts.is_empty())
+            .map(|g| g.name.as_str())
+            .collect();
+        protections::of(
+            self.attached.mode,
+            self.opts.server.is_some(),
+            &self.attached.guards,
+            self.opts.root_agents,
+            &without_accounts,
+        )
     }
 
     fn sweep_grants(&self) {

@@ -15,6 +15,9 @@ pub struct GroupInfo {
     pub cgroup: String,
     pub id: u64,
     pub monitor: bool,
+    /// Uids of the accounts judged as this group's wherever they run.
+    #[serde(default)]
+    pub accounts: Vec<u32>,
 }
 
 /// Names of one installed generation.

@@ -8,8 +8,15 @@ use super::RootAgents;
 use crate::admin_socket::protocol::{Protection, ProtectionState};
 
 /// The protections of a daemon in `mode`; `server`: it has a control plane; `guards`: the
-/// LSM guards attached (`agent_common::names::GUARDS`); `root`: `--root-agents`.
-pub fn of(mode: Mode, server: bool, guards: &[&str], root: RootAgents) -> Vec<Protection> {
+/// LSM guards attached (`agent_common::names::GUARDS`); `root`: `--root-agents`;
+/// `without_accounts`: the agent groups whose policy names no accounts.
+pub fn of(
+    mode: Mode,
+    server: bool,
+    guards: &[&str],
+    root: RootAgents,
+    without_accounts: &[&str],
+) -> Vec<Protection> {
     use ProtectionState::{Absent, Enforced};
     let exec_how = match mode {
         Mode::Lsm => "refused with EPERM before the exec (BPF LSM)",
@@ -46,12 +53,7 @@ pub fn of(mode: Mode, server: bool, guards: &[&str], root: RootAgents) -> Vec<Pr
             Absent,
             "a copy of a guarded binary, a memfd image or the dynamic loader runs it unjudged",
         ),
-        item(
-            "delegation",
-            Absent,
-            "work handed to processes outside the session (systemd --user, tmux, docker, ssh, \
-             at/cron) is not judged",
-        ),
+        delegation(without_accounts),
     ]);
     out.extend(GUARDED.iter().map(|g| g.state(mode, guards)));
     if mode == Mode::Fallback {
@@ -70,6 +72,29 @@ pub fn of(mode: Mode, server: bool, guards: &[&str], root: RootAgents) -> Vec<Pr
         });
     }
     out
+}
+
+/// Work an agent hands to processes outside its session is judged when they run as one of its
+/// group's accounts.
+fn delegation(without_accounts: &[&str]) -> Protection {
+    if without_accounts.is_empty() {
+        return item(
+            "delegation",
+            ProtectionState::Enforced,
+            "the processes of each group's accounts are judged wherever they run (its systemd \
+             --user manager, cron and at jobs, tmux servers, ssh to the same account); work \
+             handed to another account's services (the docker daemon, root services) is not",
+        );
+    }
+    item(
+        "delegation",
+        ProtectionState::Absent,
+        &format!(
+            "agent groups without accounts ({}): work handed to processes outside the session \
+             (systemd --user, tmux, ssh, at/cron) is not judged",
+            without_accounts.join(", ")
+        ),
+    )
 }
 
 /// A protection the LSM guards give: enforced when every guard it needs is attached.
@@ -231,7 +256,7 @@ mod tests {
             "root_sessions",
         ];
         assert_eq!(
-            absent(&of(Mode::Fallback, true, &[], RootAgents::Allow)),
+            absent(&of(Mode::Fallback, true, &[], RootAgents::Allow, &["g"])),
             without_guards
         );
         let all = of(
@@ -239,13 +264,14 @@ mod tests {
             true,
             agent_common::names::GUARDS,
             RootAgents::Refuse,
+            &[],
         );
-        assert_eq!(absent(&all), ["copied_binaries", "delegation"]);
+        assert_eq!(absent(&all), ["copied_binaries"]);
         assert!(all.iter().any(|p| p.name == "control_plane"));
-        assert!(!of(Mode::Lsm, false, &[], RootAgents::Refuse)
+        assert!(!of(Mode::Lsm, false, &[], RootAgents::Refuse, &[])
             .iter()
             .any(|p| p.name == "control_plane"));
-        assert!(of(Mode::Fallback, false, &[], RootAgents::Refuse)[0]
+        assert!(of(Mode::Fallback, false, &[], RootAgents::Refuse, &[])[0]
             .how
             .contains("SIGKILL"));
     }
@@ -257,7 +283,7 @@ mod tests {
             .copied()
             .filter(|g| *g != "task_kill")
             .collect();
-        let all = of(Mode::Lsm, false, &guards, RootAgents::Refuse);
+        let all = of(Mode::Lsm, false, &guards, RootAgents::Refuse, &[]);
         let tamper = all
             .iter()
             .find(|p| p.name == "enforcer_tamper_by_root")

@@ -307,6 +307,18 @@ pub(super) fn host_login(host: &str, reg: &pb::RegisterRequest) -> Entry {
     if !reg.policy_revision.is_empty() {
         details.insert("policy_revision".into(), json!(reg.policy_revision));
     }
+    if let Some(o) = &reg.previous_outage {
+        details.insert(
+            "previous_outage".into(),
+            json!({
+                "pid": o.pid,
+                "since": o.since.as_ref().map(|t| t.to_string()),
+                "seconds": o.seconds,
+                "clean": o.clean,
+                "events_lost": o.events_lost,
+            }),
+        );
+    }
     Entry {
         kind: Kind::Login,
         actor: actor(ActorKind::Host, host, None),

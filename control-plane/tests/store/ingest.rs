@@ -64,7 +64,7 @@ async fn ingest_is_idempotent_and_acks_contiguously(db: &Db) {
         kernel: "6.1.0".into(),
         mode: pb::EnforcementMode::Lsm.into(),
         agent_groups: vec!["coding".into()],
-        policy_revision: String::new(),
+        ..Default::default()
     };
     assert_eq!(
         store

@@ -36,6 +36,8 @@ pub struct CompiledGroup {
     pub cgroup: String,
     /// `id` = index + 1; `level` is 0: the daemon sets it from the cgroup it finds.
     pub group: Group,
+    /// [`crate::model::AgentGroup::accounts`], as written (the daemon resolves them).
+    pub accounts: Vec<String>,
 }
 
 /// The map entries of one policy generation, and what the daemon needs to turn the numbers
@@ -103,6 +105,7 @@ pub fn compile(
                 level: 0,
                 _pad: 0,
             },
+            accounts: a.accounts.clone(),
         })
         .collect();
     let mut errors = Vec::new();

@@ -98,3 +98,32 @@ fn defaults_and_monitor() {
     assert_eq!(p.agents[0].default_network, crate::Action::Deny);
     assert!(p.agents[0].monitor);
 }
+
+#[test]
+fn accounts() {
+    let p = policy(&agent(
+        "    cgroup: /a\n    accounts: [agent-bot, \"64123\"]\n",
+    ));
+    assert_eq!(p.agents[0].accounts, ["agent-bot", "64123"]);
+    assert!(policy(&agent("    cgroup: /a\n")).agents[0]
+        .accounts
+        .is_empty());
+    let e = errors(&agent(
+        "    cgroup: /a\n    accounts:\n      - root\n      - \"a b\"\n      - bot\n      - bot\n",
+    ));
+    assert_eq!(
+        e,
+        [
+            "p.yaml:6: agent 'ai': account 'root' is root: every root process of the host would be judged as an agent; run agents as an account of their own (launch --user)",
+            "p.yaml:7: agent 'ai': account 'a b' is not a user name or a uid (letters, digits, '_', '-', '.'; at most 32)",
+            "p.yaml:9: agent 'ai': account 'bot' is listed twice",
+        ]
+    );
+    let e = error(
+        "version: 1\nagents:\n  - name: ai\n    cgroup: /a\n    accounts: bot\n  - name: ci\n    cgroup: /b\n    accounts: [ci, bot]\n",
+    );
+    assert_eq!(
+        e,
+        "p.yaml:8: agent 'ci': account 'bot' is also an account of agent group 'ai' (p.yaml:3): an account belongs to one group"
+    );
+}

@@ -1,4 +1,4 @@
-//! Agent groups: name, cgroup path, defaults, monitor mode.
+//! Agent groups: name, cgroup path, defaults, monitor mode, accounts.
 
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use crate::{
     error::{PolicyError, Subject},
     model::{Action, AgentGroup, Location},
     parse::Item,
-    raw::{line, RawAgent, Str},
+    raw::{items, line, RawAgent, Str},
 };
 
 pub(super) fn validate(
@@ -49,17 +49,58 @@ pub(super) fn validate(
             }
         },
     };
+    let mut accounts: Vec<String> = Vec::new();
+    for (account, l) in raw.accounts.as_ref().map(items).unwrap_or_default() {
+        match check_account(account) {
+            Err(e) => s.err(l, e),
+            Ok(()) if accounts.iter().any(|a| a == account) => {
+                s.err(l, format!("account '{account}' is listed twice"))
+            }
+            Ok(()) => accounts.push(account.to_owned()),
+        }
+    }
     (!s.failed).then(|| AgentGroup {
         name: name.to_owned(),
         cgroup: raw.cgroup.as_str().to_owned(),
         default_exec,
         default_network,
         monitor,
+        accounts,
         location: Location {
             file: file.clone(),
             line: item.line,
         },
     })
+}
+
+/// An account: a user name as `useradd` takes it, or a numeric uid; never root.
+fn check_account(a: &str) -> Result<(), String> {
+    if a == "root" || a == "0" {
+        return Err(format!(
+            "account '{a}' is root: every root process of the host would be judged as an agent; \
+             run agents as an account of their own (launch --user)"
+        ));
+    }
+    let valid = !a.is_empty()
+        && a.len() <= 32
+        && a.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && !a.starts_with('-');
+    if !valid {
+        return Err(format!(
+            "account '{}' is not a user name or a uid (letters, digits, '_', '-', '.'; at most 32)",
+            a.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
+/// An account listed by two groups: its processes could not tell which group they belong to.
+pub(super) fn shared_account<'a>(a: &'a AgentGroup, other: &AgentGroup) -> Option<&'a str> {
+    a.accounts
+        .iter()
+        .find(|x| other.accounts.contains(x))
+        .map(String::as_str)
 }
 
 /// A default action; omitted = allow (the group is then governed by its rules alone).

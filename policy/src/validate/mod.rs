@@ -190,6 +190,19 @@ fn agents(parsed: &[RawFile], errors: &mut Vec<PolicyError>) -> Vec<AgentGroup> 
                         msg,
                     ));
                 }
+                if let Some(account) = agent::shared_account(&a, o) {
+                    let msg = format!(
+                        "account '{account}' is also an account of agent group '{}' ({}): an \
+                         account belongs to one group",
+                        o.name, o.location
+                    );
+                    let at = item
+                        .raw
+                        .accounts
+                        .as_ref()
+                        .map_or(item.line, |v| line(v.span()));
+                    errors.push(PolicyError::at(&f.file, at, subject.clone(), msg));
+                }
             }
             out.push(a);
         }

@@ -117,6 +117,48 @@ fn enforcement_survives_a_daemon_restart() {
     );
 }
 
+/// Issue 11, point 4: a daemon that died (OOM, an admin's mistake) leaves enforcement pinned,
+/// and the next one says how long nobody was there and whether anything was lost.
+#[test]
+fn the_next_daemon_reports_the_time_without_one() {
+    let mut t = testbed("outage");
+    let guarded = t.bin("guarded");
+    t.start_agent(&t.policy(&exec_rule("no-guarded", &guarded, "deny")));
+    let outage = |t: &tests::TestBed| t.agent().status_json()["previous_outage"].clone();
+    let who = |o: &serde_json::Value| {
+        let clean = o["clean"].as_bool();
+        (o["pid"].as_u64(), clean, o["events_lost"].as_u64())
+    };
+    assert!(outage(&t).is_null(), "the first daemon had no predecessor");
+
+    let first = t.agent().pid().expect("running");
+    t.agent_mut().stop();
+    t.agent_mut().start();
+    let o = outage(&t);
+    assert_eq!(who(&o), (Some(first as u64), Some(true), Some(0)), "{o}");
+
+    let second = t.agent().pid().expect("running");
+    t.agent_mut().kill();
+    let down = t.exec(&[&guarded, "while-dead"]);
+    t.assert_exec_refused(&down);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    t.agent_mut().start();
+    let o = outage(&t);
+    assert_eq!(who(&o), (Some(second as u64), Some(false), Some(0)), "{o}");
+    let seconds = o["seconds"].as_u64().expect("seconds");
+    assert!((2..60).contains(&seconds), "{o}");
+    let text = t
+        .agent()
+        .cli(&["status", "--run-dir", &t.agent().run_dir()]);
+    assert!(
+        text.stdout
+            .contains(&format!("previous daemon: pid {second} DIED at")),
+        "{text}"
+    );
+    // What was refused while nobody ran is in the log of the next one.
+    t.refusal_event(&down, "no-guarded");
+}
+
 #[test]
 fn unload_stops_all_enforcement() {
     let mut t = testbed("unload");

@@ -53,6 +53,7 @@ pub fn hello() -> RegisterRequest {
         mode: EnforcementMode::Fallback as i32,
         agent_groups: vec![synth::GROUP.into()],
         policy_revision: String::new(),
+        previous_outage: None,
     }
 }
 

@@ -1,0 +1,59 @@
+//! Delegation is not a way out (issue 11, point 0). An agent that hands its work to a process
+//! outside its session — its account's systemd manager (`systemd-run --user`), a cron or at
+//! job, a tmux server started earlier, `ssh` to the same account — gets a process of its
+//! account outside every agent cgroup. A group that names the account (`accounts:`) judges
+//! those processes by its rules wherever they run, in both modes; other accounts' processes
+//! outside the sessions stay unwatched.
+
+use tests::{net::TcpServer, TestBed};
+
+use crate::{exec_rule, network_rule, testbed};
+
+/// The agent's own account (no password entry needed: a bare uid).
+const AGENT_UID: u32 = 64_123;
+/// Somebody else's.
+const OTHER_UID: u32 = 64_124;
+
+/// `policy` with the group's `accounts`.
+fn with_accounts(policy: &str, uids: &[u32]) -> String {
+    let list: Vec<String> = uids.iter().map(|u| format!("\"{u}\"")).collect();
+    policy.replacen(
+        "    monitor: false\n",
+        &format!("    monitor: false\n    accounts: [{}]\n", list.join(", ")),
+        1,
+    )
+}
+
+#[test]
+fn work_handed_to_the_agents_account_outside_the_session_is_judged() {
+    let mut t = testbed("delegation");
+    let guarded = t.bin("guarded");
+    let denied = TcpServer::bind("127.0.4.9", 0);
+    let rules = exec_rule("no-guarded", &guarded, "deny")
+        + &network_rule("no-lab", "{ cidr: [127.0.4.0/24] }", "deny");
+    t.start_agent(&with_accounts(&t.policy(&rules), &[AGENT_UID]));
+    assert_eq!(t.agent().protection("delegation"), "enforced");
+
+    // A process of the agent's account that no session holds: what a delegator runs for it.
+    let delegated = outside_as(&t, AGENT_UID, &["exec", &guarded, "delegated"]);
+    t.assert_exec_refused(&delegated);
+    let e = t.refusal_event(&delegated, "no-guarded");
+    assert_eq!(e.agent.as_deref(), Some(t.name()), "{}", e.line);
+    assert_eq!(e.uid, AGENT_UID, "{}", e.line);
+
+    let port = denied.port().to_string();
+    let connect = outside_as(&t, AGENT_UID, &["connect", "tcp", "127.0.4.9", &port]);
+    connect.assert_errno(libc::EPERM);
+    let e = t.events().wait_for_pid("connect", connect.pid);
+    assert_eq!(e.rule.as_deref(), Some("no-lab"), "{}", e.line);
+
+    // Another account's processes outside the sessions are not the agent's.
+    let other = outside_as(&t, OTHER_UID, &["exec", &guarded, "someone-else"]);
+    other.assert_ran();
+    assert!(other.printed("ran someone-else"), "{other}");
+    outside_as(&t, OTHER_UID, &["connect", "tcp", "127.0.4.9", &port]).assert_ok();
+}
+
+fn outside_as(t: &TestBed, uid: u32, args: &[&str]) -> tests::Outcome {
+    t.probe(args).outside().as_uid(uid).run()
+}
