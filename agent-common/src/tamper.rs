@@ -40,6 +40,10 @@ pub enum Tamper {
     /// (`CAP_SYS_BOOT`), routes, firewall and interfaces (`CAP_NET_ADMIN`), raw network
     /// (`CAP_NET_RAW`), modules (`CAP_SYS_MODULE`). `ino`: the capability.
     Capability = 12,
+    /// Opened another cgroup control file for writing (`cgroup.kill`, `cgroup.freeze`,
+    /// `memory.max`, `cgroup.subtree_control`…): killing, freezing or starving the daemon's
+    /// cgroup needs no signal. `ino`: cgroup id of the directory; `path`: the file name.
+    CgroupWrite = 13,
 }
 
 crate::verdict::names!(Tamper {
@@ -55,6 +59,7 @@ crate::verdict::names!(Tamper {
     PinRemoval => "pin_removal",
     EnforcerFile => "enforcer_file",
     Capability => "capability",
+    CgroupWrite => "cgroup_write",
 });
 
 impl Tamper {

@@ -1,6 +1,8 @@
 //! No way out of the session: moving processes between cgroups (`cgroup.procs`,
-//! `cgroup.threads`) and `clone3(CLONE_INTO_CGROUP)`. A session process may still create
-//! cgroups below its own (the daemon caps their depth); it cannot move anything into them.
+//! `cgroup.threads`) and `clone3(CLONE_INTO_CGROUP)`; and no writing any other cgroup control
+//! file (`cgroup.kill` or `cgroup.freeze` of the daemon's cgroup would kill or freeze it
+//! without a signal). A session process may still create cgroups below its own (the daemon
+//! caps their depth); it cannot move anything into them nor configure them.
 
 use agent_common::tamper::{magic, Tamper};
 use aya_ebpf::{helpers::bpf_probe_read_kernel_str_bytes, macros::lsm, programs::LsmContext};
@@ -13,8 +15,8 @@ const FMODE_WRITE: u32 = 0x2;
 /// `CLONE_INTO_CGROUP` (uapi `linux/sched.h`, 5.7+).
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
-/// `file_open(struct file *file)`, opened for writing: a cgroup's process list, or one of the
-/// daemon's files (`files::written`).
+/// `file_open(struct file *file)`, opened for writing: a file of a cgroup file system, or one
+/// of the daemon's files (`files::written`).
 #[lsm(hook = "file_open")]
 pub fn file_open(ctx: LsmContext) -> i32 {
     // Could not tell: a watched caller is refused, any other is not.
@@ -44,11 +46,13 @@ fn cgroup_move(dentry: usize) -> Result<Option<Attempt>, Error> {
     // SAFETY: the helper validates the kernel address.
     let n = unsafe { bpf_probe_read_kernel_str_bytes(name as *const u8, &mut buf) }
         .map_err(|_| Error::KernelRead)?;
-    if n != b"cgroup.procs" && n != b"cgroup.threads" && n != b"tasks" {
-        return Ok(None);
-    }
+    let moving = n == b"cgroup.procs" || n == b"cgroup.threads" || n == b"tasks";
     Ok(Some(Attempt::new(
-        Tamper::CgroupMove,
+        if moving {
+            Tamper::CgroupMove
+        } else {
+            Tamper::CgroupWrite
+        },
         Target {
             ino: kernel::parent_ino(dentry)?,
             name,

@@ -136,9 +136,11 @@ const GUARDED: &[Guarded] = &[
     Guarded {
         name: "cgroup_escape_by_root",
         needs: &["file_open", "task_alloc"],
-        enforced: "writing cgroup.procs or cgroup.threads and clone3(CLONE_INTO_CGROUP) \
+        enforced: "writing cgroup.procs or cgroup.threads, clone3(CLONE_INTO_CGROUP) and \
+                   writing any other cgroup control file (cgroup.kill, cgroup.freeze, limits) \
                    refused with EPERM (BPF LSM)",
-        absent: "a root agent can move itself out of its session's cgroup",
+        absent: "a root agent can move itself out of its session's cgroup, or kill or freeze \
+                 the daemon's cgroup",
         fallback: None,
     },
     Guarded {

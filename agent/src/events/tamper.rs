@@ -12,7 +12,7 @@ pub fn attempt(e: &Event) -> Option<TamperAttempt> {
     let what = Tamper::from_u32(e.detail)?;
     let name = || c_string(&e.path);
     let target = match what {
-        Tamper::CgroupMove => format!("{} of cgroup {}", name(), e.ino),
+        Tamper::CgroupMove | Tamper::CgroupWrite => format!("{} of cgroup {}", name(), e.ino),
         Tamper::CloneIntoCgroup => format!("clone flags {:#x}", e.dev),
         Tamper::Mount | Tamper::Unmount => match magic::name(e.ino) {
             Some(fs) => format!("{fs} file system"),

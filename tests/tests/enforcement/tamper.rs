@@ -87,6 +87,11 @@ fn leaving_the_session(t: &TestBed, guarded: &str) {
     let to_root = attempt(t, &["cgroup-move", &root_dir]);
     let into_own = attempt(t, &["cgroup-move", &own_dir]);
     let clone_out = attempt(t, &["clone-into", &root_dir]);
+    // Another cgroup's controls: `cgroup.kill` or `cgroup.freeze` of the daemon's cgroup
+    // would kill or freeze it without a signal the `signal` guard sees.
+    let controls = root.join("cgroup.subtree_control");
+    let configure = attempt(t, &["write", &controls.to_string_lossy()]);
+    let freeze_own = attempt(t, &["write", &own.join("cgroup.freeze").to_string_lossy()]);
     if t.mode() == Mode::Fallback {
         // Documented: fallback mode has no hook on these; status says so.
         to_root.assert_ok();
@@ -106,6 +111,10 @@ fn leaving_the_session(t: &TestBed, guarded: &str) {
         "clone_into_cgroup",
         "clone flags 0x200000000",
     );
+    let root_controls = format!("cgroup.subtree_control of cgroup {}", id(&root));
+    assert_refused(t, &configure, "cgroup_write", &root_controls);
+    let own_freeze = format!("cgroup.freeze of cgroup {}", id(&own));
+    assert_refused(t, &freeze_own, "cgroup_write", &own_freeze);
     // Still in the session: the guarded binary is still refused.
     let out = t.exec(&[guarded]);
     t.assert_exec_refused(&out);
