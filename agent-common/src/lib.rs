@@ -65,6 +65,7 @@ pub mod names {
     pub const OFFSETS: &str = "OFFSETS";
     pub const PROTECTED: &str = "PROTECTED";
     pub const GUARDED_FILES: &str = "GUARDED_FILES";
+    pub const DELEGATORS: &str = "DELEGATORS";
 
     pub const PROG_BPRM_CHECK: &str = "bprm_check_security";
     pub const PROG_ENTER_EXECVE: &str = "sys_enter_execve";
@@ -103,6 +104,7 @@ pub mod names {
         "kernel_load_data",
         "socket_create",
         "capable",
+        "unix_stream_connect",
     ];
 }
 

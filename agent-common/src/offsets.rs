@@ -69,4 +69,10 @@ pub struct Offsets {
     pub path_mnt: u32,
     /// `path.dentry`
     pub path_dentry: u32,
+    /// `unix_sock.addr` (a `struct unix_sock` starts with its `struct sock`)
+    pub unix_sock_addr: u32,
+    /// `unix_address.len` (the bound address's length, `sun_family` included)
+    pub unix_address_len: u32,
+    /// `unix_address.name` (the `struct sockaddr_un` the socket was bound to)
+    pub unix_address_name: u32,
 }

@@ -44,6 +44,11 @@ pub enum Tamper {
     /// `memory.max`, `cgroup.subtree_control`…): killing, freezing or starving the daemon's
     /// cgroup needs no signal. `ino`: cgroup id of the directory; `path`: the file name.
     CgroupWrite = 13,
+    /// Connected to the unix socket of a delegator: a service that runs work outside the
+    /// session for whoever connects ([`delegator`]: the docker, containerd and podman APIs,
+    /// the system and user managers, the system bus). `path`: the name the listener bound;
+    /// `dev`: 1 for an abstract name (its leading NUL left out of `path`).
+    Delegator = 14,
 }
 
 crate::verdict::names!(Tamper {
@@ -60,6 +65,7 @@ crate::verdict::names!(Tamper {
     EnforcerFile => "enforcer_file",
     Capability => "capability",
     CgroupWrite => "cgroup_write",
+    Delegator => "delegator",
 });
 
 impl Tamper {
@@ -130,6 +136,36 @@ pub mod socket {
     }
 }
 
+/// Delegators: services that run work for whoever connects to their unix socket, outside the
+/// connecting process's cgroup (and so outside every rule). A watched process may not connect
+/// to them. They are known by the name their listening socket was bound to, which the
+/// listener chose and the connecting agent cannot change: a symlink, a hard link, a relative
+/// path or `/proc/self/root/…` to the socket reaches the same listener and the same name.
+pub mod delegator {
+    /// Longest name a unix socket can bind (`sizeof(sun_path)`).
+    pub const NAME_MAX: usize = 108;
+
+    /// The key of the pinned `DELEGATORS` longest-prefix-match trie for a name: a name ending
+    /// with `/` is a directory and matches every socket bound below it (its bytes are the
+    /// prefix); any other name matches itself alone (its bytes and the NUL that ends a bound
+    /// path name). The kernel side looks up the whole bound name, zero-padded. None for a
+    /// name too long to be bound or holding a NUL.
+    pub fn key(name: &str) -> Option<(u32, [u8; NAME_MAX])> {
+        let bytes = name.as_bytes();
+        let len = if name.ends_with('/') {
+            bytes.len()
+        } else {
+            bytes.len() + 1
+        };
+        if bytes.is_empty() || len > NAME_MAX || bytes.contains(&0) {
+            return None;
+        }
+        let mut data = [0u8; NAME_MAX];
+        data[..bytes.len()].copy_from_slice(bytes);
+        Some((len as u32 * 8, data))
+    }
+}
+
 /// A file or directory of the daemon's, by the identity the kernel gives it (`dev` in the
 /// kernel's encoding, `major << 20 | minor`): the key of the pinned `GUARDED_FILES` map.
 #[repr(C)]
@@ -186,6 +222,18 @@ pub mod magic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delegator_keys_cover_a_directory_or_one_name() {
+        let (bits, data) = delegator::key("/run/user/").expect("a directory");
+        assert_eq!((bits, &data[..10]), (80, &b"/run/user/"[..]));
+        let (bits, data) = delegator::key("/run/docker.sock").expect("a name");
+        // The NUL is part of the prefix: `/run/docker.sock.old` is another name.
+        assert_eq!((bits, &data[..17]), (136, &b"/run/docker.sock\0"[..]));
+        assert_eq!(delegator::key(""), None);
+        assert_eq!(delegator::key(&"x".repeat(108)), None);
+        assert!(delegator::key(&"x".repeat(107)).is_some());
+    }
 
     #[test]
     fn event_numbers_name_the_attempt() {

@@ -234,3 +234,19 @@ pub fn path_dentry(path: usize) -> Result<usize, Error> {
 pub fn task_tgid(task: usize) -> Result<u32, Error> {
     read(task, off!(task_tgid))
 }
+
+/// The name a unix socket is bound to: the address of its `sun_path` and how many bytes of it
+/// the address holds (a path name ends at its NUL; an abstract name starts with one). None for
+/// a socket bound to nothing.
+#[inline(always)]
+pub fn unix_bound_name(sock: usize) -> Result<Option<(usize, usize)>, Error> {
+    let addr: usize = read(sock, off!(unix_sock_addr))?;
+    if addr == 0 {
+        return Ok(None);
+    }
+    let len: i32 = read(addr, off!(unix_address_len))?;
+    // `struct sockaddr_un { sa_family_t sun_family; char sun_path[108]; }`
+    let family_len = core::mem::size_of::<u16>() as i32;
+    let path = addr + off!(unix_address_name) + family_len as usize;
+    Ok(Some((path, len.saturating_sub(family_len).max(0) as usize)))
+}

@@ -10,7 +10,7 @@ use agent_common::{
         AccountKey, BinaryKey, ExecRules, ExecRulesKey, Group, NetKey, NetRules, State, WatchKey,
     },
     session::SessionStats,
-    tamper::GuardedFile,
+    tamper::{delegator::NAME_MAX, GuardedFile},
 };
 use aya_ebpf::{
     macros::map,
@@ -66,6 +66,12 @@ pub static PROTECTED: HashMap<u32, u32> = HashMap::pinned(16, 0);
 /// daemon at start; `guard::files`.
 #[map]
 pub static GUARDED_FILES: HashMap<GuardedFile, u32> = HashMap::pinned(1024, 0);
+
+/// Delegators' socket names (`agent_common::tamper::delegator`): a longest-prefix match on the
+/// name a listening unix socket is bound to. Written by the daemon at start;
+/// `guard::delegators`.
+#[map]
+pub static DELEGATORS: LpmTrie<[u8; NAME_MAX], u32> = LpmTrie::pinned(256, 0);
 
 /// `BPF_F_NO_PREALLOC` (uapi `linux/bpf.h`).
 const BPF_F_NO_PREALLOC: u32 = 1;

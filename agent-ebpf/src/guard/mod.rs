@@ -15,6 +15,7 @@ use agent_common::{
 use crate::{emit, enforce::Outcome, exec, rules::Verdict, watch::Watched, Error};
 
 mod capabilities;
+mod delegators;
 mod enforcer;
 mod files;
 mod kernel_load;

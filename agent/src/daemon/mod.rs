@@ -6,6 +6,7 @@
 
 mod agent_host;
 pub mod builtin;
+mod delegators;
 mod enforcer;
 mod evidence;
 mod guarded;
@@ -123,7 +124,11 @@ pub fn prepare(opts: &Options) -> Result<Prepared> {
     let hierarchy = Hierarchy::discover()?;
     let started = std::time::Instant::now();
     let mut loaded = ebpf::load(&opts.bpffs, &offsets)?;
-    ebpf::protect(&mut loaded, &guarded::identities(opts))?;
+    ebpf::protect(
+        &mut loaded,
+        &guarded::identities(opts),
+        &delegators::keys(delegators::BUILT_IN),
+    )?;
     let lsm_optional = matches!(opts.mode, mode::ModeChoice::Auto);
     let attached = ebpf::attach(
         &mut loaded,

@@ -195,6 +195,17 @@ const GUARDED: &[Guarded] = &[
         absent: "a root agent can load a kernel module",
         fallback: None,
     },
+    Guarded {
+        name: "delegator_sockets",
+        needs: &["unix_stream_connect"],
+        enforced: "connecting to the unix sockets of services that run work outside the \
+                   session (docker, containerd, podman, CRI-O, the system manager and bus, \
+                   every account's runtime directory: systemd --user, session buses) refused \
+                   with EPERM (BPF LSM)",
+        absent: "an agent that can open a delegator's socket (a root agent, or an account \
+                 in the docker group) has it run work outside the session, unjudged",
+        fallback: None,
+    },
 ];
 
 impl Guarded {
@@ -255,6 +266,7 @@ mod tests {
             "enforcer_tamper_by_root",
             "enforcer_files",
             "kernel_loading",
+            "delegator_sockets",
             "root_sessions",
         ];
         assert_eq!(

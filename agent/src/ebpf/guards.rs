@@ -2,47 +2,99 @@
 //! tamper with the enforcer. A guard the kernel refuses is left out and said (status lists the
 //! protection as absent); it never costs the exec and connect enforcement.
 
-use agent_common::{names, tamper::GuardedFile};
+use agent_common::{
+    names,
+    tamper::{delegator::NAME_MAX, GuardedFile},
+};
 use aya::{
-    maps::HashMap,
+    maps::{lpm_trie::Key, HashMap, LpmTrie, Map, MapError},
     programs::{links::FdLink, Lsm},
     Btf, Pod,
 };
 
 use super::{attach::program, pins, LoadError, Loaded};
 
-/// Writes what the guards protect, before they attach: this daemon's pid into `PROTECTED`
-/// and `files` into `GUARDED_FILES`, replacing a previous daemon's (whose pid may now be
-/// anyone's, and whose files may have moved).
-pub fn protect(loaded: &mut Loaded, files: &[(GuardedFile, u32)]) -> Result<(), LoadError> {
+/// Writes what the guards protect, before they attach: this daemon's pid into `PROTECTED`,
+/// `files` into `GUARDED_FILES` and `delegators` into `DELEGATORS`, replacing a previous
+/// daemon's (whose pid may now be anyone's, and whose files may have moved).
+pub fn protect(
+    loaded: &mut Loaded,
+    files: &[(GuardedFile, u32)],
+    delegators: &[DelegatorKey],
+) -> Result<(), LoadError> {
     replace(loaded, names::PROTECTED, &[(std::process::id(), 0)])?;
-    replace(loaded, names::GUARDED_FILES, files)
+    replace(loaded, names::GUARDED_FILES, files)?;
+    replace_delegators(loaded, delegators)
 }
 
-/// Makes the pinned hash map `name` hold exactly `entries`: the new ones first, then the
-/// stale ones go (never an empty moment).
+/// A `DELEGATORS` key (`agent_common::tamper::delegator::key`): prefix length in bits, and
+/// the zero-padded name.
+pub type DelegatorKey = (u32, [u8; NAME_MAX]);
+
+/// Makes the pinned hash map `name` hold exactly `entries`.
 fn replace<K: Pod + PartialEq, V: Pod>(
     loaded: &mut Loaded,
     name: &'static str,
     entries: &[(K, V)],
 ) -> Result<(), LoadError> {
     let map_err = |source| LoadError::Map { name, source };
-    let map = loaded
-        .ebpf
-        .map_mut(name)
-        .ok_or(LoadError::MissingMap(name))?;
-    let mut map: HashMap<_, K, V> = HashMap::try_from(map).map_err(map_err)?;
-    let stale: Vec<K> = map.keys().filter_map(Result::ok).collect();
-    for (k, v) in entries {
-        map.insert(k, v, 0).map_err(map_err)?;
+    let mut map: HashMap<_, K, V> = HashMap::try_from(map_mut(loaded, name)?).map_err(map_err)?;
+    let stale = map.keys().filter_map(Result::ok).collect();
+    sync(
+        &mut map,
+        stale,
+        entries,
+        |m, k, v| m.insert(k, v, 0),
+        |m, k| m.remove(k),
+    )
+    .map_err(map_err)
+}
+
+/// Makes the pinned trie `DELEGATORS` hold exactly `keys`.
+fn replace_delegators(loaded: &mut Loaded, keys: &[DelegatorKey]) -> Result<(), LoadError> {
+    let name = names::DELEGATORS;
+    let map_err = |source| LoadError::Map { name, source };
+    let mut map: LpmTrie<_, [u8; NAME_MAX], u32> =
+        LpmTrie::try_from(map_mut(loaded, name)?).map_err(map_err)?;
+    let stale = map
+        .keys()
+        .filter_map(Result::ok)
+        .map(|k| (k.prefix_len(), k.data()))
+        .collect();
+    let wanted: Vec<(DelegatorKey, u32)> = keys.iter().map(|k| (*k, 1)).collect();
+    sync(
+        &mut map,
+        stale,
+        &wanted,
+        |m, (bits, data), v| m.insert(&Key::new(*bits, *data), v, 0),
+        |m, (bits, data)| m.remove(&Key::new(*bits, *data)),
+    )
+    .map_err(map_err)
+}
+
+/// Puts `wanted` into `map`, which holds `stale` now: the new entries first, then the stale
+/// ones that are not wanted go (never an empty moment).
+fn sync<M, K: PartialEq, V>(
+    map: &mut M,
+    stale: Vec<K>,
+    wanted: &[(K, V)],
+    insert: impl Fn(&mut M, &K, &V) -> Result<(), MapError>,
+    remove: impl Fn(&mut M, &K) -> Result<(), MapError>,
+) -> Result<(), MapError> {
+    for (k, v) in wanted {
+        insert(map, k, v)?;
     }
     for k in stale
         .iter()
-        .filter(|k| !entries.iter().any(|(e, _)| e == *k))
+        .filter(|k| !wanted.iter().any(|(w, _)| w == *k))
     {
-        map.remove(k).map_err(map_err)?;
+        remove(map, k)?;
     }
     Ok(())
+}
+
+fn map_mut<'a>(loaded: &'a mut Loaded, name: &'static str) -> Result<&'a mut Map, LoadError> {
+    loaded.ebpf.map_mut(name).ok_or(LoadError::MissingMap(name))
 }
 
 /// Attaches every guard it can and pins its link; returns the guards attached.

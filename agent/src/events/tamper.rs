@@ -54,6 +54,8 @@ pub fn attempt(e: &Event) -> Option<TamperAttempt> {
             Some(cap) => cap.to_owned(),
             None => format!("capability {}", e.ino),
         },
+        Tamper::Delegator if e.dev == 1 => format!("unix socket @{} (abstract)", name()),
+        Tamper::Delegator => format!("unix socket {}", name()),
     };
     Some(TamperAttempt { what, target })
 }
@@ -171,6 +173,13 @@ mod tests {
         e.detail = Tamper::Capability as u32;
         e.ino = 22;
         assert_eq!(attempt(&e).expect("a known attempt").target, "CAP_SYS_BOOT");
+        e.detail = Tamper::Delegator as u32;
+        e.dev = 0;
+        e.path[..17].copy_from_slice(b"/run/docker.sock\0");
+        assert_eq!(
+            attempt(&e).expect("a known attempt").target,
+            "unix socket /run/docker.sock"
+        );
         e.detail = 99;
         assert_eq!(attempt(&e), None);
     }

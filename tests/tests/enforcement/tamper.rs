@@ -64,6 +64,7 @@ fn a_root_agent_cannot_leave_its_session_nor_reach_around_the_hooks() {
     t.start_agent(&t.policy(&exec_rule("no-guarded", &guarded, "deny")));
     leaving_the_session(&t, &guarded);
     raw_network_and_kernel_loading(&t);
+    handing_work_to_delegators(&t);
 }
 
 #[test]
@@ -239,6 +240,64 @@ fn raw_network_and_kernel_loading(t: &TestBed) {
     // Ordinary network work: TCP and UDP sockets.
     attempt(t, &["socket", AF_INET, "1", "0"]).assert_ok();
     attempt(t, &["socket", AF_INET6, SOCK_DGRAM, "0"]).assert_ok();
+}
+
+/// A delegator runs work for whoever connects to its unix socket, outside the session: the
+/// container engines, the system manager and bus, every account's runtime directory. The
+/// test binds listeners (outside the session) where those services bind theirs.
+fn handing_work_to_delegators(t: &TestBed) {
+    use std::os::unix::{fs::symlink, net::UnixListener};
+    let s = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    // An account's runtime directory (its systemd --user manager, session bus, rootless
+    // docker): a uid nobody has, so no real service is disturbed.
+    let runtime =
+        std::path::PathBuf::from(format!("/run/user/{}", 64_000 + std::process::id() % 1000));
+    fs::create_dir_all(&runtime).expect("runtime dir");
+    let user_bus = runtime.join("bus");
+    let _ = fs::remove_file(&user_bus);
+    let _bus = UnixListener::bind(&user_bus).expect("bind the user bus");
+    // The agent names it its own way: a symlink in its workspace, a hard link elsewhere.
+    let work = t.dir().join("delegators");
+    fs::create_dir_all(&work).expect("workspace");
+    let via_symlink = work.join("my.sock");
+    symlink(&user_bus, &via_symlink).expect("symlink");
+    let via_link = std::path::PathBuf::from(format!("/run/cs-test-{}.sock", std::process::id()));
+    let _ = fs::remove_file(&via_link);
+    fs::hard_link(&user_bus, &via_link).expect("hard link to the socket");
+    // Ordinary work: a socket of its own kind (a language server, a database) outside.
+    let plain = std::path::PathBuf::from(format!("/run/cs-test-{}-plain.sock", std::process::id()));
+    let _ = fs::remove_file(&plain);
+    let _plain = UnixListener::bind(&plain).expect("bind a plain socket");
+
+    let direct = attempt(t, &["unix-connect", &s(&user_bus)]);
+    let symlinked = attempt(t, &["unix-connect", &s(&via_symlink)]);
+    let linked = attempt(t, &["unix-connect", &s(&via_link)]);
+    attempt(t, &["unix-connect", &s(&plain)]).assert_ok();
+    if t.mode() == Mode::Fallback {
+        // Documented: no hook sees unix sockets in fallback mode; status says so.
+        direct.assert_ok();
+        assert_eq!(protection(t, "delegator_sockets"), "absent");
+    } else {
+        assert_eq!(protection(t, "delegator_sockets"), "enforced");
+        let target = format!("unix socket {}", s(&user_bus));
+        assert_refused(t, &direct, "delegator", &target);
+        assert_refused(t, &symlinked, "delegator", &target);
+        assert_refused(t, &linked, "delegator", &target);
+        // A name of the built-in list, bound where no such service runs in the VM.
+        if !std::path::Path::new("/run/docker.sock").exists() {
+            let docker = std::path::Path::new("/run/docker.sock");
+            let _docker = UnixListener::bind(docker).expect("bind /run/docker.sock");
+            let out = attempt(t, &["unix-connect", "/run/docker.sock"]);
+            assert_refused(t, &out, "delegator", "unix socket /run/docker.sock");
+            let _ = fs::remove_file(docker);
+        } else {
+            eprintln!("/run/docker.sock: not bound here, a docker daemon owns it");
+        }
+    }
+    for f in [&user_bus, &via_link, &plain] {
+        let _ = fs::remove_file(f);
+    }
+    let _ = fs::remove_dir(&runtime);
 }
 
 /// Whether `net.ipv4.ping_group_range` lets gid 0 create ICMP datagram sockets.

@@ -65,5 +65,9 @@ pub fn resolve_offsets(btf: &Btf) -> Result<Offsets, BtfError> {
         vfsmount_sb: field("vfsmount", "mnt_sb", PTR)?,
         path_mnt: field("path", "mnt", PTR)?,
         path_dentry: field("path", "dentry", PTR)?,
+        unix_sock_addr: field("unix_sock", "addr", PTR)?,
+        unix_address_len: field("unix_address", "len", 4)?,
+        // A flexible array of `struct sockaddr_un`: no scalar width to check.
+        unix_address_name: btf.member_offset("unix_address", "name")?,
     })
 }

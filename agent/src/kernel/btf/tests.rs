@@ -301,6 +301,19 @@ fn offsets_agree_with_known_layout() {
         assert_eq!((o.path_mnt, o.path_dentry), (0, 8), "{file}");
         let f_path = btf.member_offset("file", "f_path").expect("f_path");
         assert_eq!(o.file_dentry, f_path + 8, "{file}");
+        // `struct unix_sock` starts with its `struct sock`, which is far longer than 8 bytes;
+        // `struct unix_address { refcount_t refcnt; int len; [unsigned int hash;] name[]; }`.
+        assert!(
+            o.unix_sock_addr > 100,
+            "{file}: unix_sock.addr {}",
+            o.unix_sock_addr
+        );
+        assert_eq!(o.unix_address_len, 4, "{file}");
+        assert!(
+            [8, 12].contains(&o.unix_address_name),
+            "{file}: unix_address.name {}",
+            o.unix_address_name
+        );
     }
 }
 

@@ -24,6 +24,7 @@
 //! | `truncate PATH` | `truncate(PATH, 0)` |
 //! | `reboot-cad-off` | `reboot(LINUX_REBOOT_CMD_CAD_OFF)`: needs `CAP_SYS_BOOT`, changes nothing that matters |
 //! | `net-admin` | `ioctl(SIOCSIFMTU)` setting `lo`'s MTU to what it is: needs `CAP_NET_ADMIN` |
+//! | `unix-connect PATH` | `connect` of a unix stream socket to PATH (`@NAME`: an abstract name) |
 
 use std::{ffi::OsString, fs, io, os::unix::ffi::OsStrExt as _};
 
@@ -99,6 +100,7 @@ pub fn run(args: &[OsString]) -> CmdResult {
         // SAFETY: a plain command number.
         "reboot-cad-off" => check(unsafe { libc::reboot(libc::LINUX_REBOOT_CMD_CAD_OFF) } as i64),
         "net-admin" => same_mtu_on_lo(),
+        "unix-connect" => unix_connect(arg(1)?),
         other => return Err(Usage(format!("tamper: unknown attempt {other}"))),
     };
     Ok(report(result))
@@ -126,6 +128,16 @@ fn same_mtu_on_lo() -> io::Result<()> {
         check(libc::ioctl(fd, libc::SIOCGIFMTU, &mut req) as i64)?;
         check(libc::ioctl(fd, libc::SIOCSIFMTU, &mut req) as i64)
     }
+}
+
+fn unix_connect(path: &OsString) -> io::Result<()> {
+    use std::os::{linux::net::SocketAddrExt as _, unix::net};
+    let bytes = path.as_bytes();
+    let addr = match bytes.strip_prefix(b"@") {
+        Some(name) => net::SocketAddr::from_abstract_name(name)?,
+        None => net::SocketAddr::from_pathname(path)?,
+    };
+    net::UnixStream::connect_addr(&addr).map(drop)
 }
 
 fn cgroup_move(dir: &OsString) -> io::Result<()> {
