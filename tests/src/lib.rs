@@ -24,4 +24,4 @@ pub mod testbed;
 pub use env::Mode;
 pub use events::Event;
 pub use outcome::{Outcome, Verdict};
-pub use testbed::{file_identity, TestBed};
+pub use testbed::{file_identity, GroupSettings, TestBed};

@@ -40,6 +40,15 @@ pub struct TestBed {
     outputs: OutputDir,
 }
 
+/// The test bed's agent group, as [`TestBed::policy_with`] writes it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GroupSettings<'a> {
+    /// `monitor: true`: refusals are reported, not made.
+    pub monitor: bool,
+    /// `accounts:` (bare uids): their processes are judged wherever they run.
+    pub accounts: &'a [u32],
+}
+
 impl TestBed {
     /// `name` is the agent group's name and the last component of its cgroup
     /// (`[a-z0-9][a-z0-9-]*`); `default_probe` is `option_env!("CARGO_BIN_EXE_cs-probe")`.
@@ -164,20 +173,27 @@ impl TestBed {
     /// A policy with this test's one agent group (exec and network allowed by default) and
     /// `rules` (YAML list items indented by two spaces).
     pub fn policy(&self, rules: &str) -> String {
-        self.policy_with(false, rules)
+        self.policy_with(GroupSettings::default(), rules)
     }
 
-    /// Like [`Self::policy`], with the group's `monitor` flag.
-    pub fn policy_with(&self, monitor: bool, rules: &str) -> String {
+    /// Like [`Self::policy`], with the group's settings.
+    pub fn policy_with(&self, group: GroupSettings<'_>, rules: &str) -> String {
         let rules = if rules.trim().is_empty() {
             "rules: []\n".to_string()
         } else {
             format!("rules:\n{rules}")
         };
+        let accounts = if group.accounts.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = group.accounts.iter().map(|u| format!("\"{u}\"")).collect();
+            format!("    accounts: [{}]\n", list.join(", "))
+        };
         format!(
-            "version: 1\nagents:\n  - name: {}\n    cgroup: {}\n    default: {{ exec: allow, network: allow }}\n    monitor: {monitor}\n{rules}",
+            "version: 1\nagents:\n  - name: {}\n    cgroup: {}\n    default: {{ exec: allow, network: allow }}\n    monitor: {}\n{accounts}{rules}",
             self.name,
-            self.group.path()
+            self.group.path(),
+            group.monitor,
         )
     }
 

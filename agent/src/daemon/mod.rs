@@ -161,12 +161,13 @@ pub async fn run(opts: Options, prepared: Prepared) -> Result<()> {
     }
     let mut maps = Maps::take(&mut loaded.ebpf)?;
     let events = maps.events.take().context("event ring buffer")?;
-    let previous = outage::previous(&opts.state_dir, events_lost(&maps));
+    let lost_at_start = events_lost(&maps);
+    let previous = outage::previous(&opts.state_dir, lost_at_start);
     if let Some(o) = &previous {
         outage::log(o);
     }
     let heartbeat = outage::Writer::new(&opts.state_dir);
-    heartbeat.beat(false, events_lost(&maps));
+    heartbeat.beat(false, lost_at_start);
 
     let generations = Arc::new(RwLock::new(Generations::load(
         &opts.state_dir,

@@ -108,39 +108,23 @@ pub fn attach(
     ] {
         let p: &mut CgroupSockAddr = program(loaded, prog)?;
         p.load().map_err(prog_err(prog))?;
-        let id = p
+        let link = p
             .attach(&root, CgroupAttachMode::Single)
+            .and_then(|id| p.take_link(id))
             .map_err(prog_err(prog))?;
-        let link = p.take_link(id).map_err(prog_err(prog))?;
-        let hook = format!("cgroup/{prog} at {}", cgroup_root.display());
-        match FdLink::try_from(link) {
-            Ok(fd) => {
-                pins::replace(&loaded.bpffs, prog, fd)?;
-                a.programs.push((prog, hook, true));
-            }
-            Err(e) => {
-                return Err(LoadError::Other(format!(
-                    "{prog}: cannot pin cgroup link: {e}"
-                )))
-            }
-        }
+        a.programs
+            .push(pin_at_root(loaded, prog, link, prog, cgroup_root)?);
     }
     if a.mode == Mode::Fallback {
         let prog = names::PROG_SOCK_CREATE;
         let p: &mut CgroupSock = program(loaded, prog)?;
         p.load().map_err(prog_err(prog))?;
-        let id = p
+        let link = p
             .attach(&root, CgroupAttachMode::Single)
+            .and_then(|id| p.take_link(id))
             .map_err(prog_err(prog))?;
-        let link = p.take_link(id).map_err(prog_err(prog))?;
-        let fd = FdLink::try_from(link)
-            .map_err(|e| LoadError::Other(format!("{prog}: cannot pin cgroup link: {e}")))?;
-        pins::replace(&loaded.bpffs, prog, fd)?;
-        a.programs.push((
-            prog,
-            format!("cgroup/sock_create at {}", cgroup_root.display()),
-            true,
-        ));
+        a.programs
+            .push(pin_at_root(loaded, prog, link, "sock_create", cgroup_root)?);
     }
     let keep: Vec<String> = a
         .programs
@@ -150,6 +134,28 @@ pub fn attach(
         .collect();
     pins::drop_stale(&loaded.bpffs, &keep);
     Ok(a)
+}
+
+/// Pins the link of the cgroup program `prog` attached at the root; returns its `status` line.
+fn pin_at_root<L>(
+    loaded: &Loaded,
+    prog: &'static str,
+    link: L,
+    hook: &str,
+    cgroup_root: &Path,
+) -> Result<(&'static str, String, bool), LoadError>
+where
+    FdLink: TryFrom<L>,
+    <FdLink as TryFrom<L>>::Error: std::fmt::Display,
+{
+    let fd = FdLink::try_from(link)
+        .map_err(|e| LoadError::Other(format!("{prog}: cannot pin cgroup link: {e}")))?;
+    pins::replace(&loaded.bpffs, prog, fd)?;
+    Ok((
+        prog,
+        format!("cgroup/{hook} at {}", cgroup_root.display()),
+        true,
+    ))
 }
 
 /// Loads `exec_judge` and puts it where `sched_process_exec` tail-calls it (before that one

@@ -58,6 +58,9 @@ pub struct Link {
     pub forwarder: Forwarder,
     pub sessions: Arc<Registry>,
     connected: AtomicBool,
+    /// The server has accepted a registration that carried the previous daemon's outage:
+    /// later registrations (reconnections) leave it out, so it is recorded once.
+    outage_reported: AtomicBool,
     /// Server clock minus ours, milliseconds (from the last Register).
     skew_ms: AtomicI64,
     progress: tokio::sync::Mutex<Progress>,
@@ -119,6 +122,7 @@ impl Link {
             forwarder: Forwarder::default(),
             sessions,
             connected: AtomicBool::new(false),
+            outage_reported: AtomicBool::new(false),
             skew_ms: AtomicI64::new(0),
             progress: tokio::sync::Mutex::new(progress),
             shown: Mutex::new(shown),
@@ -259,14 +263,21 @@ async fn connection(
     }
     let mut client = link.config.connect().await?;
     let e = enforcer.clone();
-    let registration = tokio::task::spawn_blocking(move || e.registration())
+    let mut registration = tokio::task::spawn_blocking(move || e.registration())
         .await
         .map_err(|e| LinkError::Io(e.to_string()))?;
+    if link.outage_reported.load(Ordering::Relaxed) {
+        registration.previous_outage = None;
+    }
+    let reported = registration.previous_outage.is_some();
     let reg = tokio::time::timeout(REGISTER_TIMEOUT, client.register(registration))
         .await
         .map_err(|_| LinkError::Timeout("Register"))?
         .map_err(|s| LinkError::rpc("Register", s))?
         .into_inner();
+    if reported {
+        link.outage_reported.store(true, Ordering::Relaxed);
+    }
     note_skew(link, reg.server_time.as_ref());
     // The built-in rule also covers the server's other listeners and its database.
     let (e, endpoints) = (enforcer.clone(), reg.endpoints.clone());

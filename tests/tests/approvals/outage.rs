@@ -145,3 +145,53 @@ fn an_approval_after_a_daemon_restart_installs_its_grant() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A daemon that died is reported to the auditors once: the next daemon's first registration
+/// carries the outage (`login` record, `details.previous_outage`); its reconnections after a
+/// server restart do not repeat it, so one death reads as one gap.
+#[test]
+fn a_dead_daemon_is_reported_to_the_auditors_once() {
+    let mut w = World::start("outage-once", "", "");
+    w.t.agent_mut().kill();
+    w.t.agent_mut().start();
+    let logins = |w: &World| -> Vec<Value> {
+        w.cp.audit()
+            .into_iter()
+            .filter(|r| r["kind"] == "login" && r["actor"]["kind"] == "host")
+            .collect()
+    };
+    let outage = |r: &Value| r["subject"]["details"]["previous_outage"].clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let reported = loop {
+        if let Some(r) = logins(&w).into_iter().find(|r| outage(r).is_object()) {
+            break r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no login record reports the outage"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(outage(&reported)["clean"], false, "{reported}");
+    let before = logins(&w).len();
+    w.cp.stop();
+    w.cp.start();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let all = loop {
+        let all = logins(&w);
+        if all.len() > before {
+            break all;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not register again"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let with_outage = all.iter().filter(|r| outage(r).is_object()).count();
+    assert_eq!(
+        with_outage, 1,
+        "login records reporting the outage: {all:?}"
+    );
+    assert!(outage(all.last().expect("a login")).is_null(), "{all:?}");
+}

@@ -5,7 +5,7 @@
 //! those processes by its rules wherever they run, in both modes; other accounts' processes
 //! outside the sessions stay unwatched.
 
-use tests::{net::TcpServer, TestBed};
+use tests::{net::TcpServer, GroupSettings, TestBed};
 
 use crate::{exec_rule, network_rule, testbed};
 
@@ -14,16 +14,6 @@ const AGENT_UID: u32 = 64_123;
 /// Somebody else's.
 const OTHER_UID: u32 = 64_124;
 
-/// `policy` with the group's `accounts`.
-fn with_accounts(policy: &str, uids: &[u32]) -> String {
-    let list: Vec<String> = uids.iter().map(|u| format!("\"{u}\"")).collect();
-    policy.replacen(
-        "    monitor: false\n",
-        &format!("    monitor: false\n    accounts: [{}]\n", list.join(", ")),
-        1,
-    )
-}
-
 #[test]
 fn work_handed_to_the_agents_account_outside_the_session_is_judged() {
     let mut t = testbed("delegation");
@@ -31,7 +21,13 @@ fn work_handed_to_the_agents_account_outside_the_session_is_judged() {
     let denied = TcpServer::bind("127.0.4.9", 0);
     let rules = exec_rule("no-guarded", &guarded, "deny")
         + &network_rule("no-lab", "{ cidr: [127.0.4.0/24] }", "deny");
-    t.start_agent(&with_accounts(&t.policy(&rules), &[AGENT_UID]));
+    t.start_agent(&t.policy_with(
+        GroupSettings {
+            accounts: &[AGENT_UID],
+            ..GroupSettings::default()
+        },
+        &rules,
+    ));
     assert_eq!(t.agent().protection("delegation"), "enforced");
 
     // A process of the agent's account that no session holds: what a delegator runs for it.

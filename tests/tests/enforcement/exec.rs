@@ -1,7 +1,7 @@
 //! Which execs are refused: guarded binaries inside agent cgroups (and their descendants),
 //! nothing else; and nothing at all, only reported, in monitor mode.
 
-use tests::{file_identity, net::TcpServer};
+use tests::{file_identity, net::TcpServer, GroupSettings};
 
 use crate::{exec_rule, network_rule, testbed};
 
@@ -207,7 +207,13 @@ fn monitor_mode_refuses_nothing_and_reports_would_refuse() {
     let server = TcpServer::bind("127.0.2.9", 0);
     let rules = exec_rule("no-guarded", &guarded, "deny")
         + &network_rule("no-net", "{ cidr: [127.0.2.0/24] }", "deny");
-    t.start_agent(&t.policy_with(true, &rules));
+    t.start_agent(&t.policy_with(
+        GroupSettings {
+            monitor: true,
+            ..GroupSettings::default()
+        },
+        &rules,
+    ));
 
     let out = t.exec(&[&guarded, "monitored"]);
     out.assert_ran();
