@@ -22,6 +22,22 @@ pub const ANY_PROTOCOL: u16 = 0;
 pub mod group_flags {
     /// Nothing is refused; every would-be refusal is reported.
     pub const MONITOR: u32 = 1 << 0;
+    /// `permit: [ping]`: ICMP datagram ("ping") sockets.
+    pub const PERMIT_PING: u32 = 1 << 1;
+    /// `permit: [raw_sockets]`: raw IPv4/IPv6 sockets and `CAP_NET_RAW`.
+    pub const PERMIT_RAW_SOCKETS: u32 = 1 << 2;
+    /// `permit: [packet_sockets]`: `AF_PACKET` sockets and `CAP_NET_RAW`.
+    pub const PERMIT_PACKET_SOCKETS: u32 = 1 << 3;
+    /// `permit: [delegators]`: connecting to the delegators' unix sockets (docker…).
+    pub const PERMIT_DELEGATORS: u32 = 1 << 4;
+
+    /// The names a policy group's `permit:` takes, with their flags.
+    pub const PERMITS: &[(&str, u32)] = &[
+        ("ping", PERMIT_PING),
+        ("raw_sockets", PERMIT_RAW_SOCKETS),
+        ("packet_sockets", PERMIT_PACKET_SOCKETS),
+        ("delegators", PERMIT_DELEGATORS),
+    ];
 }
 
 /// Index of the single entry of the `STATE` array.

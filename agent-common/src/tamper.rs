@@ -49,6 +49,11 @@ pub enum Tamper {
     /// the system and user managers, the system bus). `path`: the name the listener bound;
     /// `dev`: 1 for an abstract name (its leading NUL left out of `path`).
     Delegator = 14,
+    /// Created, removed or renamed a cgroup outside the caller's own cgroup subtree (removing
+    /// an empty agent group's cgroup and creating it again would give it an id nobody
+    /// watches). `ino`: cgroup id of the parent directory; `path`: the cgroup's name; `dev`:
+    /// [`cgroup_dir::CREATE`] or [`cgroup_dir::REMOVE`].
+    CgroupDir = 15,
 }
 
 crate::verdict::names!(Tamper {
@@ -66,12 +71,31 @@ crate::verdict::names!(Tamper {
     Capability => "capability",
     CgroupWrite => "cgroup_write",
     Delegator => "delegator",
+    CgroupDir => "cgroup_dir",
 });
 
 impl Tamper {
     /// The attempt numbered `v` in an event; None for a number this build does not know.
     pub fn from_u32(v: u32) -> Option<Self> {
         Self::ALL.iter().copied().find(|t| *t as u32 == v)
+    }
+
+    /// The group flags (`crate::policy::group_flags::PERMIT_*`) any of which lets this attempt
+    /// through for a group that opted in; 0 for an attempt no group may make. `family`,
+    /// `ty`, `protocol`, `ino`: as in the event ([`Tamper`]'s variants).
+    pub const fn permitted_by(self, family: u16, ty: u16, protocol: u16, ino: u64) -> u32 {
+        use crate::policy::group_flags::*;
+        match self {
+            Tamper::RawSocket if family == socket::AF_PACKET => PERMIT_PACKET_SOCKETS,
+            Tamper::RawSocket if socket::ping(family, ty, protocol) => PERMIT_PING,
+            Tamper::RawSocket => PERMIT_RAW_SOCKETS,
+            // Raw and packet sockets both need the capability (ping sockets do not).
+            Tamper::Capability if ino == capability::NET_RAW as u64 => {
+                PERMIT_RAW_SOCKETS | PERMIT_PACKET_SOCKETS
+            }
+            Tamper::Delegator => PERMIT_DELEGATORS,
+            _ => 0,
+        }
     }
 }
 
@@ -124,16 +148,24 @@ pub mod socket {
     pub const fn unhooked(family: u16, ty: u16, protocol: u16) -> bool {
         match family {
             AF_PACKET => true,
-            AF_INET | AF_INET6 => {
-                ty == SOCK_RAW
-                    || ty == SOCK_PACKET
-                    || (ty == SOCK_DGRAM
-                        && ((family == AF_INET && protocol == IPPROTO_ICMP)
-                            || (family == AF_INET6 && protocol == IPPROTO_ICMPV6)))
-            }
+            AF_INET | AF_INET6 => ty == SOCK_RAW || ty == SOCK_PACKET || ping(family, ty, protocol),
             _ => false,
         }
     }
+
+    /// Whether the socket is an ICMP datagram ("ping") socket.
+    pub const fn ping(family: u16, ty: u16, protocol: u16) -> bool {
+        ty == SOCK_DGRAM
+            && ((family == AF_INET && protocol == IPPROTO_ICMP)
+                || (family == AF_INET6 && protocol == IPPROTO_ICMPV6))
+    }
+}
+
+/// What a [`Tamper::CgroupDir`] attempt did (its `dev`).
+pub mod cgroup_dir {
+    pub const CREATE: u64 = 0;
+    /// rmdir, or the old name of a rename.
+    pub const REMOVE: u64 = 1;
 }
 
 /// Delegators: services that run work for whoever connects to their unix socket, outside the
@@ -197,6 +229,11 @@ pub mod magic {
     pub const TRACEFS: u64 = 0x7472_6163;
     pub const SECURITYFS: u64 = 0x7363_6673;
 
+    /// Whether `m` is a cgroup file system (v1 or v2).
+    pub const fn cgroup(m: u64) -> bool {
+        m == CGROUP || m == CGROUP2
+    }
+
     /// Whether `m` is one of the guarded file systems.
     pub const fn guarded(m: u64) -> bool {
         matches!(
@@ -257,6 +294,28 @@ mod tests {
         assert!(!unhooked(AF_INET6, SOCK_DGRAM, 0));
         // Unix sockets are not network sockets.
         assert!(!unhooked(1, SOCK_DGRAM, 0));
+    }
+
+    #[test]
+    fn a_group_opts_in_to_one_kind_of_socket_at_a_time() {
+        use crate::policy::group_flags::*;
+        use socket::*;
+        let raw = |f, t, p| Tamper::RawSocket.permitted_by(f, t, p, 0);
+        assert_eq!(raw(AF_INET, SOCK_DGRAM, IPPROTO_ICMP), PERMIT_PING);
+        assert_eq!(raw(AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6), PERMIT_PING);
+        assert_eq!(raw(AF_INET, SOCK_RAW, IPPROTO_ICMP), PERMIT_RAW_SOCKETS);
+        assert_eq!(raw(AF_PACKET, SOCK_RAW, 768), PERMIT_PACKET_SOCKETS);
+        let cap = |c: i32| Tamper::Capability.permitted_by(0, 0, 0, c as u64);
+        assert_eq!(
+            cap(capability::NET_RAW),
+            PERMIT_RAW_SOCKETS | PERMIT_PACKET_SOCKETS
+        );
+        assert_eq!(cap(capability::NET_ADMIN), 0);
+        assert_eq!(
+            Tamper::Delegator.permitted_by(0, 0, 0, 0),
+            PERMIT_DELEGATORS
+        );
+        assert_eq!(Tamper::Bpf.permitted_by(0, 0, 0, 0), 0);
     }
 
     #[test]

@@ -217,6 +217,12 @@ pub fn dentry_inode(dentry: usize) -> Result<usize, Error> {
     read(dentry, off!(dentry_inode))
 }
 
+/// `dentry->d_parent` (the dentry itself at the root of its file system).
+#[inline(always)]
+pub fn dentry_parent(dentry: usize) -> Result<usize, Error> {
+    read(dentry, off!(dentry_parent))
+}
+
 /// The inode of `dentry`'s parent directory.
 #[inline(always)]
 pub fn parent_inode(dentry: usize) -> Result<usize, Error> {

@@ -42,10 +42,23 @@ pub struct AgentGroup {
     /// they run: work an agent hands to its account's systemd manager, cron, a tmux server
     /// or ssh outside the session is judged by the group's rules.
     pub accounts: Vec<String>,
+    /// Guards the group opts out of (`agent_common::policy::group_flags::PERMITS` names:
+    /// `ping`, `raw_sockets`, `packet_sockets`, `delegators`).
+    pub permit: Vec<String>,
     pub location: Location,
 }
 
 impl AgentGroup {
+    /// The group's flags for the kernel (`agent_common::policy::group_flags`).
+    pub fn flags(&self) -> u32 {
+        use agent_common::policy::group_flags::{MONITOR, PERMITS};
+        let monitor = if self.monitor { MONITOR } else { 0 };
+        PERMITS
+            .iter()
+            .filter(|(name, _)| self.permit.iter().any(|p| p == name))
+            .fold(monitor, |flags, (_, bit)| flags | bit)
+    }
+
     /// Number of components of the cgroup path: its cgroup level when the hierarchy root is
     /// the kernel's root cgroup (not inside a cgroup namespace).
     pub fn depth(&self) -> u32 {

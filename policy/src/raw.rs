@@ -19,6 +19,7 @@ pub struct RawAgent {
     pub default: Option<Spanned<RawDefaults>>,
     pub monitor: Option<Str>,
     pub accounts: Option<Spanned<OneOrMany>>,
+    pub permit: Option<Spanned<OneOrMany>>,
 }
 
 #[derive(Deserialize)]

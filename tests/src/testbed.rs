@@ -47,6 +47,8 @@ pub struct GroupSettings<'a> {
     pub monitor: bool,
     /// `accounts:` (bare uids): their processes are judged wherever they run.
     pub accounts: &'a [u32],
+    /// `permit:`: the guards the group opts out of.
+    pub permit: &'a [&'a str],
 }
 
 impl TestBed {
@@ -189,8 +191,13 @@ impl TestBed {
             let list: Vec<String> = group.accounts.iter().map(|u| format!("\"{u}\"")).collect();
             format!("    accounts: [{}]\n", list.join(", "))
         };
+        let permit = if group.permit.is_empty() {
+            String::new()
+        } else {
+            format!("    permit: [{}]\n", group.permit.join(", "))
+        };
         format!(
-            "version: 1\nagents:\n  - name: {}\n    cgroup: {}\n    default: {{ exec: allow, network: allow }}\n    monitor: {}\n{accounts}{rules}",
+            "version: 1\nagents:\n  - name: {}\n    cgroup: {}\n    default: {{ exec: allow, network: allow }}\n    monitor: {}\n{accounts}{permit}{rules}",
             self.name,
             self.group.path(),
             group.monitor,

@@ -7,10 +7,10 @@
 //! it up; only a guarded one costs the cgroup walk. `file_open` (in `session.rs`) checks
 //! writes through [`written`].
 
-use agent_common::tamper::{guarded, magic, GuardedFile, Tamper};
+use agent_common::tamper::{cgroup_dir, guarded, magic, GuardedFile, Tamper};
 use aya_ebpf::{macros::lsm, programs::LsmContext};
 
-use super::{judge, Attempt, Target};
+use super::{judge, session, Attempt, Target};
 use crate::{
     kernel::{self, FileId},
     maps::GUARDED_FILES,
@@ -45,10 +45,18 @@ pub fn inode_create(ctx: LsmContext) -> i32 {
     judge(changed(ctx.arg(0), ctx.arg(1)))
 }
 
-/// `inode_mkdir(struct inode *dir, struct dentry *dentry, umode_t mode)`.
+/// `inode_mkdir(struct inode *dir, struct dentry *dentry, umode_t mode)`: on a cgroup file
+/// system, a new cgroup (`session::cgroup_dir`).
 #[lsm(hook = "inode_mkdir")]
 pub fn inode_mkdir(ctx: LsmContext) -> i32 {
-    judge(changed(ctx.arg(0), ctx.arg(1)))
+    let (dir, dentry) = (ctx.arg(0), ctx.arg(1));
+    judge(match kernel::inode_magic(dir) {
+        Ok(m) if magic::cgroup(m) => {
+            session::cgroup_dir(dentry, cgroup_dir::CREATE, m == magic::CGROUP2)
+        }
+        Ok(_) => changed(dir, dentry),
+        Err(_) => Some(file(UNKNOWN, dentry)),
+    })
 }
 
 /// `inode_mknod(struct inode *dir, struct dentry *dentry, umode_t mode, dev_t dev)`.
@@ -91,7 +99,7 @@ pub fn written(dentry: usize) -> Option<Attempt> {
 }
 
 /// The entry `dentry` of `dir` goes away (unlink, rmdir, the old name of a rename). On a bpf
-/// file system that is a pin, whatever it is.
+/// file system that is a pin, whatever it is; on a cgroup file system, a cgroup.
 #[inline(always)]
 fn removed(dir: usize, dentry: usize) -> Option<Attempt> {
     match kernel::inode_magic(dir) {
@@ -103,6 +111,9 @@ fn removed(dir: usize, dentry: usize) -> Option<Attempt> {
                 ..Target::default()
             },
         )),
+        Ok(m) if magic::cgroup(m) => {
+            session::cgroup_dir(dentry, cgroup_dir::REMOVE, m == magic::CGROUP2)
+        }
         Ok(_) => changed(dir, dentry),
         Err(_) => Some(Attempt::unreadable(Tamper::PinRemoval)),
     }

@@ -84,6 +84,16 @@ pub fn decide(attempt: Attempt, watched: Result<Option<Watched>, Error>) -> i32 
         Ok(None) => return 0,
         Err(_) => return -EPERM,
     };
+    let permit = what.permitted_by(
+        target.family,
+        target.dev as u16,
+        target.protocol,
+        target.ino,
+    );
+    if w.group.flags & permit != 0 {
+        // The group opted in (`permit:` in its policy).
+        return 0;
+    }
     let monitor = w.group.flags & group_flags::MONITOR != 0;
     let o = Outcome {
         refuse: !monitor,

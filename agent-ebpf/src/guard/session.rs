@@ -1,10 +1,14 @@
 //! No way out of the session: moving processes between cgroups (`cgroup.procs`,
 //! `cgroup.threads`) and `clone3(CLONE_INTO_CGROUP)`; and no writing any other cgroup control
 //! file (`cgroup.kill` or `cgroup.freeze` of the daemon's cgroup would kill or freeze it
-//! without a signal). A session process may still create cgroups below its own (the daemon
-//! caps their depth); it cannot move anything into them nor configure them.
+//! without a signal). A session process may still create and remove cgroups below its own
+//! (the daemon caps their depth), and nowhere else; it cannot move anything into them nor
+//! configure them.
 
-use agent_common::tamper::{magic, Tamper};
+use agent_common::{
+    tamper::{magic, Tamper},
+    MAX_CGROUP_LEVEL,
+};
 use aya_ebpf::{helpers::bpf_probe_read_kernel_str_bytes, macros::lsm, programs::LsmContext};
 
 use super::{files, judge, Attempt, Target};
@@ -33,7 +37,7 @@ fn opened_for_writing(file: usize) -> Result<Option<Attempt>, Error> {
     }
     let dentry = kernel::file_dentry(file)?;
     let m = kernel::file_magic(file)?;
-    if m != magic::CGROUP2 && m != magic::CGROUP {
+    if !magic::cgroup(m) {
         return Ok(files::written(dentry));
     }
     cgroup_move(dentry)
@@ -59,6 +63,51 @@ fn cgroup_move(dentry: usize) -> Result<Option<Attempt>, Error> {
             ..Target::default()
         },
     )))
+}
+
+/// The cgroup `dentry` is created or removed (`how`: `agent_common::tamper::cgroup_dir`) on a
+/// cgroup file system: an attempt unless its parent is the caller's own cgroup or below it.
+/// On cgroup v1 every one is an attempt (the sessions live in v2).
+#[inline(always)]
+pub fn cgroup_dir(dentry: usize, how: u64, v2: bool) -> Option<Attempt> {
+    let attempt = |parent_id: u64| {
+        Some(Attempt::new(
+            Tamper::CgroupDir,
+            Target {
+                ino: parent_id,
+                dev: how,
+                name: kernel::dentry_name(dentry).unwrap_or(0),
+                ..Target::default()
+            },
+        ))
+    };
+    let parent = match kernel::dentry_parent(dentry) {
+        Ok(p) => p,
+        Err(_) => return attempt(0),
+    };
+    let parent_id = kernel::dentry_ino(parent).unwrap_or(0);
+    match below_own_cgroup(parent) {
+        Ok(true) if v2 => None,
+        _ => attempt(parent_id),
+    }
+}
+
+/// Whether the cgroup v2 directory `dir` is the caller's own cgroup or below it: its
+/// dentries are walked up (a cgroup directory's inode number is the cgroup's id).
+#[inline(always)]
+fn below_own_cgroup(mut dir: usize) -> Result<bool, Error> {
+    let own = kernel::CgroupCursor::current()?.id()?;
+    for _ in 0..=MAX_CGROUP_LEVEL {
+        if kernel::dentry_ino(dir)? == own {
+            return Ok(true);
+        }
+        let parent = kernel::dentry_parent(dir)?;
+        if parent == dir {
+            return Ok(false);
+        }
+        dir = parent;
+    }
+    Ok(false)
 }
 
 /// `task_alloc(struct task_struct *task, unsigned long clone_flags)`.

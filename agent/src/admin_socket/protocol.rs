@@ -145,6 +145,9 @@ pub struct GroupStatus {
     /// Uids judged as this group's wherever they run (policy `accounts`).
     #[serde(default)]
     pub accounts: Vec<u32>,
+    /// Guards the group opts out of (policy `permit`).
+    #[serde(default)]
+    pub permit: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

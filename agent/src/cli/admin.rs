@@ -92,7 +92,7 @@ pub fn status(socket: &Path, json: bool) -> Result<i32> {
     for g in &s.groups {
         let accounts: Vec<String> = g.accounts.iter().map(|u| format!("uid {u}")).collect();
         println!(
-            "  {:<20} {} (id {}){}{}",
+            "  {:<20} {} (id {}){}{}{}",
             g.name,
             g.cgroup,
             g.cgroup_id,
@@ -101,6 +101,11 @@ pub fn status(socket: &Path, json: bool) -> Result<i32> {
                 String::new()
             } else {
                 format!(", and wherever they run: {}", accounts.join(", "))
+            },
+            if g.permit.is_empty() {
+                String::new()
+            } else {
+                format!("; permits {}", g.permit.join(", "))
             }
         );
     }

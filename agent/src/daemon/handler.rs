@@ -221,6 +221,7 @@ impl Daemon {
                             cgroup_id: x.id,
                             monitor: x.monitor,
                             accounts: x.accounts.clone(),
+                            permit: x.permit.clone(),
                         })
                         .collect()
                 })

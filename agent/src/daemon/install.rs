@@ -5,7 +5,7 @@
 use std::{sync::Arc, time::Duration};
 
 use agent_common::{
-    policy::{AccountKey, NetKey, WatchKey},
+    policy::{group_flags, AccountKey, NetKey, WatchKey},
     Mode, MAX_CGROUP_LEVEL, MAX_SESSION_DEPTH,
 };
 use anyhow::{bail, Context, Result};
@@ -81,8 +81,13 @@ pub fn install(
                 name: g.name.clone(),
                 cgroup: g.cgroup.clone(),
                 id: cg.id,
-                monitor: g.group.flags & agent_common::policy::group_flags::MONITOR != 0,
+                monitor: g.group.flags & group_flags::MONITOR != 0,
                 accounts,
+                permit: group_flags::PERMITS
+                    .iter()
+                    .filter(|(_, bit)| g.group.flags & bit != 0)
+                    .map(|(name, _)| (*name).to_owned())
+                    .collect(),
             },
         ));
     }

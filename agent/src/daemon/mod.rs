@@ -319,17 +319,12 @@ impl Daemon {
 
     /// What this daemon protects against, with the agent groups `groups` in force.
     fn protections(&self, groups: &[names::GroupInfo]) -> Vec<Protection> {
-        let without_accounts: Vec<&str> = groups
-            .iter()
-            .filter(|g| g.accounts.is_empty())
-            .map(|g| g.name.as_str())
-            .collect();
         protections::of(
             self.attached.mode,
             self.opts.server.is_some(),
             &self.attached.guards,
             self.opts.root_agents,
-            &without_accounts,
+            groups,
         )
     }
 

@@ -18,6 +18,9 @@ pub struct GroupInfo {
     /// Uids of the accounts judged as this group's wherever they run.
     #[serde(default)]
     pub accounts: Vec<u32>,
+    /// The guards the group opted out of (policy `permit:`).
+    #[serde(default)]
+    pub permit: Vec<String>,
 }
 
 /// Names of one installed generation.

@@ -4,18 +4,18 @@
 
 use agent_common::Mode;
 
-use super::RootAgents;
+use super::{names::GroupInfo, RootAgents};
 use crate::admin_socket::protocol::{Protection, ProtectionState};
 
 /// The protections of a daemon in `mode`; `server`: it has a control plane; `guards`: the
-/// LSM guards attached (`agent_common::names::GUARDS`); `root`: `--root-agents`;
-/// `without_accounts`: the agent groups whose policy names no accounts.
+/// LSM guards attached (`agent_common::names::GUARDS`); `root`: `--root-agents`; `groups`:
+/// the agent groups installed (their accounts, what they permit).
 pub fn of(
     mode: Mode,
     server: bool,
     guards: &[&str],
     root: RootAgents,
-    without_accounts: &[&str],
+    groups: &[GroupInfo],
 ) -> Vec<Protection> {
     use ProtectionState::{Absent, Enforced};
     let exec_how = match mode {
@@ -53,9 +53,9 @@ pub fn of(
             Absent,
             "a copy of a guarded binary, a memfd image or the dynamic loader runs it unjudged",
         ),
-        delegation(without_accounts),
+        delegation(&without_accounts(groups)),
     ]);
-    out.extend(GUARDED.iter().map(|g| g.state(mode, guards)));
+    out.extend(GUARDED.iter().map(|g| g.state(mode, guards, groups)));
     if mode == Mode::Fallback {
         out.push(match root {
             RootAgents::Refuse => item(
@@ -72,6 +72,14 @@ pub fn of(
         });
     }
     out
+}
+
+fn without_accounts(groups: &[GroupInfo]) -> Vec<&str> {
+    groups
+        .iter()
+        .filter(|g| g.accounts.is_empty())
+        .map(|g| g.name.as_str())
+        .collect()
 }
 
 /// Work an agent hands to processes outside its session is judged when they run as one of its
@@ -106,6 +114,8 @@ struct Guarded {
     /// How fallback mode enforces it instead, when it does (with a program that mode always
     /// attaches, or the daemon fails to start).
     fallback: Option<&'static str>,
+    /// The `permit:` names of a group that opt it out (`group_flags::PERMITS`).
+    permits: &'static [&'static str],
 }
 
 const GUARDED: &[Guarded] = &[
@@ -115,6 +125,7 @@ const GUARDED: &[Guarded] = &[
         enforced: "raw and ICMP IPv4/IPv6 sockets refused with EPERM (BPF LSM)",
         absent: "raw and ICMP sockets are not judged: they send to any address",
         fallback: Some("raw and ICMP IPv4/IPv6 sockets refused with EPERM (cgroup sock_create)"),
+        permits: &["ping", "raw_sockets"],
     },
     Guarded {
         name: "packet_sockets",
@@ -123,6 +134,7 @@ const GUARDED: &[Guarded] = &[
         absent: "AF_PACKET sockets are not judged (the cgroup socket hook sees inet sockets \
                  only): a root agent can send any frame",
         fallback: None,
+        permits: &["packet_sockets"],
     },
     Guarded {
         name: "host_administration",
@@ -132,16 +144,26 @@ const GUARDED: &[Guarded] = &[
                    CAP_SYS_BOOT, CAP_SYS_MODULE, CAP_NET_ADMIN, CAP_NET_RAW (BPF LSM)",
         absent: "a root agent can reboot the host or change its routes and firewall rules",
         fallback: None,
+        permits: &["raw_sockets", "packet_sockets"],
     },
     Guarded {
         name: "cgroup_escape_by_root",
-        needs: &["file_open", "task_alloc"],
-        enforced: "writing cgroup.procs or cgroup.threads, clone3(CLONE_INTO_CGROUP) and \
+        needs: &[
+            "file_open",
+            "task_alloc",
+            "inode_mkdir",
+            "inode_rmdir",
+            "inode_rename",
+        ],
+        enforced: "writing cgroup.procs or cgroup.threads, clone3(CLONE_INTO_CGROUP), \
                    writing any other cgroup control file (cgroup.kill, cgroup.freeze, limits) \
-                   refused with EPERM (BPF LSM)",
-        absent: "a root agent can move itself out of its session's cgroup, or kill or freeze \
-                 the daemon's cgroup",
+                   and creating, removing or renaming cgroups outside the session's own \
+                   subtree refused with EPERM (BPF LSM)",
+        absent: "a root agent can move itself out of its session's cgroup, kill or freeze \
+                 the daemon's cgroup, or remove an idle agent group's cgroup and create \
+                 an unwatched one in its place",
         fallback: None,
+        permits: &[],
     },
     Guarded {
         name: "guarded_mounts",
@@ -151,6 +173,7 @@ const GUARDED: &[Guarded] = &[
         absent: "a root agent can unmount the bpf file system (dropping the pins) or mount \
                  the cgroup hierarchy elsewhere",
         fallback: None,
+        permits: &[],
     },
     Guarded {
         name: "enforcer_tamper_by_root",
@@ -166,6 +189,7 @@ const GUARDED: &[Guarded] = &[
                    refused with EPERM (BPF LSM)",
         absent: "a root agent can kill the daemon, remove the pins or write the maps",
         fallback: None,
+        permits: &[],
     },
     Guarded {
         name: "enforcer_files",
@@ -186,6 +210,7 @@ const GUARDED: &[Guarded] = &[
                    with EPERM (BPF LSM)",
         absent: "a root agent can write the daemon's state directory, event log and policy files",
         fallback: None,
+        permits: &[],
     },
     Guarded {
         name: "kernel_loading",
@@ -194,6 +219,7 @@ const GUARDED: &[Guarded] = &[
                    with EPERM (BPF LSM)",
         absent: "a root agent can load a kernel module",
         fallback: None,
+        permits: &[],
     },
     Guarded {
         name: "delegator_sockets",
@@ -205,11 +231,36 @@ const GUARDED: &[Guarded] = &[
         absent: "an agent that can open a delegator's socket (a root agent, or an account \
                  in the docker group) has it run work outside the session, unjudged",
         fallback: None,
+        permits: &["delegators"],
     },
 ];
 
 impl Guarded {
-    fn state(&self, mode: Mode, attached: &[&str]) -> Protection {
+    fn state(&self, mode: Mode, attached: &[&str], groups: &[GroupInfo]) -> Protection {
+        let mut p = self.attached_state(mode, attached);
+        let permitted: Vec<String> = groups
+            .iter()
+            .filter_map(|g| {
+                let opted: Vec<&str> = g
+                    .permit
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|n| self.permits.contains(n))
+                    .collect();
+                (!opted.is_empty()).then(|| format!("{} ({})", g.name, opted.join(", ")))
+            })
+            .collect();
+        if !permitted.is_empty() && p.state == ProtectionState::Enforced {
+            p.how = format!(
+                "{}; permitted by the policy to {}",
+                p.how,
+                permitted.join(", ")
+            );
+        }
+        p
+    }
+
+    fn attached_state(&self, mode: Mode, attached: &[&str]) -> Protection {
         if let (Mode::Fallback, Some(how)) = (mode, self.fallback) {
             return item(self.name, ProtectionState::Enforced, how);
         }
@@ -247,6 +298,17 @@ fn item(name: &str, state: ProtectionState, how: &str) -> Protection {
 mod tests {
     use super::*;
 
+    fn group(name: &str, accounts: &[u32], permit: &[&str]) -> GroupInfo {
+        GroupInfo {
+            name: name.into(),
+            cgroup: format!("/{name}"),
+            id: 1,
+            monitor: false,
+            accounts: accounts.to_vec(),
+            permit: permit.iter().map(|p| (*p).to_owned()).collect(),
+        }
+    }
+
     fn absent(all: &[Protection]) -> Vec<&str> {
         all.iter()
             .filter(|p| p.state == ProtectionState::Absent)
@@ -270,7 +332,13 @@ mod tests {
             "root_sessions",
         ];
         assert_eq!(
-            absent(&of(Mode::Fallback, true, &[], RootAgents::Allow, &["g"])),
+            absent(&of(
+                Mode::Fallback,
+                true,
+                &[],
+                RootAgents::Allow,
+                &[group("g", &[], &[])]
+            )),
             without_guards
         );
         let all = of(
@@ -278,7 +346,7 @@ mod tests {
             true,
             agent_common::names::GUARDS,
             RootAgents::Refuse,
-            &[],
+            &[group("g", &[64123], &[])],
         );
         assert_eq!(absent(&all), ["copied_binaries"]);
         assert!(all.iter().any(|p| p.name == "control_plane"));
@@ -308,6 +376,36 @@ mod tests {
             "{}",
             tamper.how
         );
+    }
+
+    #[test]
+    fn what_a_group_permits_is_said() {
+        let groups = [
+            group("ci", &[64123], &["delegators", "ping"]),
+            group("ops", &[64124], &[]),
+        ];
+        let all = of(
+            Mode::Lsm,
+            false,
+            agent_common::names::GUARDS,
+            RootAgents::Refuse,
+            &groups,
+        );
+        let how = |name: &str| {
+            let p = all.iter().find(|p| p.name == name).expect("listed");
+            assert_eq!(p.state, ProtectionState::Enforced, "{name}");
+            p.how.clone()
+        };
+        assert!(how("delegator_sockets").ends_with("; permitted by the policy to ci (delegators)"));
+        assert!(how("raw_sockets").ends_with("; permitted by the policy to ci (ping)"));
+        assert!(!how("packet_sockets").contains("permitted"));
+    }
+
+    #[test]
+    fn every_permit_opens_a_listed_protection() {
+        for (name, _) in agent_common::policy::group_flags::PERMITS {
+            assert!(GUARDED.iter().any(|g| g.permits.contains(name)), "{name}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use agent_common::{
     event::Event,
-    tamper::{capability, magic, socket, Tamper},
+    tamper::{capability, cgroup_dir, magic, socket, Tamper},
 };
 
 use super::{decode::c_string, record::TamperAttempt};
@@ -54,6 +54,10 @@ pub fn attempt(e: &Event) -> Option<TamperAttempt> {
             Some(cap) => cap.to_owned(),
             None => format!("capability {}", e.ino),
         },
+        Tamper::CgroupDir if e.dev == cgroup_dir::CREATE => {
+            format!("create {} in cgroup {}", name(), e.ino)
+        }
+        Tamper::CgroupDir => format!("remove {} from cgroup {}", name(), e.ino),
         Tamper::Delegator if e.dev == 1 => format!("unix socket @{} (abstract)", name()),
         Tamper::Delegator => format!("unix socket {}", name()),
     };
@@ -179,6 +183,14 @@ mod tests {
         assert_eq!(
             attempt(&e).expect("a known attempt").target,
             "unix socket /run/docker.sock"
+        );
+        e.detail = Tamper::CgroupDir as u32;
+        e.dev = cgroup_dir::REMOVE;
+        e.ino = 1;
+        e.path[..11].copy_from_slice(b"ai-agents\0\0");
+        assert_eq!(
+            attempt(&e).expect("a known attempt").target,
+            "remove ai-agents from cgroup 1"
         );
         e.detail = 99;
         assert_eq!(attempt(&e), None);

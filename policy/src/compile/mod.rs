@@ -17,7 +17,7 @@ mod net;
 use std::path::{Path, PathBuf};
 
 use agent_common::policy::{
-    group_flags, BinaryKey, ExecRules, ExecRulesKey, Group, NetKey, NetRules, ANY_GROUP,
+    BinaryKey, ExecRules, ExecRulesKey, Group, NetKey, NetRules, ANY_GROUP,
 };
 
 use crate::{
@@ -99,7 +99,7 @@ pub fn compile(
             cgroup: a.cgroup.clone(),
             group: Group {
                 id: index as u32 + 1,
-                flags: if a.monitor { group_flags::MONITOR } else { 0 },
+                flags: a.flags(),
                 default_exec: a.default_exec as u32,
                 default_net: a.default_network as u32,
                 level: 0,

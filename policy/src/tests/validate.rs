@@ -127,3 +127,27 @@ fn accounts() {
         "p.yaml:8: agent 'ci': account 'bot' is also an account of agent group 'ai' (p.yaml:3): an account belongs to one group"
     );
 }
+
+#[test]
+fn permits() {
+    use agent_common::policy::group_flags::{MONITOR, PERMIT_DELEGATORS, PERMIT_PING};
+    let p = policy(&agent(
+        "    cgroup: /a\n    monitor: true\n    permit: [ping, delegators]\n",
+    ));
+    assert_eq!(p.agents[0].permit, ["ping", "delegators"]);
+    assert_eq!(
+        p.agents[0].flags(),
+        MONITOR | PERMIT_PING | PERMIT_DELEGATORS
+    );
+    assert_eq!(policy(&agent("    cgroup: /a\n")).agents[0].flags(), 0);
+    let e = errors(&agent(
+        "    cgroup: /a\n    permit:\n      - ping\n      - bpf\n      - ping\n",
+    ));
+    assert_eq!(
+        e,
+        [
+            "p.yaml:7: agent 'ai': unknown permit 'bpf' (known: ping, raw_sockets, packet_sockets, delegators)",
+            "p.yaml:8: agent 'ai': permit 'ping' is listed twice",
+        ]
+    );
+}

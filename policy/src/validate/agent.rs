@@ -1,8 +1,8 @@
-//! Agent groups: name, cgroup path, defaults, monitor mode, accounts.
+//! Agent groups: name, cgroup path, defaults, monitor mode, accounts, permits.
 
 use std::sync::Arc;
 
-use agent_common::MAX_CGROUP_LEVEL;
+use agent_common::{policy::group_flags::PERMITS, MAX_CGROUP_LEVEL};
 
 use super::{check_name, Scope};
 use crate::{
@@ -59,6 +59,20 @@ pub(super) fn validate(
             Ok(()) => accounts.push(account.to_owned()),
         }
     }
+    let mut permit: Vec<String> = Vec::new();
+    for (name, l) in raw.permit.as_ref().map(items).unwrap_or_default() {
+        if !PERMITS.iter().any(|(known, _)| *known == name) {
+            let known: Vec<&str> = PERMITS.iter().map(|(n, _)| *n).collect();
+            s.err(
+                l,
+                format!("unknown permit '{name}' (known: {})", known.join(", ")),
+            );
+        } else if permit.iter().any(|p| p == name) {
+            s.err(l, format!("permit '{name}' is listed twice"));
+        } else {
+            permit.push(name.to_owned());
+        }
+    }
     (!s.failed).then(|| AgentGroup {
         name: name.to_owned(),
         cgroup: raw.cgroup.as_str().to_owned(),
@@ -66,6 +80,7 @@ pub(super) fn validate(
         default_network,
         monitor,
         accounts,
+        permit,
         location: Location {
             file: file.clone(),
             line: item.line,

@@ -7,7 +7,7 @@
 
 use std::{fs, os::unix::fs::MetadataExt as _};
 
-use tests::{cgroup, env::Mode, outcome::Outcome, TestBed};
+use tests::{cgroup, env::Mode, outcome::Outcome, GroupSettings, TestBed};
 
 use super::{exec_rule, testbed};
 
@@ -93,15 +93,46 @@ fn leaving_the_session(t: &TestBed, guarded: &str) {
     let controls = root.join("cgroup.subtree_control");
     let configure = attempt(t, &["write", &controls.to_string_lossy()]);
     let freeze_own = attempt(t, &["write", &own.join("cgroup.freeze").to_string_lossy()]);
+    // Cgroups outside its own subtree: none created, none removed (an idle agent group's
+    // cgroup removed and made again would have an id nobody watches). Its own: both work.
+    let pid = std::process::id();
+    let outside = root.join(format!("cs-outside-{pid}"));
+    let make_outside = attempt(t, &["mkdir", &outside.to_string_lossy()]);
+    let groups = t
+        .group()
+        .dir()
+        .parent()
+        .expect("the test groups' cgroup")
+        .to_path_buf();
+    let victim = groups.join(format!("cs-victim-{pid}"));
+    fs::create_dir(&victim).expect("an idle cgroup outside the session");
+    let remove_victim = attempt(t, &["rmdir", &victim.to_string_lossy()]);
+    let sub = own.join("sub").to_string_lossy().into_owned();
+    attempt(t, &["mkdir", &sub]).assert_ok();
+    attempt(t, &["rmdir", &sub]).assert_ok();
+    let victim_kept = victim.exists();
+    for dir in [&outside, &victim] {
+        let _ = fs::remove_dir(dir);
+    }
     if t.mode() == Mode::Fallback {
         // Documented: fallback mode has no hook on these; status says so.
         to_root.assert_ok();
         clone_out.assert_ok();
+        make_outside.assert_ok();
+        remove_victim.assert_ok();
         assert_eq!(protection(t, "cgroup_escape_by_root"), "absent");
         return;
     }
-    assert_eq!(protection(t, "cgroup_escape_by_root"), "enforced");
     let id = |dir: &std::path::Path| fs::metadata(dir).expect("cgroup dir").ino();
+    let created = format!("create cs-outside-{pid} in cgroup {}", id(&root));
+    assert_refused(t, &make_outside, "cgroup_dir", &created);
+    let removed = format!("remove cs-victim-{pid} from cgroup {}", id(&groups));
+    assert_refused(t, &remove_victim, "cgroup_dir", &removed);
+    assert!(
+        victim_kept,
+        "the idle cgroup outside the session was removed"
+    );
+    assert_eq!(protection(t, "cgroup_escape_by_root"), "enforced");
     let root_target = format!("cgroup.procs of cgroup {}", id(&root));
     assert_refused(t, &to_root, "cgroup_move", &root_target);
     let own_target = format!("cgroup.procs of cgroup {}", id(&own));
@@ -248,14 +279,7 @@ fn raw_network_and_kernel_loading(t: &TestBed) {
 fn handing_work_to_delegators(t: &TestBed) {
     use std::os::unix::{fs::symlink, net::UnixListener};
     let s = |p: &std::path::Path| p.to_string_lossy().into_owned();
-    // An account's runtime directory (its systemd --user manager, session bus, rootless
-    // docker): a uid nobody has, so no real service is disturbed.
-    let runtime =
-        std::path::PathBuf::from(format!("/run/user/{}", 64_000 + std::process::id() % 1000));
-    fs::create_dir_all(&runtime).expect("runtime dir");
-    let user_bus = runtime.join("bus");
-    let _ = fs::remove_file(&user_bus);
-    let _bus = UnixListener::bind(&user_bus).expect("bind the user bus");
+    let (user_bus, _bus) = user_bus();
     // The agent names it its own way: a symlink in its workspace, a hard link elsewhere.
     let work = t.dir().join("delegators");
     fs::create_dir_all(&work).expect("workspace");
@@ -294,10 +318,72 @@ fn handing_work_to_delegators(t: &TestBed) {
             eprintln!("/run/docker.sock: not bound here, a docker daemon owns it");
         }
     }
-    for f in [&user_bus, &via_link, &plain] {
+    for f in [&via_link, &plain] {
         let _ = fs::remove_file(f);
     }
-    let _ = fs::remove_dir(&runtime);
+    remove_user_bus(&user_bus);
+}
+
+/// A listener where an account's session bus lives (its runtime directory also holds its
+/// systemd --user manager and rootless docker): for a uid nobody has, so no real service is
+/// disturbed.
+fn user_bus() -> (std::path::PathBuf, std::os::unix::net::UnixListener) {
+    let runtime =
+        std::path::PathBuf::from(format!("/run/user/{}", 64_000 + std::process::id() % 1000));
+    fs::create_dir_all(&runtime).expect("runtime dir");
+    let bus = runtime.join("bus");
+    let _ = fs::remove_file(&bus);
+    let listener = std::os::unix::net::UnixListener::bind(&bus).expect("bind the user bus");
+    (bus, listener)
+}
+
+fn remove_user_bus(bus: &std::path::Path) {
+    let _ = fs::remove_file(bus);
+    if let Some(runtime) = bus.parent() {
+        let _ = fs::remove_dir(runtime);
+    }
+}
+
+/// A group may opt out of a guard by name (`permit:`); only what it names opens, in both
+/// modes.
+#[test]
+fn a_group_opts_out_of_exactly_the_guards_it_names() {
+    let mut t = testbed("permits");
+    t.start_agent(&t.policy_with(
+        GroupSettings {
+            permit: &["ping", "delegators"],
+            ..GroupSettings::default()
+        },
+        "",
+    ));
+    let ping = attempt(&t, &["socket", AF_INET, SOCK_DGRAM, IPPROTO_ICMP]);
+    if ping_sockets_open_to_root() {
+        ping.assert_ok();
+    } else {
+        // net.ipv4.ping_group_range excludes gid 0 here: past the guard (which would say
+        // EPERM), the kernel's own check refuses.
+        ping.assert_errno(libc::EACCES);
+    }
+    let raw = attempt(&t, &["socket", AF_INET, SOCK_RAW, IPPROTO_ICMP]);
+    assert_refused(&t, &raw, "raw_socket", "IPv4 socket, type raw, protocol 1");
+    let (bus, _listener) = user_bus();
+    let connected = attempt(&t, &["unix-connect", &bus.to_string_lossy()]);
+    remove_user_bus(&bus);
+    connected.assert_ok();
+    if t.mode() == Mode::Lsm {
+        let packet = attempt(&t, &["socket", AF_PACKET, SOCK_RAW, ETH_P_ALL_BE]);
+        assert_refused(&t, &packet, "raw_socket", "packet socket, type raw");
+        let status = t.agent().status_json();
+        let how = status["protections"]
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["name"] == "delegator_sockets"))
+            .map(|p| p["how"].to_string())
+            .unwrap_or_default();
+        assert!(
+            how.contains("permitted by the policy to permits (delegators)"),
+            "{status}"
+        );
+    }
 }
 
 /// Whether `net.ipv4.ping_group_range` lets gid 0 create ICMP datagram sockets.

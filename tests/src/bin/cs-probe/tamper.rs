@@ -7,6 +7,7 @@
 //! | `cgroup-move DIR` | `open(DIR/cgroup.procs, O_WRONLY)`, `write(own pid)` |
 //! | `clone-into DIR` | `clone3(CLONE_INTO_CGROUP, cgroup = open(DIR))`; the child exits at once |
 //! | `mkdir DIR` | `mkdir(DIR)` |
+//! | `rmdir DIR` | `rmdir(DIR)` |
 //! | `mount FSTYPE DIR` | `mount("none", DIR, FSTYPE, 0, NULL)` |
 //! | `umount DIR` | `umount2(DIR, 0)` |
 //! | `kill PID SIG` | `kill(PID, SIG)` |
@@ -53,6 +54,7 @@ pub fn run(args: &[OsString]) -> CmdResult {
         "cgroup-move" => cgroup_move(arg(1)?),
         "clone-into" => clone_into(arg(1)?),
         "mkdir" => fs::create_dir(arg(1)?),
+        "rmdir" => fs::remove_dir(arg(1)?),
         "mount" => {
             let (ty, dir) = (cstring(arg(1)?)?, cstring(arg(2)?)?);
             // SAFETY: NUL-terminated strings that outlive the call.
