@@ -10,6 +10,8 @@ mod ahead;
 mod audit;
 #[path = "approvals/decisions.rs"]
 mod decisions;
+#[path = "approvals/delegated.rs"]
+mod delegated;
 #[path = "approvals/evidence.rs"]
 mod evidence;
 #[path = "approvals/isolation.rs"]
@@ -38,7 +40,7 @@ use tests::{
     cgroup::Cgroup,
     control_plane::{ControlPlane, Database, SERVER_TIMEOUT},
     process::Spawned,
-    Outcome, TestBed,
+    GroupSettings, Outcome, TestBed,
 };
 
 /// The rule of most tests: `bin/guarded delete …` needs an approval.
@@ -90,12 +92,28 @@ impl World {
         Self::start_full(name, |_| Database::Sqlite, "", "", Some(chat))
     }
 
+    /// A world whose group names `accounts` (their processes are judged wherever they run).
+    pub fn start_with_accounts(name: &str, accounts: &[u32]) -> Self {
+        Self::start_group(name, |_| Database::Sqlite, "", "", None, accounts)
+    }
+
     fn start_full(
         name: &str,
         database: impl FnOnce(&TestBed) -> Database,
         approvers: &str,
         extra_rules: &str,
         chat: Option<&str>,
+    ) -> Self {
+        Self::start_group(name, database, approvers, extra_rules, chat, &[])
+    }
+
+    fn start_group(
+        name: &str,
+        database: impl FnOnce(&TestBed) -> Database,
+        approvers: &str,
+        extra_rules: &str,
+        chat: Option<&str>,
+        accounts: &[u32],
     ) -> Self {
         let mut t = TestBed::new(name, option_env!("CARGO_BIN_EXE_cs-probe"));
         let db = database(&t);
@@ -107,10 +125,13 @@ impl World {
         }
         cp.start();
         let guarded = t.bin("guarded");
-        let policy = t.policy(&format!(
-            "{}{extra_rules}",
-            approve_rule(&guarded, approvers)
-        ));
+        let policy = t.policy_with(
+            GroupSettings {
+                accounts,
+                ..GroupSettings::default()
+            },
+            &format!("{}{extra_rules}", approve_rule(&guarded, approvers)),
+        );
         let file = t.path("pushed.yaml");
         std::fs::write(&file, &policy).unwrap_or_else(|e| panic!("writing {file}: {e}"));
         cp.cli(
