@@ -56,6 +56,10 @@ pub enum Response {
     Session {
         path: String,
         recorded: bool,
+        /// What the launcher should tell its user before the command runs (e.g. an account
+        /// the group's policy does not name).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        warnings: Vec<String>,
     },
 }
 

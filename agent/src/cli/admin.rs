@@ -238,7 +238,7 @@ pub fn launch(run_dir: &RunDir, l: &Launch<'_>, command: &[OsString]) -> Result<
     else {
         bail!("unexpected reply")
     };
-    let Response::Session { .. } = call(
+    let Response::Session { warnings, .. } = call(
         socket,
         &Request::Session {
             agent: agent.into(),
@@ -251,6 +251,9 @@ pub fn launch(run_dir: &RunDir, l: &Launch<'_>, command: &[OsString]) -> Result<
     else {
         bail!("unexpected reply")
     };
+    for w in &warnings {
+        eprintln!("countersign-agent launch: warning: {w}");
+    }
     let hierarchy = Hierarchy::at(mount);
     let mut env = environment::session_env(std::env::vars_os(), &passed);
     env.push((

@@ -52,7 +52,8 @@ impl Handler for Daemon {
             } => self
                 .refuse_agents(peer)
                 .and_then(|()| self.opts.root_agents.check(self.attached.mode, runs_as))
-                .and_then(|()| self.record_session(&agent, &session, user, uid)),
+                .and_then(|()| self.record_session(&agent, &session, user, uid))
+                .map(|r| self.with_account_warning(r, &agent, runs_as)),
         };
         result.unwrap_or_else(|e| Response::Error {
             message: format!("{e:#}"),
@@ -170,6 +171,7 @@ impl Daemon {
                 return Ok(Response::Session {
                     path: String::new(),
                     recorded: false,
+                    warnings: Vec::new(),
                 });
             }
         }
@@ -187,7 +189,42 @@ impl Daemon {
         Ok(Response::Session {
             path: path.display().to_string(),
             recorded: true,
+            warnings: Vec::new(),
         })
+    }
+
+    /// Adds a warning to a session reply when the command runs as an account that the group's
+    /// policy does not name while it names others: what that account hands to processes
+    /// outside the session would not be judged (docs/policy.md, "Accounts").
+    fn with_account_warning(&self, reply: Response, agent: &str, runs_as: Option<u32>) -> Response {
+        let Response::Session {
+            path,
+            recorded,
+            mut warnings,
+        } = reply
+        else {
+            return reply;
+        };
+        let g = self.generations.read().unwrap_or_else(|p| p.into_inner());
+        let group = g
+            .current()
+            .and_then(|n| n.groups.iter().find(|x| x.name == agent).cloned());
+        if let (Some(uid), Some(group)) = (runs_as, group) {
+            if uid != 0 && !group.accounts.is_empty() && !group.accounts.contains(&uid) {
+                let named: Vec<String> = group.accounts.iter().map(u32::to_string).collect();
+                warnings.push(format!(
+                    "the command runs as uid {uid}, which agent group {agent} does not name in \
+                     its accounts (uids {}): what it hands to processes outside the session \
+                     (systemd --user, cron, tmux, ssh) is not judged",
+                    named.join(", ")
+                ));
+            }
+        }
+        Response::Session {
+            path,
+            recorded,
+            warnings,
+        }
     }
 
     fn status(&self) -> Status {

@@ -48,6 +48,39 @@ fn work_handed_to_the_agents_account_outside_the_session_is_judged() {
     other.assert_ran();
     assert!(other.printed("ran someone-else"), "{other}");
     outside_as(&t, OTHER_UID, &["connect", "tcp", "127.0.4.9", &port]).assert_ok();
+
+    // A session launched as an account the group does not name: the launcher says so.
+    let launch = |uid: u32| {
+        let mut cmd = t.agent().command();
+        cmd.args([
+            "launch",
+            "--agent",
+            t.name(),
+            "--session",
+            &format!("as-{uid}"),
+        ])
+        .args([
+            "--run-dir",
+            &t.agent().run_dir(),
+            "--user",
+            &uid.to_string(),
+        ])
+        .args(["--", "/bin/sh", "-c", "id -u"]);
+        t.spawn_command(cmd, &format!("launch-as-{uid}")).wait()
+    };
+    let unnamed = launch(OTHER_UID);
+    unnamed.assert_success();
+    assert!(
+        unnamed.stderr.contains(&format!(
+            "warning: the command runs as uid {OTHER_UID}, which agent group {} does not name \
+             in its accounts (uids {AGENT_UID})",
+            t.name()
+        )),
+        "{unnamed}"
+    );
+    let named = launch(AGENT_UID);
+    named.assert_success();
+    assert!(!named.stderr.contains("warning"), "{named}");
 }
 
 fn outside_as(t: &TestBed, uid: u32, args: &[&str]) -> tests::Outcome {
