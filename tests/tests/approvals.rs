@@ -40,7 +40,7 @@ use tests::{
     cgroup::Cgroup,
     control_plane::{ControlPlane, Database, SERVER_TIMEOUT},
     process::Spawned,
-    GroupSettings, Outcome, TestBed,
+    GroupSettings, Outcome, TestBed, Verdict,
 };
 
 /// The rule of most tests: `bin/guarded delete …` needs an approval.
@@ -84,30 +84,20 @@ impl World {
         approvers: &str,
         extra_rules: &str,
     ) -> Self {
-        Self::start_full(name, database, approvers, extra_rules, None)
+        Self::start_full(name, database, approvers, extra_rules, None, &[])
     }
 
     /// Like [`Self::start`] with `chat` as the server's chat file (`DATA_DIR/chat.yaml`).
     pub fn start_with_chat(name: &str, chat: &str) -> Self {
-        Self::start_full(name, |_| Database::Sqlite, "", "", Some(chat))
+        Self::start_full(name, |_| Database::Sqlite, "", "", Some(chat), &[])
     }
 
     /// A world whose group names `accounts` (their processes are judged wherever they run).
     pub fn start_with_accounts(name: &str, accounts: &[u32]) -> Self {
-        Self::start_group(name, |_| Database::Sqlite, "", "", None, accounts)
+        Self::start_full(name, |_| Database::Sqlite, "", "", None, accounts)
     }
 
     fn start_full(
-        name: &str,
-        database: impl FnOnce(&TestBed) -> Database,
-        approvers: &str,
-        extra_rules: &str,
-        chat: Option<&str>,
-    ) -> Self {
-        Self::start_group(name, database, approvers, extra_rules, chat, &[])
-    }
-
-    fn start_group(
         name: &str,
         database: impl FnOnce(&TestBed) -> Database,
         approvers: &str,
@@ -214,6 +204,24 @@ impl World {
         self.cp.wait_pending(person, &what, |r| {
             request_argv(r) == argv && r["operation"]["session"] == SESSION
         })
+    }
+
+    /// Runs `run` until the approved operation runs (its grant is installed asynchronously),
+    /// each refused try refused as a refusal should be; fails after 30 s.
+    pub fn until_it_runs(&self, run: impl Fn() -> Outcome) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = run();
+            if out.verdict() == (Verdict::Ran { code: 0 }) {
+                return;
+            }
+            self.t.assert_exec_refused(&out);
+            assert!(
+                Instant::now() < deadline,
+                "the approved operation was still refused 30 s after the approval: {out}"
+            );
+            thread::sleep(Duration::from_millis(200));
+        }
     }
 
     /// Waits until the refusal of the daemon reached the server: a request with at least

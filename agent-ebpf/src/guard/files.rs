@@ -51,9 +51,7 @@ pub fn inode_create(ctx: LsmContext) -> i32 {
 pub fn inode_mkdir(ctx: LsmContext) -> i32 {
     let (dir, dentry) = (ctx.arg(0), ctx.arg(1));
     judge(match kernel::inode_magic(dir) {
-        Ok(m) if magic::cgroup(m) => {
-            session::cgroup_dir(dentry, cgroup_dir::CREATE, m == magic::CGROUP2)
-        }
+        Ok(m) if magic::cgroup(m) => session::cgroup_dir(dentry, cgroup_dir::CREATE, m),
         Ok(_) => changed(dir, dentry),
         Err(_) => Some(file(UNKNOWN, dentry)),
     })
@@ -111,9 +109,7 @@ fn removed(dir: usize, dentry: usize) -> Option<Attempt> {
                 ..Target::default()
             },
         )),
-        Ok(m) if magic::cgroup(m) => {
-            session::cgroup_dir(dentry, cgroup_dir::REMOVE, m == magic::CGROUP2)
-        }
+        Ok(m) if magic::cgroup(m) => session::cgroup_dir(dentry, cgroup_dir::REMOVE, m),
         Ok(_) => changed(dir, dentry),
         Err(_) => Some(Attempt::unreadable(Tamper::PinRemoval)),
     }

@@ -65,11 +65,11 @@ fn cgroup_move(dentry: usize) -> Result<Option<Attempt>, Error> {
     )))
 }
 
-/// The cgroup `dentry` is created or removed (`how`: `agent_common::tamper::cgroup_dir`) on a
-/// cgroup file system: an attempt unless its parent is the caller's own cgroup or below it.
-/// On cgroup v1 every one is an attempt (the sessions live in v2).
+/// The cgroup `dentry` is created or removed (`how`: `agent_common::tamper::cgroup_dir`) on
+/// the cgroup file system of magic `fs`: an attempt unless its parent is the caller's own
+/// cgroup or below it. On cgroup v1 every one is an attempt (the sessions live in v2).
 #[inline(always)]
-pub fn cgroup_dir(dentry: usize, how: u64, v2: bool) -> Option<Attempt> {
+pub fn cgroup_dir(dentry: usize, how: u64, fs: u64) -> Option<Attempt> {
     let attempt = |parent_id: u64| {
         Some(Attempt::new(
             Tamper::CgroupDir,
@@ -85,11 +85,10 @@ pub fn cgroup_dir(dentry: usize, how: u64, v2: bool) -> Option<Attempt> {
         Ok(p) => p,
         Err(_) => return attempt(0),
     };
-    let parent_id = kernel::dentry_ino(parent).unwrap_or(0);
-    match below_own_cgroup(parent) {
-        Ok(true) if v2 => None,
-        _ => attempt(parent_id),
+    if fs == magic::CGROUP2 && matches!(below_own_cgroup(parent), Ok(true)) {
+        return None;
     }
+    attempt(kernel::dentry_ino(parent).unwrap_or(0))
 }
 
 /// Whether the cgroup v2 directory `dir` is the caller's own cgroup or below it: its

@@ -52,8 +52,7 @@ impl Handler for Daemon {
             } => self
                 .refuse_agents(peer)
                 .and_then(|()| self.opts.root_agents.check(self.attached.mode, runs_as))
-                .and_then(|()| self.record_session(&agent, &session, user, uid))
-                .map(|r| self.with_account_warning(r, &agent, runs_as)),
+                .and_then(|()| self.record_session(&agent, &session, user, uid, runs_as)),
         };
         result.unwrap_or_else(|e| Response::Error {
             message: format!("{e:#}"),
@@ -155,8 +154,10 @@ impl Daemon {
         session: &str,
         user: String,
         uid: u32,
+        runs_as: Option<u32>,
     ) -> Result<Response> {
         crate::session::launch::validate_session(session)?;
+        let warnings = self.account_warnings(agent, runs_as);
         let group = self.group_cgroup(agent)?;
         let key = SessionKey::new(agent, session);
         let live = self
@@ -171,7 +172,7 @@ impl Daemon {
                 return Ok(Response::Session {
                     path: String::new(),
                     recorded: false,
-                    warnings: Vec::new(),
+                    warnings,
                 });
             }
         }
@@ -189,41 +190,34 @@ impl Daemon {
         Ok(Response::Session {
             path: path.display().to_string(),
             recorded: true,
-            warnings: Vec::new(),
+            warnings,
         })
     }
 
-    /// Adds a warning to a session reply when the command runs as an account that the group's
-    /// policy does not name while it names others: what that account hands to processes
-    /// outside the session would not be judged (docs/policy.md, "Accounts").
-    fn with_account_warning(&self, reply: Response, agent: &str, runs_as: Option<u32>) -> Response {
-        let Response::Session {
-            path,
-            recorded,
-            mut warnings,
-        } = reply
-        else {
-            return reply;
-        };
+    /// A warning for a session whose command runs as an account that the group's policy does
+    /// not name while it names others: what that account hands to processes outside the
+    /// session would not be judged (docs/policy.md, "Accounts").
+    fn account_warnings(&self, agent: &str, runs_as: Option<u32>) -> Vec<String> {
         let g = self.generations.read().unwrap_or_else(|p| p.into_inner());
-        let group = g
+        let Some(group) = g
             .current()
-            .and_then(|n| n.groups.iter().find(|x| x.name == agent).cloned());
-        if let (Some(uid), Some(group)) = (runs_as, group) {
-            if uid != 0 && !group.accounts.is_empty() && !group.accounts.contains(&uid) {
+            .and_then(|n| n.groups.iter().find(|x| x.name == agent))
+        else {
+            return Vec::new();
+        };
+        match runs_as {
+            Some(uid)
+                if uid != 0 && !group.accounts.is_empty() && !group.accounts.contains(&uid) =>
+            {
                 let named: Vec<String> = group.accounts.iter().map(u32::to_string).collect();
-                warnings.push(format!(
+                vec![format!(
                     "the command runs as uid {uid}, which agent group {agent} does not name in \
                      its accounts (uids {}): what it hands to processes outside the session \
                      (systemd --user, cron, tmux, ssh) is not judged",
                     named.join(", ")
-                ));
+                )]
             }
-        }
-        Response::Session {
-            path,
-            recorded,
-            warnings,
+            _ => Vec::new(),
         }
     }
 

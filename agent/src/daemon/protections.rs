@@ -2,7 +2,7 @@
 //! `status`, so that nobody takes a guard rail for a wall. Absent protections are listed as
 //! absent, with what an agent can do (docs/operations.md, "What is protected").
 
-use agent_common::Mode;
+use agent_common::{policy::group_flags, Mode};
 
 use super::{names::GroupInfo, RootAgents};
 use crate::admin_socket::protocol::{Protection, ProtectionState};
@@ -114,8 +114,8 @@ struct Guarded {
     /// How fallback mode enforces it instead, when it does (with a program that mode always
     /// attaches, or the daemon fails to start).
     fallback: Option<&'static str>,
-    /// The `permit:` names of a group that opt it out (`group_flags::PERMITS`).
-    permits: &'static [&'static str],
+    /// The group flags (`group_flags::PERMIT_*`) that opt a group out of it.
+    permits: u32,
 }
 
 const GUARDED: &[Guarded] = &[
@@ -125,7 +125,7 @@ const GUARDED: &[Guarded] = &[
         enforced: "raw and ICMP IPv4/IPv6 sockets refused with EPERM (BPF LSM)",
         absent: "raw and ICMP sockets are not judged: they send to any address",
         fallback: Some("raw and ICMP IPv4/IPv6 sockets refused with EPERM (cgroup sock_create)"),
-        permits: &["ping", "raw_sockets"],
+        permits: group_flags::PERMIT_PING | group_flags::PERMIT_RAW_SOCKETS,
     },
     Guarded {
         name: "packet_sockets",
@@ -134,7 +134,7 @@ const GUARDED: &[Guarded] = &[
         absent: "AF_PACKET sockets are not judged (the cgroup socket hook sees inet sockets \
                  only): a root agent can send any frame",
         fallback: None,
-        permits: &["packet_sockets"],
+        permits: group_flags::PERMIT_PACKET_SOCKETS,
     },
     Guarded {
         name: "host_administration",
@@ -144,7 +144,7 @@ const GUARDED: &[Guarded] = &[
                    CAP_SYS_BOOT, CAP_SYS_MODULE, CAP_NET_ADMIN, CAP_NET_RAW (BPF LSM)",
         absent: "a root agent can reboot the host or change its routes and firewall rules",
         fallback: None,
-        permits: &["raw_sockets", "packet_sockets"],
+        permits: group_flags::PERMIT_RAW_SOCKETS | group_flags::PERMIT_PACKET_SOCKETS,
     },
     Guarded {
         name: "cgroup_escape_by_root",
@@ -163,7 +163,7 @@ const GUARDED: &[Guarded] = &[
                  the daemon's cgroup, or remove an idle agent group's cgroup and create \
                  an unwatched one in its place",
         fallback: None,
-        permits: &[],
+        permits: 0,
     },
     Guarded {
         name: "guarded_mounts",
@@ -173,7 +173,7 @@ const GUARDED: &[Guarded] = &[
         absent: "a root agent can unmount the bpf file system (dropping the pins) or mount \
                  the cgroup hierarchy elsewhere",
         fallback: None,
-        permits: &[],
+        permits: 0,
     },
     Guarded {
         name: "enforcer_tamper_by_root",
@@ -189,7 +189,7 @@ const GUARDED: &[Guarded] = &[
                    refused with EPERM (BPF LSM)",
         absent: "a root agent can kill the daemon, remove the pins or write the maps",
         fallback: None,
-        permits: &[],
+        permits: 0,
     },
     Guarded {
         name: "enforcer_files",
@@ -210,7 +210,7 @@ const GUARDED: &[Guarded] = &[
                    with EPERM (BPF LSM)",
         absent: "a root agent can write the daemon's state directory, event log and policy files",
         fallback: None,
-        permits: &[],
+        permits: 0,
     },
     Guarded {
         name: "kernel_loading",
@@ -219,7 +219,7 @@ const GUARDED: &[Guarded] = &[
                    with EPERM (BPF LSM)",
         absent: "a root agent can load a kernel module",
         fallback: None,
-        permits: &[],
+        permits: 0,
     },
     Guarded {
         name: "delegator_sockets",
@@ -231,7 +231,7 @@ const GUARDED: &[Guarded] = &[
         absent: "an agent that can open a delegator's socket (a root agent, or an account \
                  in the docker group) has it run work outside the session, unjudged",
         fallback: None,
-        permits: &["delegators"],
+        permits: group_flags::PERMIT_DELEGATORS,
     },
 ];
 
@@ -245,7 +245,11 @@ impl Guarded {
                     .permit
                     .iter()
                     .map(String::as_str)
-                    .filter(|n| self.permits.contains(n))
+                    .filter(|n| {
+                        group_flags::PERMITS
+                            .iter()
+                            .any(|(name, bit)| name == n && self.permits & bit != 0)
+                    })
                     .collect();
                 (!opted.is_empty()).then(|| format!("{} ({})", g.name, opted.join(", ")))
             })
@@ -403,8 +407,8 @@ mod tests {
 
     #[test]
     fn every_permit_opens_a_listed_protection() {
-        for (name, _) in agent_common::policy::group_flags::PERMITS {
-            assert!(GUARDED.iter().any(|g| g.permits.contains(name)), "{name}");
+        for (name, bit) in group_flags::PERMITS {
+            assert!(GUARDED.iter().any(|g| g.permits & bit != 0), "{name}");
         }
     }
 

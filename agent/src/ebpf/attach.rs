@@ -113,7 +113,7 @@ pub fn attach(
             .and_then(|id| p.take_link(id))
             .map_err(prog_err(prog))?;
         a.programs
-            .push(pin_at_root(loaded, prog, link, prog, cgroup_root)?);
+            .push(pin_at_root(loaded, prog, link, cgroup_root)?);
     }
     if a.mode == Mode::Fallback {
         let prog = names::PROG_SOCK_CREATE;
@@ -124,7 +124,7 @@ pub fn attach(
             .and_then(|id| p.take_link(id))
             .map_err(prog_err(prog))?;
         a.programs
-            .push(pin_at_root(loaded, prog, link, "sock_create", cgroup_root)?);
+            .push(pin_at_root(loaded, prog, link, cgroup_root)?);
     }
     let keep: Vec<String> = a
         .programs
@@ -136,12 +136,12 @@ pub fn attach(
     Ok(a)
 }
 
-/// Pins the link of the cgroup program `prog` attached at the root; returns its `status` line.
+/// Pins the link of the cgroup program `prog` (named after its hook) attached at the root;
+/// returns its `status` line.
 fn pin_at_root<L>(
     loaded: &Loaded,
     prog: &'static str,
     link: L,
-    hook: &str,
     cgroup_root: &Path,
 ) -> Result<(&'static str, String, bool), LoadError>
 where
@@ -153,7 +153,7 @@ where
     pins::replace(&loaded.bpffs, prog, fd)?;
     Ok((
         prog,
-        format!("cgroup/{hook} at {}", cgroup_root.display()),
+        format!("cgroup/{prog} at {}", cgroup_root.display()),
         true,
     ))
 }

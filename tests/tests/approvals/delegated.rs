@@ -3,10 +3,6 @@
 //! The refusal reaches the approvers as a request of the group with no session; the approval
 //! becomes a grant for the whole group, and the delegated retry passes, once.
 
-use std::time::{Duration, Instant};
-
-use tests::Verdict;
-
 use crate::{request_argv, request_id, World};
 
 /// The agents' account (a bare uid: no password entry needed).
@@ -40,19 +36,7 @@ fn work_handed_outside_the_session_is_approved_for_the_group() {
     w.cp.cli("alice", &["approve", &request_id(&request), "--once"])
         .assert_success();
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let out = run();
-        if out.verdict() == (Verdict::Ran { code: 0 }) {
-            break;
-        }
-        w.t.assert_exec_refused(&out);
-        assert!(
-            Instant::now() < deadline,
-            "the approved delegated operation was still refused 30 s later: {out}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    w.until_it_runs(run);
     // One use: the next delegated try is refused again.
     w.t.assert_exec_refused(&run());
 }

@@ -131,19 +131,7 @@ fn an_approval_after_a_daemon_restart_installs_its_grant() {
     w.t.agent_mut().start();
     w.cp.cli("alice", &["approve", &id, "--once"])
         .assert_success();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let out = w.exec(&["delete", "kept"]);
-        if out.verdict() == (Verdict::Ran { code: 0 }) {
-            break;
-        }
-        w.t.assert_exec_refused(&out);
-        assert!(
-            Instant::now() < deadline,
-            "the approved operation was still refused 30 s after the approval: {out}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    w.until_it_runs(|| w.exec(&["delete", "kept"]));
 }
 
 /// A daemon that died is reported to the auditors once: the next daemon's first registration
