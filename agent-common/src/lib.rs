@@ -66,6 +66,7 @@ pub mod names {
     pub const PROTECTED: &str = "PROTECTED";
     pub const GUARDED_FILES: &str = "GUARDED_FILES";
     pub const DELEGATORS: &str = "DELEGATORS";
+    pub const SYSCALL_GUARDS: &str = "SYSCALL_GUARDS";
 
     pub const PROG_BPRM_CHECK: &str = "bprm_check_security";
     pub const PROG_ENTER_EXECVE: &str = "sys_enter_execve";
@@ -80,6 +81,9 @@ pub mod names {
     pub const PROG_SENDMSG6: &str = "sendmsg6";
     /// Fallback mode only: refuses raw and ICMP inet sockets (LSM mode has `socket_create`).
     pub const PROG_SOCK_CREATE: &str = "sock_create";
+    /// Fallback mode only: kills a watched process entering a system call LSM mode refuses
+    /// (`agent_common::tamper::syscall`); attached to each of those syscall tracepoints.
+    pub const PROG_TAMPER_SYSCALL: &str = "tamper_syscall";
 
     /// LSM mode's guards (`agent-ebpf/src/guard`), each program named after its LSM hook.
     pub const GUARDS: &[&str] = &[

@@ -218,6 +218,91 @@ pub mod guarded {
 
 const _: () = assert!(core::mem::size_of::<GuardedFile>() == 16);
 
+/// Fallback mode's stand-in for the guards: without BPF LSM no program can refuse a system
+/// call, so a watched process that enters one of these is killed on entry (`SIGKILL`) and the
+/// attempt reported as the [`Tamper`] LSM mode would report. The call itself still runs; what
+/// it returns never reaches the process. Values of the pinned `SYSCALL_GUARDS` map, keyed by
+/// syscall number (the daemon writes its architecture's numbers: the kernel side needs none).
+pub mod syscall {
+    /// `bpf(cmd, …)`: any command.
+    pub const BPF: u32 = 1;
+    /// `kill(pid, sig)`: to the daemon, its process group, or every process (`-1`).
+    pub const KILL: u32 = 2;
+    /// `tkill(tid, sig)` / `tgkill(tgid, tid, sig)`: to the daemon.
+    pub const TKILL: u32 = 3;
+    pub const TGKILL: u32 = 4;
+    /// `ptrace(request, pid, …)`, `process_vm_readv/writev(pid, …)` on the daemon.
+    pub const PTRACE: u32 = 5;
+    pub const PROCESS_VM: u32 = 6;
+    /// `pidfd_open(pid, …)` of the daemon: the handle `pidfd_send_signal` needs.
+    pub const PIDFD_OPEN: u32 = 7;
+    /// Module and kexec loads, from memory or from a file; module unloads.
+    pub const INIT_MODULE: u32 = 8;
+    pub const FINIT_MODULE: u32 = 9;
+    pub const DELETE_MODULE: u32 = 10;
+    pub const KEXEC_LOAD: u32 = 11;
+    pub const KEXEC_FILE_LOAD: u32 = 12;
+    pub const REBOOT: u32 = 13;
+    /// `mount(…, type, …)` and `fsopen(type, …)` of a guarded file system ([`super::magic`]).
+    pub const MOUNT: u32 = 14;
+    pub const FSOPEN: u32 = 15;
+    /// `umount2(target, …)` by a root caller: the file system is not known on entry.
+    pub const UMOUNT: u32 = 16;
+    /// `socket(AF_PACKET, …)` (raw inet sockets meet the cgroup `sock_create` hook instead).
+    pub const SOCKET: u32 = 17;
+    /// `clone3` with `CLONE_INTO_CGROUP`: with the kill pending, the kernel makes no child.
+    pub const CLONE3: u32 = 18;
+
+    /// `CLONE_INTO_CGROUP` (uapi `linux/sched.h`).
+    pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    /// `PTRACE_MODE_ATTACH_REALCREDS`: the access mode the kernel checks for `ptrace` attach and
+    /// `process_vm_*`, reported as LSM mode reports it.
+    pub const PTRACE_ATTACH_MODE: u64 = 0x12;
+    /// Target pid of a `kill(-1, …)`: every process the caller may signal.
+    pub const EVERY_PROCESS: u64 = u32::MAX as u64;
+
+    /// The magic of a guarded file system named `name` as a mount type (zero-padded, as the
+    /// kernel side reads it from the caller), or 0.
+    #[inline(always)]
+    pub fn fs_magic(name: &[u8; 16]) -> u64 {
+        let word = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&name[i..i + 8]);
+            u64::from_le_bytes(w)
+        };
+        let (lo, hi) = (word(0), word(8));
+        for (words, magic) in FS_NAMES {
+            if words == [lo, hi] {
+                return magic;
+            }
+        }
+        0
+    }
+
+    /// A type name as two little-endian words, zero-padded.
+    const fn words(s: &[u8]) -> [u64; 2] {
+        let mut out = [0u64; 2];
+        let mut i = 0;
+        while i < s.len() {
+            out[i / 8] |= (s[i] as u64) << (8 * (i % 8));
+            i += 1;
+        }
+        out
+    }
+
+    const FS_NAMES: [([u64; 2], u64); 6] = {
+        use super::magic::*;
+        [
+            (words(b"cgroup"), CGROUP),
+            (words(b"cgroup2"), CGROUP2),
+            (words(b"bpf"), BPF_FS),
+            (words(b"debugfs"), DEBUGFS),
+            (words(b"tracefs"), TRACEFS),
+            (words(b"securityfs"), SECURITYFS),
+        ]
+    };
+}
+
 /// File system magics (uapi `linux/magic.h`) of the file systems a watched process may not
 /// mount or unmount: they hold the session's cgroups, the pins, or the kernel's tracing and
 /// security controls.
@@ -270,6 +355,21 @@ mod tests {
         assert_eq!(delegator::key(""), None);
         assert_eq!(delegator::key(&"x".repeat(108)), None);
         assert!(delegator::key(&"x".repeat(107)).is_some());
+    }
+
+    #[test]
+    fn mount_types_name_guarded_file_systems() {
+        let name = |s: &str| {
+            let mut b = [0u8; 16];
+            b[..s.len()].copy_from_slice(s.as_bytes());
+            b
+        };
+        assert_eq!(syscall::fs_magic(&name("cgroup2")), magic::CGROUP2);
+        assert_eq!(syscall::fs_magic(&name("securityfs")), magic::SECURITYFS);
+        assert_eq!(syscall::fs_magic(&name("bpf")), magic::BPF_FS);
+        assert_eq!(syscall::fs_magic(&name("bpff")), 0);
+        assert_eq!(syscall::fs_magic(&name("tmpfs")), 0);
+        assert_eq!(syscall::fs_magic(&name("")), 0);
     }
 
     #[test]

@@ -42,6 +42,7 @@ pub enum Error {
 // Offsets of the syscall tracepoints' arguments (`struct trace_event_raw_sys_enter`: 8 bytes
 // of common fields, the syscall number, then `args[6]`): a stable tracing ABI.
 const SYS_ENTER_ARG0: usize = 16;
+const SYS_ENTER_NR: usize = 8;
 
 /// `syscalls/sys_enter_execve`: capture argv. An error here is not a decision: the exec is
 /// judged later from the new image's arguments (flagged `ARGV_FROM_IMAGE`).

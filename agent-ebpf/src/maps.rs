@@ -62,6 +62,11 @@ pub static TICKETS: HashMap<u64, u32> = HashMap::pinned(16384, 0);
 #[map]
 pub static PROTECTED: HashMap<u32, u32> = HashMap::pinned(16, 0);
 
+/// Fallback mode: the guarded syscall tracepoints, by tracepoint id (`common_type`), and what
+/// each guards (`agent_common::tamper::syscall`); `guard::syscalls`.
+#[map]
+pub static SYSCALL_GUARDS: HashMap<u32, u32> = HashMap::pinned(32, 0);
+
 /// The daemon's files and directories (`agent_common::tamper::GuardedFile`), written by the
 /// daemon at start; `guard::files`.
 #[map]

@@ -201,7 +201,7 @@ impl Agent {
         );
         // It says what holds and what does not, in this mode: exec and connect rules are
         // enforced; what a root agent can do to the enforcer is refused by the LSM guards,
-        // and listed as absent in fallback mode.
+        // and only detected (the caller killed on entry) in fallback mode.
         let state = |name: &str| protection_state(&status, name);
         assert_eq!(
             (
@@ -214,7 +214,7 @@ impl Agent {
                 Some("enforced"),
                 Some(match mode {
                     Mode::Lsm => "enforced",
-                    Mode::Fallback => "absent",
+                    Mode::Fallback => "detected",
                 })
             ),
             "status --json must list the protections of mode {mode}: {status}"

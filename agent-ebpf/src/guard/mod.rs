@@ -22,6 +22,7 @@ mod kernel_load;
 mod mounts;
 mod session;
 mod sockets;
+mod syscalls;
 
 pub use sockets::unhooked_socket;
 
@@ -78,12 +79,24 @@ pub fn judge(attempt: Option<Attempt>) -> i32 {
 /// [`judge`] for a caller whose agent group is already known (`watched`; an error refuses).
 #[inline(always)]
 pub fn decide(attempt: Attempt, watched: Result<Option<Watched>, Error>) -> i32 {
-    let Attempt { what, target } = attempt;
     let w = match watched {
         Ok(Some(w)) => w,
         Ok(None) => return 0,
         Err(_) => return -EPERM,
     };
+    if refused(attempt, &w, 0) {
+        -EPERM
+    } else {
+        0
+    }
+}
+
+/// Whether the watched caller `w` is refused `attempt` (reported unless quiet; `how` is
+/// added to the event's flags when it is refused): not when its group opted in, nor in
+/// monitor mode.
+#[inline(always)]
+fn refused(attempt: Attempt, w: &Watched, how: u32) -> bool {
+    let Attempt { what, target } = attempt;
     let permit = what.permitted_by(
         target.family,
         target.dev as u16,
@@ -92,23 +105,19 @@ pub fn decide(attempt: Attempt, watched: Result<Option<Watched>, Error>) -> i32 
     );
     if w.group.flags & permit != 0 {
         // The group opted in (`permit:` in its policy).
-        return 0;
+        return false;
     }
     let monitor = w.group.flags & group_flags::MONITOR != 0;
     let o = Outcome {
         refuse: !monitor,
         report: true,
-        flags: if monitor { flags::MONITOR } else { 0 },
+        flags: if monitor { flags::MONITOR } else { how },
         grant_id: 0,
     };
     if !target.quiet {
-        report(&w, &o, what, &target);
+        report(w, &o, what, &target);
     }
-    if o.refuse {
-        -EPERM
-    } else {
-        0
-    }
+    o.refuse
 }
 
 /// Sends the tamper event (counted in the session's refusals first, like every refusal).

@@ -110,7 +110,7 @@ pub struct Prepared {
 /// CPUs may be running it, so no thread of ours should be entering a system call meanwhile
 /// (docs/testing.md, "A VM that hangs").
 pub fn prepare(opts: &Options) -> Result<Prepared> {
-    mounts::ensure_mounted().context("mounting securityfs, bpffs and tracefs")?;
+    let mounted = mounts::ensure_mounted().context("mounting securityfs, bpffs and tracefs")?;
     if let Err(e) = crate::kernel::raise_memlock() {
         // Kernels since 5.11 account BPF memory to the cgroup instead; on older ones the map
         // creation below fails with a clear error if the limit is too low.
@@ -136,6 +136,7 @@ pub fn prepare(opts: &Options) -> Result<Prepared> {
         lsm_optional,
         report.reason.clone(),
         hierarchy.root(),
+        &mounted.tracefs,
     )?;
     tracing::info!(
         programs = attached.programs.len(),
@@ -256,8 +257,16 @@ pub async fn run(opts: Options, prepared: Prepared) -> Result<()> {
         g.current().map(|n| n.groups.clone()).unwrap_or_default()
     };
     for p in daemon.protections(&groups) {
-        if p.state != ProtectionState::Enforced {
-            tracing::warn!(protection = %p.name, state = ?p.state, "not protected: {}", p.how);
+        match p.state {
+            ProtectionState::Enforced => {}
+            ProtectionState::Detected => tracing::warn!(
+                protection = %p.name,
+                "detected, not prevented: {}",
+                p.how
+            ),
+            ProtectionState::Absent => {
+                tracing::warn!(protection = %p.name, "not protected: {}", p.how)
+            }
         }
     }
 

@@ -105,15 +105,29 @@ fn delegation(without_accounts: &[&str]) -> Protection {
     )
 }
 
+/// What fallback mode does for a protection the LSM guards give.
+enum Fallback {
+    /// Nothing: `absent` is said.
+    Absent,
+    /// Enforced by a program that mode always attaches (or the daemon fails to start).
+    Enforced(&'static str),
+    /// A watched process entering these syscalls is killed on entry and reported (the call
+    /// itself runs; `agent_common::tamper::syscall`): `state` when all of them are attached.
+    Killed {
+        needs: &'static [&'static str],
+        state: ProtectionState,
+        how: &'static str,
+    },
+}
+
 /// A protection the LSM guards give: enforced when every guard it needs is attached.
 struct Guarded {
     name: &'static str,
     needs: &'static [&'static str],
     enforced: &'static str,
     absent: &'static str,
-    /// How fallback mode enforces it instead, when it does (with a program that mode always
-    /// attaches, or the daemon fails to start).
-    fallback: Option<&'static str>,
+    /// What fallback mode does instead.
+    fallback: Fallback,
     /// The group flags (`group_flags::PERMIT_*`) that opt a group out of it.
     permits: u32,
 }
@@ -124,7 +138,9 @@ const GUARDED: &[Guarded] = &[
         needs: &["socket_create"],
         enforced: "raw and ICMP IPv4/IPv6 sockets refused with EPERM (BPF LSM)",
         absent: "raw and ICMP sockets are not judged: they send to any address",
-        fallback: Some("raw and ICMP IPv4/IPv6 sockets refused with EPERM (cgroup sock_create)"),
+        fallback: Fallback::Enforced(
+            "raw and ICMP IPv4/IPv6 sockets refused with EPERM (cgroup sock_create)",
+        ),
         permits: group_flags::PERMIT_PING | group_flags::PERMIT_RAW_SOCKETS,
     },
     Guarded {
@@ -133,7 +149,12 @@ const GUARDED: &[Guarded] = &[
         enforced: "AF_PACKET sockets refused with EPERM (BPF LSM)",
         absent: "AF_PACKET sockets are not judged (the cgroup socket hook sees inet sockets \
                  only): a root agent can send any frame",
-        fallback: None,
+        fallback: Fallback::Killed {
+            needs: &["sys_enter_socket"],
+            state: ProtectionState::Detected,
+            how: "a process creating an AF_PACKET socket is killed on entry to socket() and \
+                  reported (syscall tracepoint)",
+        },
         permits: group_flags::PERMIT_PACKET_SOCKETS,
     },
     Guarded {
@@ -143,7 +164,13 @@ const GUARDED: &[Guarded] = &[
                    firewall, interfaces) and raw network refused with EPERM even to root: \
                    CAP_SYS_BOOT, CAP_SYS_MODULE, CAP_NET_ADMIN, CAP_NET_RAW (BPF LSM)",
         absent: "a root agent can reboot the host or change its routes and firewall rules",
-        fallback: None,
+        fallback: Fallback::Killed {
+            needs: &["sys_enter_reboot", "sys_enter_delete_module"],
+            state: ProtectionState::Detected,
+            how: "reboot and module unloading: the caller is killed on entry and reported, \
+                  the call itself runs; network administration (routes, firewall, \
+                  interfaces) is not seen",
+        },
         permits: group_flags::PERMIT_RAW_SOCKETS | group_flags::PERMIT_PACKET_SOCKETS,
     },
     Guarded {
@@ -162,7 +189,13 @@ const GUARDED: &[Guarded] = &[
         absent: "a root agent can move itself out of its session's cgroup, kill or freeze \
                  the daemon's cgroup, or remove an idle agent group's cgroup and create \
                  an unwatched one in its place",
-        fallback: None,
+        fallback: Fallback::Killed {
+            needs: &["sys_enter_clone3"],
+            state: ProtectionState::Absent,
+            how: "clone3(CLONE_INTO_CGROUP) kills the caller before the child exists, but \
+                  writing cgroup.procs and the other cgroup files, and making or removing \
+                  cgroups, are not seen: a root agent can move itself out of its session",
+        },
         permits: 0,
     },
     Guarded {
@@ -172,7 +205,14 @@ const GUARDED: &[Guarded] = &[
                    refused with EPERM (BPF LSM)",
         absent: "a root agent can unmount the bpf file system (dropping the pins) or mount \
                  the cgroup hierarchy elsewhere",
-        fallback: None,
+        fallback: Fallback::Killed {
+            needs: &["sys_enter_mount", "sys_enter_fsopen", "sys_enter_umount"],
+            state: ProtectionState::Detected,
+            how: "mount(2) and fsopen(2) of cgroup, bpf, debugfs, tracefs or securityfs, and \
+                  every unmount by root: the caller is killed on entry and reported, the call \
+                  itself runs (an unmounted bpf file system drops the pins); move_mount(2) \
+                  is not seen",
+        },
         permits: 0,
     },
     Guarded {
@@ -188,7 +228,23 @@ const GUARDED: &[Guarded] = &[
         enforced: "bpf(), signals and ptrace of the daemon, and removing or renaming pins \
                    refused with EPERM (BPF LSM)",
         absent: "a root agent can kill the daemon, remove the pins or write the maps",
-        fallback: None,
+        fallback: Fallback::Killed {
+            needs: &[
+                "sys_enter_bpf",
+                "sys_enter_kill",
+                "sys_enter_tkill",
+                "sys_enter_tgkill",
+                "sys_enter_pidfd_open",
+                "sys_enter_ptrace",
+                "sys_enter_process_vm_readv",
+                "sys_enter_process_vm_writev",
+            ],
+            state: ProtectionState::Detected,
+            how: "bpf() kills the caller on entry, before the descriptor it asked for reaches \
+                  it; signals to the daemon (kill, tgkill, its pidfd), ptrace and \
+                  process_vm_* of it kill the caller and are reported, but a signal is still \
+                  delivered; removing the pins is not seen",
+        },
         permits: 0,
     },
     Guarded {
@@ -209,7 +265,7 @@ const GUARDED: &[Guarded] = &[
                    state and run directories, policy files, certificates and binary refused \
                    with EPERM (BPF LSM)",
         absent: "a root agent can write the daemon's state directory, event log and policy files",
-        fallback: None,
+        fallback: Fallback::Absent,
         permits: 0,
     },
     Guarded {
@@ -218,7 +274,17 @@ const GUARDED: &[Guarded] = &[
         enforced: "kernel modules, kexec images and firmware loaded by a session refused \
                    with EPERM (BPF LSM)",
         absent: "a root agent can load a kernel module",
-        fallback: None,
+        fallback: Fallback::Killed {
+            needs: &[
+                "sys_enter_init_module",
+                "sys_enter_finit_module",
+                "sys_enter_kexec_load",
+                "sys_enter_kexec_file_load",
+            ],
+            state: ProtectionState::Detected,
+            how: "module and kexec loads kill the caller on entry and are reported; the load \
+                  itself runs",
+        },
         permits: 0,
     },
     Guarded {
@@ -230,7 +296,7 @@ const GUARDED: &[Guarded] = &[
                    with EPERM (BPF LSM)",
         absent: "an agent that can open a delegator's socket (a root agent, or an account \
                  in the docker group) has it run work outside the session, unjudged",
-        fallback: None,
+        fallback: Fallback::Absent,
         permits: group_flags::PERMIT_DELEGATORS,
     },
 ];
@@ -265,28 +331,31 @@ impl Guarded {
     }
 
     fn attached_state(&self, mode: Mode, attached: &[&str]) -> Protection {
-        if let (Mode::Fallback, Some(how)) = (mode, self.fallback) {
-            return item(self.name, ProtectionState::Enforced, how);
-        }
-        let missing: Vec<&str> = self
-            .needs
+        let (needs, state, how) = match (mode, &self.fallback) {
+            (Mode::Lsm, _) => (self.needs, ProtectionState::Enforced, self.enforced),
+            (Mode::Fallback, Fallback::Absent) => (&[][..], ProtectionState::Absent, self.absent),
+            (Mode::Fallback, Fallback::Enforced(how)) => {
+                return item(self.name, ProtectionState::Enforced, how)
+            }
+            (Mode::Fallback, Fallback::Killed { needs, state, how }) => (*needs, *state, *how),
+        };
+        let missing: Vec<&str> = needs
             .iter()
             .copied()
             .filter(|g| !attached.contains(g))
             .collect();
-        if missing.is_empty() {
-            return item(self.name, ProtectionState::Enforced, self.enforced);
+        if needs.is_empty() || missing.len() == needs.len() {
+            return item(self.name, ProtectionState::Absent, self.absent);
         }
-        let how = if missing.len() == self.needs.len() {
-            self.absent.to_owned()
-        } else {
-            format!(
-                "{} (guards not attached: {})",
-                self.absent,
-                missing.join(", ")
-            )
+        if missing.is_empty() {
+            return item(self.name, state, how);
+        }
+        let (state, how) = match mode {
+            Mode::Lsm => (ProtectionState::Absent, self.absent),
+            Mode::Fallback => (state, how),
         };
-        item(self.name, ProtectionState::Absent, &how)
+        let how = format!("{how} (guards not attached: {})", missing.join(", "));
+        item(self.name, state, &how)
     }
 }
 
@@ -360,6 +429,50 @@ mod tests {
         assert!(of(Mode::Fallback, false, &[], RootAgents::Refuse, &[])[0]
             .how
             .contains("SIGKILL"));
+    }
+
+    #[test]
+    fn fallback_mode_detects_what_its_syscall_tracepoints_see() {
+        let every: Vec<&str> = crate::ebpf::SYSCALL_TRACEPOINTS
+            .iter()
+            .map(|(tp, _, _)| *tp)
+            .collect();
+        let with = |tps: &[&str]| of(Mode::Fallback, true, tps, RootAgents::Refuse, &[]);
+        let state = |all: &[Protection], name: &str| {
+            let p = all.iter().find(|p| p.name == name).expect(name);
+            (p.state, p.how.clone())
+        };
+        let all = with(&every);
+        for name in [
+            "packet_sockets",
+            "host_administration",
+            "guarded_mounts",
+            "enforcer_tamper_by_root",
+            "kernel_loading",
+        ] {
+            assert_eq!(state(&all, name).0, ProtectionState::Detected, "{name}");
+        }
+        // clone3 alone does not keep a root agent in its session.
+        let (escape, how) = state(&all, "cgroup_escape_by_root");
+        assert_eq!(escape, ProtectionState::Absent);
+        assert!(how.contains("clone3"), "{how}");
+        assert_eq!(state(&all, "raw_sockets").0, ProtectionState::Enforced);
+        // A kernel without modules: no module tracepoints, nothing said to be detected there.
+        let no_modules: Vec<&str> = every
+            .iter()
+            .copied()
+            .filter(|tp| !tp.contains("module") && !tp.contains("kexec"))
+            .collect();
+        assert_eq!(
+            state(&with(&no_modules), "kernel_loading").0,
+            ProtectionState::Absent
+        );
+        let (admin, how) = state(&with(&no_modules), "host_administration");
+        assert_eq!(admin, ProtectionState::Detected);
+        assert!(
+            how.contains("not attached: sys_enter_delete_module"),
+            "{how}"
+        );
     }
 
     #[test]

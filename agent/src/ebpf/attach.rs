@@ -20,7 +20,8 @@ pub struct Attached {
     pub reason: String,
     /// `(program, hook, pinned)`.
     pub programs: Vec<(&'static str, String, bool)>,
-    /// The LSM guards attached (`agent_common::names::GUARDS`; none in fallback mode).
+    /// The guards attached: LSM hooks in LSM mode (`agent_common::names::GUARDS`), syscall
+    /// tracepoints in fallback mode (`guards::SYSCALL_TRACEPOINTS`).
     pub guards: Vec<&'static str>,
     /// Links the kernel cannot pin (tracepoints before 5.15): they live as long as the daemon.
     _unpinned: Vec<Box<dyn Any + Send + Sync>>,
@@ -34,6 +35,7 @@ pub fn attach(
     lsm_optional: bool,
     reason: String,
     cgroup_root: &Path,
+    tracefs: &Path,
 ) -> Result<Attached, LoadError> {
     let mut a = Attached {
         mode,
@@ -125,6 +127,14 @@ pub fn attach(
             .map_err(prog_err(prog))?;
         a.programs
             .push(pin_at_root(loaded, prog, link, cgroup_root)?);
+        for (tp, pinned) in guards::attach_syscalls(loaded, tracefs, &mut a._unpinned) {
+            a.guards.push(tp);
+            a.programs.push((
+                tp,
+                format!("tracepoint/syscalls/{tp} ({})", names::PROG_TAMPER_SYSCALL),
+                pinned,
+            ));
+        }
     }
     let keep: Vec<String> = a
         .programs
@@ -195,20 +205,23 @@ fn attach_lsm(loaded: &mut Loaded) -> Result<aya::Btf, LoadError> {
     Ok(btf)
 }
 
-/// Attaches a syscall tracepoint; pins its link when the kernel makes it a bpf_link (5.15+).
-fn attach_tracepoint(
+/// Attaches the program `prog` (loaded on its first attachment) to a syscall tracepoint; pins
+/// the link under the tracepoint's name when the kernel makes it a bpf_link (5.15+).
+pub(super) fn attach_tracepoint(
     loaded: &mut Loaded,
     prog: &'static str,
     syscall: &str,
     unpinned: &mut Vec<Box<dyn Any + Send + Sync>>,
 ) -> Result<bool, LoadError> {
     let p: &mut TracePoint = program(loaded, prog)?;
-    p.load().map_err(prog_err(prog))?;
+    if p.fd().is_err() {
+        p.load().map_err(prog_err(prog))?;
+    }
     let id = p.attach("syscalls", syscall).map_err(prog_err(prog))?;
     let link = p.take_link(id).map_err(prog_err(prog))?;
     match FdLink::try_from(link) {
         Ok(fd) => {
-            pins::replace(&loaded.bpffs, prog, fd)?;
+            pins::replace(&loaded.bpffs, syscall, fd)?;
             Ok(true)
         }
         Err(_) => {

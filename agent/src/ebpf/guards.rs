@@ -2,9 +2,11 @@
 //! tamper with the enforcer. A guard the kernel refuses is left out and said (status lists the
 //! protection as absent); it never costs the exec and connect enforcement.
 
+use std::{any::Any, path::Path};
+
 use agent_common::{
     names,
-    tamper::{delegator::NAME_MAX, GuardedFile},
+    tamper::{delegator::NAME_MAX, syscall, GuardedFile},
 };
 use aya::{
     maps::{lpm_trie::Key, HashMap, LpmTrie, Map, MapError},
@@ -12,7 +14,10 @@ use aya::{
     Btf, Pod,
 };
 
-use super::{attach::program, pins, LoadError, Loaded};
+use super::{
+    attach::{attach_tracepoint, program},
+    pins, LoadError, Loaded,
+};
 
 /// Writes what the guards protect, before they attach: this daemon's pid into `PROTECTED`,
 /// `files` into `GUARDED_FILES` and `delegators` into `DELEGATORS`, replacing a previous
@@ -131,4 +136,96 @@ fn attach_one(loaded: &mut Loaded, btf: &Btf, hook: &'static str) -> Result<(), 
     let id = p.attach().map_err(err)?;
     let link = p.take_link(id).map_err(err)?;
     pins::replace(&loaded.bpffs, hook, FdLink::from(link))
+}
+
+/// Fallback mode's guarded syscall tracepoints: each one's syscall number on this
+/// architecture, and what it guards. (The kernel hands BPF programs on syscall tracepoints a
+/// record whose first word is a `pt_regs` pointer, not the event id: the syscall number is
+/// what tells the calls apart.)
+pub const SYSCALL_TRACEPOINTS: &[(&str, libc::c_long, u32)] = &[
+    ("sys_enter_bpf", libc::SYS_bpf, syscall::BPF),
+    ("sys_enter_kill", libc::SYS_kill, syscall::KILL),
+    ("sys_enter_tkill", libc::SYS_tkill, syscall::TKILL),
+    ("sys_enter_tgkill", libc::SYS_tgkill, syscall::TGKILL),
+    ("sys_enter_ptrace", libc::SYS_ptrace, syscall::PTRACE),
+    (
+        "sys_enter_process_vm_readv",
+        libc::SYS_process_vm_readv,
+        syscall::PROCESS_VM,
+    ),
+    (
+        "sys_enter_process_vm_writev",
+        libc::SYS_process_vm_writev,
+        syscall::PROCESS_VM,
+    ),
+    (
+        "sys_enter_pidfd_open",
+        libc::SYS_pidfd_open,
+        syscall::PIDFD_OPEN,
+    ),
+    (
+        "sys_enter_init_module",
+        libc::SYS_init_module,
+        syscall::INIT_MODULE,
+    ),
+    (
+        "sys_enter_finit_module",
+        libc::SYS_finit_module,
+        syscall::FINIT_MODULE,
+    ),
+    (
+        "sys_enter_delete_module",
+        libc::SYS_delete_module,
+        syscall::DELETE_MODULE,
+    ),
+    (
+        "sys_enter_kexec_load",
+        libc::SYS_kexec_load,
+        syscall::KEXEC_LOAD,
+    ),
+    (
+        "sys_enter_kexec_file_load",
+        libc::SYS_kexec_file_load,
+        syscall::KEXEC_FILE_LOAD,
+    ),
+    ("sys_enter_reboot", libc::SYS_reboot, syscall::REBOOT),
+    ("sys_enter_mount", libc::SYS_mount, syscall::MOUNT),
+    ("sys_enter_fsopen", libc::SYS_fsopen, syscall::FSOPEN),
+    ("sys_enter_umount", libc::SYS_umount2, syscall::UMOUNT),
+    ("sys_enter_socket", libc::SYS_socket, syscall::SOCKET),
+    ("sys_enter_clone3", libc::SYS_clone3, syscall::CLONE3),
+];
+
+/// Fallback mode: attaches `tamper_syscall` to every guarded syscall tracepoint this kernel
+/// has, after telling it (`SYSCALL_GUARDS`) which syscall number guards what; returns the
+/// tracepoints attached and whether each link is pinned. A tracepoint the kernel lacks (no
+/// module or kexec support) guards nothing; one it refuses is said and left out (status lists
+/// what it protects as absent).
+pub fn attach_syscalls(
+    loaded: &mut Loaded,
+    tracefs: &Path,
+    unpinned: &mut Vec<Box<dyn Any + Send + Sync>>,
+) -> Vec<(&'static str, bool)> {
+    let present: Vec<(&'static str, u32, u32)> = SYSCALL_TRACEPOINTS
+        .iter()
+        .filter(|(tp, _, _)| tracefs.join("events/syscalls").join(tp).exists())
+        .map(|&(tp, nr, guard)| (tp, nr as u32, guard))
+        .collect();
+    let numbers: Vec<(u32, u32)> = present.iter().map(|&(_, nr, guard)| (nr, guard)).collect();
+    if let Err(e) = replace(loaded, names::SYSCALL_GUARDS, &numbers) {
+        tracing::warn!(error = %e, "fallback guards not attached: status lists them as absent");
+        return Vec::new();
+    }
+    let mut attached = Vec::new();
+    for (tp, _, _) in present {
+        match attach_tracepoint(loaded, names::PROG_TAMPER_SYSCALL, tp, unpinned) {
+            Ok(pinned) => attached.push((tp, pinned)),
+            Err(e) => tracing::warn!(
+                tracepoint = tp,
+                error = %e,
+                "the kernel refused a fallback guard: status lists what it protects as absent"
+            ),
+        }
+    }
+    attached
 }

@@ -12,7 +12,7 @@ use aya::{Ebpf, EbpfLoader};
 use thiserror::Error;
 
 pub use attach::{attach, Attached};
-pub use guards::{protect, DelegatorKey};
+pub use guards::{protect, DelegatorKey, SYSCALL_TRACEPOINTS};
 pub use pins::unload;
 
 /// The object built from `agent-ebpf` by build.rs.

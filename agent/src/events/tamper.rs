@@ -2,7 +2,7 @@
 
 use agent_common::{
     event::Event,
-    tamper::{capability, cgroup_dir, magic, socket, Tamper},
+    tamper::{capability, cgroup_dir, magic, socket, syscall, Tamper},
 };
 
 use super::{decode::c_string, record::TamperAttempt};
@@ -16,9 +16,16 @@ pub fn attempt(e: &Event) -> Option<TamperAttempt> {
         Tamper::CloneIntoCgroup => format!("clone flags {:#x}", e.dev),
         Tamper::Mount | Tamper::Unmount => match magic::name(e.ino) {
             Some(fs) => format!("{fs} file system"),
+            // Fallback mode kills on entry to umount2(), before the mount is known.
+            None if e.ino == 0 => "a file system (not known on entry to umount2)".to_owned(),
             None => format!("file system with magic {:#x}", e.ino),
         },
         Tamper::Bpf => format!("bpf command {}", bpf_command(e.ino)),
+        Tamper::Signal if e.ino == syscall::EVERY_PROCESS => {
+            format!("every process (pid -1), signal {}", e.dev)
+        }
+        // Fallback mode: `pidfd_open` of the daemon, the handle a signal would be sent through.
+        Tamper::Signal if e.dev == 0 => format!("pid {} (the daemon), through a pidfd", e.ino),
         Tamper::Signal => format!("pid {} (the daemon), signal {}", e.ino, e.dev),
         Tamper::Ptrace => format!("pid {} (the daemon), access mode {:#x}", e.ino, e.dev),
         Tamper::KernelLoad => format!(

@@ -1,13 +1,20 @@
 //! No way out (issue 11): an agent running as root inside its session tries to leave it, to
 //! blind or unload the enforcer, to reach around the socket hooks and to load kernel code.
 //! LSM mode refuses each with EPERM and reports a `tamper` event naming the attempt and its
-//! target; fallback mode refuses raw and ICMP inet sockets the same way and no other attempt,
-//! and says so in `status` (asserted here exactly as docs/operations.md documents it). The
-//! agent's ordinary work keeps working.
+//! target; fallback mode refuses raw and ICMP inet sockets the same way, kills the caller on
+//! entry to the system calls it can see (bpf, signals and traces of the daemon, guarded
+//! mounts, packet sockets, reboot, module loads, clone3 into a cgroup), reports the same
+//! event with the outcome `killed`, and says in `status` what it does not see (asserted here
+//! exactly as docs/operations.md documents it). The agent's ordinary work keeps working.
 
 use std::{fs, os::unix::fs::MetadataExt as _};
 
-use tests::{cgroup, env::Mode, outcome::Outcome, GroupSettings, TestBed};
+use tests::{
+    cgroup,
+    env::Mode,
+    outcome::{Outcome, Verdict},
+    GroupSettings, TestBed,
+};
 
 use super::{exec_rule, testbed};
 
@@ -25,10 +32,27 @@ fn attempt(t: &TestBed, args: &[&str]) -> Outcome {
     t.probe(&[&["tamper"], args].concat()).run()
 }
 
-/// In LSM mode: the attempt failed with EPERM and its tamper event names `what` and a target
-/// containing `target`.
+/// The attempt failed with EPERM and its tamper event names `what` and a target containing
+/// `target`.
 fn assert_refused(t: &TestBed, out: &Outcome, what: &str, target: &str) {
     out.assert_errno(libc::EPERM);
+    assert_reported(t, out, what, target, "refused");
+}
+
+/// Fallback mode: the process was killed on entry to the call, and its tamper event names
+/// `what` and a target containing `target`.
+fn assert_killed(t: &TestBed, out: &Outcome, what: &str, target: &str) {
+    assert_eq!(
+        out.verdict(),
+        Verdict::Killed {
+            signal: libc::SIGKILL
+        },
+        "{what} on {target}: {out}"
+    );
+    assert_reported(t, out, what, target, "killed");
+}
+
+fn assert_reported(t: &TestBed, out: &Outcome, what: &str, target: &str, outcome: &str) {
     let e = t
         .events()
         .wait_for(&format!("tamper {what} by {}", out.pid), |e| {
@@ -40,7 +64,7 @@ fn assert_refused(t: &TestBed, out: &Outcome, what: &str, target: &str) {
         .unwrap_or_else(|| panic!("no tamper field: {}", e.line));
     assert_eq!(
         (tamper.what.as_str(), e.action.as_str(), e.outcome.as_str()),
-        (what, "deny", "refused"),
+        (what, "deny", outcome),
         "{}",
         e.line
     );
@@ -50,6 +74,19 @@ fn assert_refused(t: &TestBed, out: &Outcome, what: &str, target: &str) {
         e.line
     );
     assert_eq!(e.agent.as_deref(), Some(t.name()), "{}", e.line);
+}
+
+/// Whether this kernel has the syscall tracepoint `name` (no module support: no
+/// `sys_enter_init_module`).
+fn has_tracepoint(name: &str) -> bool {
+    ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+        .iter()
+        .any(|t| {
+            std::path::Path::new(t)
+                .join("events/syscalls")
+                .join(name)
+                .exists()
+        })
 }
 
 /// The protection's state in `status --json`.
@@ -115,9 +152,15 @@ fn leaving_the_session(t: &TestBed, guarded: &str) {
         let _ = fs::remove_dir(dir);
     }
     if t.mode() == Mode::Fallback {
-        // Documented: fallback mode has no hook on these; status says so.
+        // Documented: fallback mode sees none of these but clone3(CLONE_INTO_CGROUP), whose
+        // caller is killed before the child exists; status says so.
         to_root.assert_ok();
-        clone_out.assert_ok();
+        assert_killed(
+            t,
+            &clone_out,
+            "clone_into_cgroup",
+            "clone flags 0x200000000",
+        );
         make_outside.assert_ok();
         remove_victim.assert_ok();
         assert_eq!(protection(t, "cgroup_escape_by_root"), "absent");
@@ -154,11 +197,7 @@ fn leaving_the_session(t: &TestBed, guarded: &str) {
 
 fn blinding_the_enforcer(t: &TestBed, guarded: &str) {
     if t.mode() == Mode::Fallback {
-        // Documented: in fallback mode a root agent can kill the daemon, remove the pins and
-        // use bpf(); status says so. (Not tried here: it would take this test's daemon down.)
-        assert_eq!(protection(t, "enforcer_tamper_by_root"), "absent");
-        assert_eq!(protection(t, "guarded_mounts"), "absent");
-        attempt(t, &["bpf-map-create"]).assert_ok();
+        blinding_the_enforcer_in_fallback_mode(t, guarded);
         return;
     }
     assert_eq!(protection(t, "enforcer_tamper_by_root"), "enforced");
@@ -226,6 +265,59 @@ fn blinding_the_enforcer(t: &TestBed, guarded: &str) {
     attempt(t, &["read", &format!("/proc/{daemon}/stat")]).assert_ok();
 }
 
+/// Fallback mode kills the caller on entry and the call itself runs: only attempts that change
+/// nothing are tried (a signal the daemon does not act on, a trace that does not stop it, a
+/// read of an unmapped address); removing pins is not seen (documented), so not tried.
+fn blinding_the_enforcer_in_fallback_mode(t: &TestBed, guarded: &str) {
+    assert_eq!(protection(t, "enforcer_tamper_by_root"), "detected");
+    assert_eq!(protection(t, "guarded_mounts"), "detected");
+    let daemon = t.agent().pid().expect("daemon pid").to_string();
+    let the_daemon = format!("pid {daemon} (the daemon)");
+    let map = t.agent().dirs().bpffs.join("maps").join("GRANTS");
+    let cont = attempt(t, &["kill", &daemon, "18"]);
+    assert_killed(t, &cont, "signal", &format!("{the_daemon}, signal 18"));
+    let seize = attempt(t, &["ptrace-seize", &daemon]);
+    assert_killed(t, &seize, "ptrace", &the_daemon);
+    let read = attempt(t, &["process-vm-read", &daemon]);
+    assert_killed(t, &read, "ptrace", &the_daemon);
+    let pidfd = attempt(t, &["pidfd-open", &daemon]);
+    assert_killed(
+        t,
+        &pidfd,
+        "signal",
+        &format!("{the_daemon}, through a pidfd"),
+    );
+    let create = attempt(t, &["bpf-map-create"]);
+    assert_killed(t, &create, "bpf", "BPF_MAP_CREATE");
+    let get = attempt(t, &["bpf-obj-get", &map.to_string_lossy()]);
+    assert_killed(t, &get, "bpf", "BPF_OBJ_GET");
+    // Mounting bpffs or cgroup2 kills the caller; the mount itself is made.
+    let spare = t.dir().join("spare-mounts");
+    let spare_s = spare.to_string_lossy().into_owned();
+    fs::create_dir_all(&spare).expect("mkdir");
+    let bpf = attempt(t, &["mount", "bpf", &spare_s]);
+    let cg = attempt(t, &["mount", "cgroup2", &spare_s]);
+    let umount = attempt(t, &["umount", &spare_s]);
+    while std::process::Command::new("umount")
+        .arg(&spare_s)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {}
+    assert_killed(t, &bpf, "mount", "bpf file system");
+    assert_killed(t, &cg, "mount", "cgroup2 file system");
+    assert_killed(t, &umount, "unmount", "not known on entry");
+    // A mount the sessions may make: tmpfs.
+    attempt(t, &["mount", "tmpfs", &spare_s]).assert_ok();
+    let _ = std::process::Command::new("umount").arg(&spare_s).status();
+
+    // None of it stopped the daemon, and the rule holds.
+    let status = t.agent().status_json();
+    assert_eq!(status["mode"], "fallback", "{status}");
+    let out = t.exec(&[guarded]);
+    t.assert_exec_refused(&out);
+}
+
 fn raw_network_and_kernel_loading(t: &TestBed) {
     let icmp = attempt(t, &["socket", AF_INET, SOCK_RAW, IPPROTO_ICMP]);
     assert_eq!(protection(t, "raw_sockets"), "enforced");
@@ -249,12 +341,23 @@ fn raw_network_and_kernel_loading(t: &TestBed) {
     }
     let packet = attempt(t, &["socket", AF_PACKET, SOCK_RAW, ETH_P_ALL_BE]);
     if t.mode() == Mode::Fallback {
-        // Documented: the cgroup socket hook sees inet sockets only, and the capability
-        // checks and kernel loading have no hook in fallback mode; status says so.
-        packet.assert_ok();
-        assert_eq!(protection(t, "packet_sockets"), "absent");
-        assert_eq!(protection(t, "host_administration"), "absent");
-        assert_eq!(protection(t, "kernel_loading"), "absent");
+        // Documented: the cgroup socket hook sees inet sockets only, so a packet socket kills
+        // its creator on entry to socket(); reboot and module loads kill the caller; network
+        // administration is not seen. Status says so.
+        assert_killed(t, &packet, "raw_socket", "packet socket, type raw");
+        assert_eq!(protection(t, "packet_sockets"), "detected");
+        assert_eq!(protection(t, "host_administration"), "detected");
+        let reboot = attempt(t, &["reboot-cad-off"]);
+        assert_killed(t, &reboot, "capability", "CAP_SYS_BOOT");
+        attempt(t, &["net-admin"]).assert_ok();
+        if has_tracepoint("sys_enter_init_module") {
+            let module = attempt(t, &["init-module"]);
+            assert_killed(t, &module, "kernel_load", "kernel module from memory");
+            assert_eq!(protection(t, "kernel_loading"), "detected");
+        } else {
+            eprintln!("init_module: not tried, this kernel has no module support");
+            assert_eq!(protection(t, "kernel_loading"), "absent");
+        }
         return;
     }
     assert_refused(t, &packet, "raw_socket", "packet socket, type raw");

@@ -12,6 +12,9 @@
 //! | `umount DIR` | `umount2(DIR, 0)` |
 //! | `kill PID SIG` | `kill(PID, SIG)` |
 //! | `ptrace PID` | `ptrace(PTRACE_ATTACH, PID)` (then detach) |
+//! | `ptrace-seize PID` | `ptrace(PTRACE_SEIZE, PID)` (the tracee is not stopped; then detach) |
+//! | `pidfd-open PID` | `pidfd_open(PID, 0)` |
+//! | `process-vm-read PID` | `process_vm_readv` of 8 bytes at PID's address 0x1000 |
 //! | `unlink PATH` | `unlink(PATH)` |
 //! | `rename FROM TO` | `rename(FROM, TO)` |
 //! | `bpf-map-create` | `bpf(BPF_MAP_CREATE)` of a one-entry array |
@@ -73,6 +76,16 @@ pub fn run(args: &[OsString]) -> CmdResult {
         // SAFETY: plain integers.
         "kill" => check(unsafe { libc::kill(num(1)? as i32, num(2)? as i32) } as i64),
         "ptrace" => ptrace(num(1)? as i32),
+        "ptrace-seize" => ptrace_seize(num(1)? as i32),
+        // SAFETY: plain integers; the fd is closed at once.
+        "pidfd-open" => check(unsafe {
+            let fd = libc::syscall(libc::SYS_pidfd_open, num(1)? as i32, 0);
+            if fd >= 0 {
+                libc::close(fd as i32);
+            }
+            fd
+        }),
+        "process-vm-read" => process_vm_read(num(1)? as i32),
         "unlink" => fs::remove_file(arg(1)?),
         "rename" => fs::rename(arg(1)?, arg(2)?),
         "bpf-map-create" => bpf_map_create(),
@@ -179,6 +192,28 @@ fn ptrace(pid: i32) -> io::Result<()> {
         libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0);
     }
     Ok(())
+}
+
+fn ptrace_seize(pid: i32) -> io::Result<()> {
+    // SAFETY: PTRACE_SEIZE and PTRACE_DETACH take no pointers.
+    check(unsafe { libc::ptrace(libc::PTRACE_SEIZE, pid, 0, 0) })?;
+    // SAFETY: as above.
+    unsafe { libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0) };
+    Ok(())
+}
+
+fn process_vm_read(pid: i32) -> io::Result<()> {
+    let mut buf = [0u8; 8];
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: 0x1000 as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: one local iovec over `buf`; the remote address is only read by the kernel.
+    check(unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) } as i64)
 }
 
 fn bpf(cmd: libc::c_long, attr: &[u64; 9]) -> io::Result<()> {
