@@ -112,7 +112,8 @@ pub struct Protection {
 pub enum ProtectionState {
     /// Refused before it happens (or the process is killed before it runs).
     Enforced,
-    /// Not refused, only reported.
+    /// Not prevented: reported (fallback mode also kills the caller on entry to the call,
+    /// which still runs).
     Detected,
     /// Neither refused nor reported.
     Absent,

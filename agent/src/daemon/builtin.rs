@@ -13,6 +13,7 @@ use policy::{Action, Cidr, Location, Match, NetMatch, Policy, PortRange, Protoco
 
 /// Id of the built-in rule, as events and `status` show it.
 pub const RULE_ID: &str = "countersign-control-plane";
+const DESCRIPTION: &str = "built in: agents may not reach the Countersign control plane";
 
 /// A place of the control plane the server announced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,15 +49,15 @@ impl ControlPlaneRule {
     }
 
     /// The prefixes of the server's host: each address, and when the server is on this host,
-    /// the whole loopback, the unspecified addresses (which also reach local listeners) and
-    /// every address of this host.
+    /// every way to reach this host ([`this_host`]).
     fn server_host(&self, local: &[IpAddr]) -> Vec<Cidr> {
-        let mut texts: Vec<String> = self.addrs.iter().map(IpAddr::to_string).collect();
+        let mut out = cidrs(&self.addrs.iter().map(IpAddr::to_string).collect::<Vec<_>>());
         if self.is_local(local) {
-            texts.extend(["127.0.0.0/8", "::1", "0.0.0.0", "::"].map(String::from));
-            texts.extend(local.iter().map(IpAddr::to_string));
+            out.extend(this_host(local));
+            out.sort();
+            out.dedup();
         }
-        cidrs(&texts)
+        out
     }
 
     /// What the rules deny: (prefixes, ports) pairs, the server's host first.
@@ -88,15 +89,12 @@ impl ControlPlaneRule {
     /// Puts the rules first in `policy` (`local`: this host's addresses). Refused when the
     /// policy uses the reserved id.
     pub fn inject(&self, policy: &mut Policy, local: &[IpAddr]) -> Result<(), String> {
-        if let Some(r) = policy.rules.iter().find(|r| r.id == RULE_ID) {
-            return Err(format!(
-                "{}: rule id '{RULE_ID}' is reserved for the built-in rule that keeps agents away from the control plane",
-                r.location
-            ));
-        }
+        reserved(policy, RULE_ID, "keeps agents away from the control plane")?;
         // Nothing resolved yet: no rule rather than a rule matching every address.
         for (i, (cidrs, ports)) in self.places(local).into_iter().enumerate() {
-            policy.rules.insert(i, rule(cidrs, ports));
+            policy
+                .rules
+                .insert(i, deny_rule(RULE_ID, DESCRIPTION, cidrs, ports));
         }
         Ok(())
     }
@@ -127,6 +125,27 @@ pub fn announced(endpoints: &[countersign_api::pb::Endpoint]) -> Vec<Endpoint> {
     out
 }
 
+/// Every way to reach this host (`local`: its interfaces' addresses): the whole loopback, the
+/// unspecified addresses (a connect to them reaches local listeners) and each address.
+pub(super) fn this_host(local: &[IpAddr]) -> Vec<Cidr> {
+    let mut texts: Vec<String> = ["127.0.0.0/8", "::1", "0.0.0.0", "::"]
+        .map(String::from)
+        .to_vec();
+    texts.extend(local.iter().map(IpAddr::to_string));
+    cidrs(&texts)
+}
+
+/// Refuses a policy that uses the id of a built-in rule (which does what `why` says).
+pub(super) fn reserved(policy: &Policy, id: &str, why: &str) -> Result<(), String> {
+    match policy.rules.iter().find(|r| r.id == id) {
+        Some(r) => Err(format!(
+            "{}: rule id '{id}' is reserved for the built-in rule that {why}",
+            r.location
+        )),
+        None => Ok(()),
+    }
+}
+
 fn cidrs(texts: &[String]) -> Vec<Cidr> {
     let mut cidrs: Vec<Cidr> = texts.iter().filter_map(|t| Cidr::parse(t).ok()).collect();
     cidrs.sort();
@@ -134,19 +153,17 @@ fn cidrs(texts: &[String]) -> Vec<Cidr> {
     cidrs
 }
 
-fn sorted(mut ports: Vec<u16>) -> Vec<u16> {
+pub(super) fn sorted(mut ports: Vec<u16>) -> Vec<u16> {
     ports.sort_unstable();
     ports.dedup();
     ports
 }
 
-/// One built-in deny rule.
-fn rule(cidrs: Vec<Cidr>, ports: Vec<u16>) -> Rule {
+/// One built-in rule denying TCP connections to `cidrs` on `ports`.
+pub(super) fn deny_rule(id: &str, description: &str, cidrs: Vec<Cidr>, ports: Vec<u16>) -> Rule {
     Rule {
-        id: RULE_ID.to_owned(),
-        description: Some(
-            "built in: agents may not reach the Countersign control plane".to_owned(),
-        ),
+        id: id.to_owned(),
+        description: Some(description.to_owned()),
         agents: Vec::new(),
         matcher: Match::Network(NetMatch {
             cidrs,
@@ -166,7 +183,7 @@ fn rule(cidrs: Vec<Cidr>, ports: Vec<u16>) -> Rule {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use policy::{ConnectAttempt, Transport};
 
     use super::*;
@@ -186,11 +203,17 @@ rules:
     action: allow
 "#;
 
-    fn policy() -> Policy {
+    /// A policy of two groups (`coding` allows by default, `ops` denies) whose one rule allows
+    /// the loopback (`everything-local`).
+    pub(in crate::daemon) fn policy() -> Policy {
         Policy::from_str("test.yaml", POLICY).expect("valid policy")
     }
 
-    fn connect(addr: &str, port: u16, transport: Transport) -> ConnectAttempt {
+    pub(in crate::daemon) fn connect(
+        addr: &str,
+        port: u16,
+        transport: Transport,
+    ) -> ConnectAttempt {
         ConnectAttempt {
             addr: addr.parse().expect("address"),
             port,

@@ -12,6 +12,7 @@ mod evidence;
 mod guarded;
 mod handler;
 mod install;
+mod local_ssh;
 mod names;
 pub mod outage;
 pub mod policy_source;

@@ -148,7 +148,7 @@ impl Daemon {
         self.install_policy(&mut state, (*base).clone(), files)
     }
 
-    /// Adds the built-in rule and installs `policy` (nothing changes on error).
+    /// Adds the built-in rules and installs `policy` (nothing changes on error).
     fn install_policy(
         &self,
         state: &mut PolicyState,
@@ -157,12 +157,14 @@ impl Daemon {
     ) -> Result<(u32, Vec<String>)> {
         let base = Arc::new(policy.clone());
         let mut policy = policy;
+        let local = crate::kernel::interfaces::addresses();
+        super::local_ssh::inject(&mut policy, &local, super::local_ssh::ports())
+            .map_err(|e| anyhow!("{e}"))?;
         if let Some(rule) = self
             .control_plane
             .as_ref()
             .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()).clone())
         {
-            let local = crate::kernel::interfaces::addresses();
             rule.inject(&mut policy, &local)
                 .map_err(|e| anyhow!("{e}"))?;
         }

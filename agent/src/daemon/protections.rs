@@ -40,6 +40,12 @@ pub fn of(
             "launch gives the agent a clean environment (no tokens of its launcher)",
         ),
     ];
+    out.push(item(
+        "local_ssh",
+        Enforced,
+        "built-in rule countersign-local-ssh: TCP connects to this host's ssh servers (port 22 \
+         and every port sshd listens on, every address of this host) refused",
+    ));
     if server {
         out.push(item(
             "control_plane",

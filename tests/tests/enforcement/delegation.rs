@@ -86,3 +86,73 @@ fn work_handed_to_the_agents_account_outside_the_session_is_judged() {
 fn outside_as(t: &TestBed, uid: u32, args: &[&str]) -> tests::Outcome {
     t.probe(args).outside().as_uid(uid).run()
 }
+
+/// sshd runs what a login asks for outside every session: the built-in rule
+/// `countersign-local-ssh` refuses a session's TCP connects to port 22 and to every port an ssh
+/// server of this host listens on (found when the policy is installed), at every address of
+/// this host, in both modes; the host's other ports stay the policy's.
+#[test]
+fn a_session_cannot_log_in_to_this_host_over_ssh() {
+    let mut t = testbed("local-ssh");
+    let sshd = StandInServer::start(&t.install_probe("sshd"), "127.0.0.1");
+    let other = TcpServer::bind("127.0.0.1", 0);
+    t.start_agent(&t.policy(""));
+    assert_eq!(t.agent().protection("local_ssh"), "enforced");
+    for (addr, port) in [
+        ("127.0.0.1", sshd.port),
+        ("127.0.0.1", 22),
+        ("127.9.9.9", 22),
+        ("0.0.0.0", sshd.port),
+    ] {
+        let out = t.probe(&["connect", "tcp", addr, &port.to_string()]).run();
+        out.assert_errno(libc::EPERM);
+        let e = t.events().wait_for_pid("connect", out.pid);
+        assert_eq!(
+            (e.rule.as_deref(), e.action.as_str()),
+            (Some("countersign-local-ssh"), "deny"),
+            "{addr}:{port}: {}",
+            e.line
+        );
+    }
+    let out = t
+        .probe(&["connect", "tcp", "127.0.0.1", &other.port().to_string()])
+        .run();
+    out.assert_ok();
+    other.assert_accepted();
+}
+
+/// A TCP server process of the test, outside every session, under the name its binary has.
+struct StandInServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl StandInServer {
+    /// Runs `cs-probe listen ADDR` from `bin` and waits for its port.
+    fn start(bin: &str, addr: &str) -> Self {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(bin)
+            .args(["listen", addr])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {bin}: {e}"));
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("piped stdout");
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("reading the stand-in's port");
+        let port = line
+            .trim()
+            .strip_prefix("port=")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{bin} listen printed {line:?}"));
+        StandInServer { child, port }
+    }
+}
+
+impl Drop for StandInServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

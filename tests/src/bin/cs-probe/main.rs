@@ -32,6 +32,7 @@
 //! - `connect-flood ADDR PORT N` — N `connect` calls of one UDP socket to ADDR:PORT as fast as
 //!   possible; prints `refused=<EPERM count> other=<other outcomes>`, exits 0.
 //! - `sleep SECS` — sleeps, prints `ok`.
+//! - `listen ADDR` — a TCP listener on ADDR (any port); prints `port=<n>` and waits to be killed.
 //! - `tamper ATTEMPT ARGS…` — one attempt on the enforcement itself, or a piece of an agent's
 //!   ordinary work next to it (see `tamper.rs`); prints `ok` or the errno.
 //!
@@ -83,6 +84,7 @@ fn main() {
         Some("sendto") => cmd_sendto(rest),
         Some("connect-flood") => cmd_connect_flood(rest),
         Some("sleep") => cmd_sleep(rest),
+        Some("listen") => cmd_listen(rest),
         Some("tamper") => tamper::run(rest),
         _ => Ok(target(&args)),
     };
@@ -325,6 +327,28 @@ fn cmd_sleep(args: &[OsString]) -> CmdResult {
     thread::sleep(Duration::from_secs_f64(secs));
     println!("ok");
     Ok(EXIT_OK)
+}
+
+/// `listen ADDR`: a TCP listener on ADDR, any port; prints `port=N`, then waits to be
+/// killed (a stand-in server, e.g. copied under the name `sshd`).
+fn cmd_listen(args: &[OsString]) -> CmdResult {
+    let addr = args
+        .first()
+        .and_then(|a| a.to_str())
+        .ok_or_else(|| Usage("listen ADDR".into()))?;
+    let listener = match std::net::TcpListener::bind((addr, 0)) {
+        Ok(l) => l,
+        Err(e) => {
+            report_errno(&e);
+            return Ok(EXIT_ERRNO);
+        }
+    };
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    println!("port={port}");
+    let _ = io::stdout().flush();
+    loop {
+        thread::sleep(Duration::from_secs(3600));
+    }
 }
 
 fn parse_destination<'a>(
