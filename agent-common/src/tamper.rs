@@ -47,7 +47,9 @@ pub enum Tamper {
     /// Connected to the unix socket of a delegator: a service that runs work outside the
     /// session for whoever connects ([`delegator`]: the docker, containerd and podman APIs,
     /// the system and user managers, the system bus). `path`: the name the listener bound;
-    /// `dev`: 1 for an abstract name (its leading NUL left out of `path`).
+    /// `dev`: [`delegator::ABSTRACT`] for an abstract name (its leading NUL left out of
+    /// `path`). Or wrote a delegator's spool (cron, at; `dev`: [`delegator::SPOOL`], `ino`:
+    /// the guarded file or directory, `path`: the entry's name).
     Delegator = 14,
     /// Created, removed or renamed a cgroup outside the caller's own cgroup subtree (removing
     /// an empty agent group's cgroup and creating it again would give it an id nobody
@@ -176,6 +178,10 @@ pub mod cgroup_dir {
 pub mod delegator {
     /// Longest name a unix socket can bind (`sizeof(sun_path)`).
     pub const NAME_MAX: usize = 108;
+    /// `dev` of a [`super::Tamper::Delegator`] event: a unix socket's abstract name.
+    pub const ABSTRACT: u64 = 1;
+    /// `dev` of a [`super::Tamper::Delegator`] event: an entry of a spool (cron, at).
+    pub const SPOOL: u64 = 2;
 
     /// The key of the pinned `DELEGATORS` longest-prefix-match trie for a name: a name ending
     /// with `/` is a directory and matches every socket bound below it (its bytes are the
@@ -214,6 +220,22 @@ pub mod guarded {
     /// A directory: nothing in it may be written, created, removed, renamed or linked, and
     /// nothing may be renamed into it.
     pub const DIRECTORY: u32 = 2;
+    /// A delegator's spool file (`/etc/crontab`): guarded like [`FILE`], reported as a
+    /// [`super::Tamper::Delegator`] attempt: what is written there runs outside the session.
+    pub const SPOOL_FILE: u32 = 3;
+    /// A delegator's spool directory (`/etc/cron.d`, `/var/spool/cron/crontabs`): guarded
+    /// like [`DIRECTORY`], reported as a [`super::Tamper::Delegator`] attempt.
+    pub const SPOOL_DIRECTORY: u32 = 4;
+
+    /// Whether nothing may change in a directory of this kind.
+    pub const fn directory(kind: u32) -> bool {
+        kind == DIRECTORY || kind == SPOOL_DIRECTORY
+    }
+
+    /// Whether this kind belongs to a delegator, not to the daemon.
+    pub const fn spool(kind: u32) -> bool {
+        kind == SPOOL_FILE || kind == SPOOL_DIRECTORY
+    }
 }
 
 const _: () = assert!(core::mem::size_of::<GuardedFile>() == 16);

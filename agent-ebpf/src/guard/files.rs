@@ -1,13 +1,14 @@
 //! The enforcer's files. On a bpf file system nothing may be removed or renamed (the pins keep
 //! the programs attached while no daemon runs). The daemon's own files and directories
 //! (`GUARDED_FILES`: state and run directories, policy files, certificates, its binary) may
-//! not be written, truncated, created, removed, renamed, linked or replaced.
+//! not be written, truncated, created, removed, renamed, linked or replaced; nor may the
+//! spools of cron and at (`GUARDED_FILES` too), whose jobs run outside the session.
 //!
 //! Each hook reads the identity of the directory (and of the entry, when it exists) and looks
 //! it up; only a guarded one costs the cgroup walk. `file_open` (in `session.rs`) checks
 //! writes through [`written`].
 
-use agent_common::tamper::{cgroup_dir, guarded, magic, GuardedFile, Tamper};
+use agent_common::tamper::{cgroup_dir, delegator, guarded, magic, GuardedFile, Tamper};
 use aya_ebpf::{macros::lsm, programs::LsmContext};
 
 use super::{judge, session, Attempt, Target};
@@ -122,27 +123,45 @@ fn changed(dir: usize, dentry: usize) -> Option<Attempt> {
 }
 
 /// The guarded identity that a change to the entry `dentry` of the directory inode `dir`
-/// touches: the entry's own file, or `dir` when it is a guarded directory.
+/// touches, and its kind: the entry's own file, or `dir` when it is a guarded directory.
 #[inline(always)]
-fn entry(dir: usize, dentry: usize) -> Result<Option<FileId>, Error> {
+fn entry(dir: usize, dentry: usize) -> Result<Option<(FileId, u32)>, Error> {
     let inode = kernel::dentry_inode(dentry)?;
     if inode != 0 {
         let id = kernel::inode_id(inode)?;
-        if lookup(id).is_some() {
-            return Ok(Some(id));
+        if let Some(kind) = lookup(id) {
+            return Ok(Some((id, kind)));
         }
     }
     let dir = kernel::inode_id(dir)?;
-    Ok((lookup(dir) == Some(guarded::DIRECTORY)).then_some(dir))
+    Ok(lookup(dir)
+        .filter(|k| guarded::directory(*k))
+        .map(|k| (dir, k)))
 }
 
 #[inline(always)]
-fn attempt(found: Result<Option<FileId>, Error>, dentry: usize) -> Option<Attempt> {
+fn attempt(found: Result<Option<(FileId, u32)>, Error>, dentry: usize) -> Option<Attempt> {
     match found {
-        Ok(Some(id)) => Some(file(id, dentry)),
+        Ok(Some((id, kind))) if guarded::spool(kind) => Some(spool(id, dentry)),
+        Ok(Some((id, _))) => Some(file(id, dentry)),
         Ok(None) => None,
         Err(_) => Some(file(UNKNOWN, dentry)),
     }
+}
+
+/// A change to a delegator's spool (`id`) through the name `dentry`: a job that would run
+/// outside the session.
+#[inline(always)]
+fn spool(id: FileId, dentry: usize) -> Attempt {
+    Attempt::new(
+        Tamper::Delegator,
+        Target {
+            dev: delegator::SPOOL,
+            ino: id.ino,
+            name: kernel::dentry_name(dentry).unwrap_or(0),
+            ..Target::default()
+        },
+    )
 }
 
 #[inline(always)]

@@ -1,7 +1,8 @@
-//! The daemon's own files, which no process of a session may change (LSM mode): the state
-//! and run directories (every entry), the policy files, the control plane's certificates and
-//! key, and the daemon's binary. Written into the pinned `GUARDED_FILES` map at start, before
-//! the guards attach (docs/operations.md, "The guards").
+//! The files no process of a session may change (LSM mode). The daemon's own: the state and
+//! run directories (every entry), the policy files, the control plane's certificates and key,
+//! and the daemon's binary. And the spools of cron and at, whose jobs run outside every
+//! session. Written into the pinned `GUARDED_FILES` map at start, before the guards attach
+//! (docs/operations.md, "The guards").
 
 use std::{
     fs,
@@ -20,8 +21,41 @@ const STATE_SUBDIRS: &[&str] = &["policy", "sessions"];
 /// How deep below the state directory directories are guarded.
 const MAX_DEPTH: usize = 4;
 
-/// The identities to guard, with their kind (`agent_common::tamper::guarded`).
+/// The spools of the services that run later what is written there, outside the session:
+/// cron (the system crontab and its directories, every account's crontab) and at (Debian's
+/// `/var/spool/cron/atjobs`, other distributions' `/var/spool/at`). A directory is guarded
+/// with the directories below it ([`SPOOL_DEPTH`] levels).
+pub const SPOOLS: &[&str] = &[
+    "/etc/crontab",
+    "/etc/anacrontab",
+    "/etc/cron.d",
+    "/etc/cron.hourly",
+    "/etc/cron.daily",
+    "/etc/cron.weekly",
+    "/etc/cron.monthly",
+    "/var/spool/cron",
+    "/var/spool/at",
+];
+const SPOOL_DEPTH: usize = 2;
+
+/// The identities to guard, with their kind (`agent_common::tamper::guarded`): the daemon's
+/// files, then the spools that exist on this host.
 pub fn identities(opts: &Options) -> Vec<(GuardedFile, u32)> {
+    let mut out = own(opts);
+    let mut spools = Vec::new();
+    for spool in SPOOLS {
+        directories(Path::new(spool), SPOOL_DEPTH, &mut spools);
+    }
+    out.extend(
+        spools
+            .iter()
+            .filter_map(|p| identity(p, guarded::SPOOL_FILE, guarded::SPOOL_DIRECTORY)),
+    );
+    out
+}
+
+/// The daemon's own files and directories.
+fn own(opts: &Options) -> Vec<(GuardedFile, u32)> {
     for sub in STATE_SUBDIRS {
         if let Err(e) = fs::create_dir_all(opts.state_dir.join(sub)) {
             tracing::warn!(dir = %opts.state_dir.join(sub).display(), error = %e, "cannot create");
@@ -37,7 +71,10 @@ pub fn identities(opts: &Options) -> Vec<(GuardedFile, u32)> {
     if let Ok(exe) = fs::read_link("/proc/self/exe") {
         paths.push(exe);
     }
-    paths.iter().filter_map(|p| identity(p)).collect()
+    paths
+        .iter()
+        .filter_map(|p| identity(p, guarded::FILE, guarded::DIRECTORY))
+        .collect()
 }
 
 /// `dir` and the directories below it, `depth` levels deep.
@@ -56,16 +93,13 @@ fn directories(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn identity(path: &Path) -> Option<(GuardedFile, u32)> {
+/// `path`'s identity, as `file` or `dir` by what it is; None when it does not exist.
+fn identity(path: &Path, file: u32, dir: u32) -> Option<(GuardedFile, u32)> {
     let meta = fs::metadata(path)
         .inspect_err(|e| tracing::debug!(path = %path.display(), error = %e, "not guarded"))
         .ok()?;
     let id = FileId::from_stat(meta.dev(), meta.ino());
-    let kind = if meta.is_dir() {
-        guarded::DIRECTORY
-    } else {
-        guarded::FILE
-    };
+    let kind = if meta.is_dir() { dir } else { file };
     Some((
         GuardedFile {
             dev: id.dev,

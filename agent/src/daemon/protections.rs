@@ -305,6 +305,25 @@ const GUARDED: &[Guarded] = &[
         fallback: Fallback::Absent,
         permits: group_flags::PERMIT_DELEGATORS,
     },
+    Guarded {
+        name: "delegator_spools",
+        needs: &[
+            "file_open",
+            "inode_create",
+            "inode_link",
+            "inode_symlink",
+            "inode_unlink",
+            "inode_rename",
+            "path_truncate",
+        ],
+        enforced: "writing, creating, renaming or removing cron and at jobs (/etc/crontab, \
+                   /etc/cron.d and cron.hourly to cron.monthly, /var/spool/cron, \
+                   /var/spool/at), which run outside the session, refused with EPERM (BPF LSM)",
+        absent: "a root agent can write a cron or at job, which runs outside the session \
+                 within a minute",
+        fallback: Fallback::Absent,
+        permits: group_flags::PERMIT_DELEGATORS,
+    },
 ];
 
 impl Guarded {
@@ -408,6 +427,7 @@ mod tests {
             "enforcer_files",
             "kernel_loading",
             "delegator_sockets",
+            "delegator_spools",
             "root_sessions",
         ];
         assert_eq!(

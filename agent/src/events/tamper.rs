@@ -2,7 +2,7 @@
 
 use agent_common::{
     event::Event,
-    tamper::{capability, cgroup_dir, magic, socket, syscall, Tamper},
+    tamper::{capability, cgroup_dir, delegator, magic, socket, syscall, Tamper},
 };
 
 use super::{decode::c_string, record::TamperAttempt};
@@ -65,7 +65,12 @@ pub fn attempt(e: &Event) -> Option<TamperAttempt> {
             format!("create {} in cgroup {}", name(), e.ino)
         }
         Tamper::CgroupDir => format!("remove {} from cgroup {}", name(), e.ino),
-        Tamper::Delegator if e.dev == 1 => format!("unix socket @{} (abstract)", name()),
+        Tamper::Delegator if e.dev == delegator::ABSTRACT => {
+            format!("unix socket @{} (abstract)", name())
+        }
+        Tamper::Delegator if e.dev == delegator::SPOOL => {
+            format!("{} in a cron or at spool (inode {})", name(), e.ino)
+        }
         Tamper::Delegator => format!("unix socket {}", name()),
     };
     Some(TamperAttempt { what, target })

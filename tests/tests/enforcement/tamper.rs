@@ -430,6 +430,49 @@ fn handing_work_to_delegators(t: &TestBed) {
 /// A listener where an account's session bus lives (its runtime directory also holds its
 /// systemd --user manager and rootless docker): for a uid nobody has, so no real service is
 /// disturbed.
+/// cron and at run later, outside every session, what is written in their spools: a root
+/// agent may not write a job there (LSM mode); reading them stays allowed. In fallback mode
+/// nothing sees it, status says so, and the test does not write the host's cron spools.
+#[test]
+fn a_root_agent_cannot_hand_work_to_cron_or_at() {
+    let mut t = testbed("no-cron");
+    let spools = [
+        std::path::Path::new("/etc/cron.d"),
+        std::path::Path::new("/var/spool/cron/crontabs"),
+    ];
+    let crontab = spools[1].join("root");
+    if t.mode() == Mode::Lsm {
+        // The VM has no cron: make its spools before the daemon starts, as cron's package
+        // would.
+        for dir in spools {
+            fs::create_dir_all(dir).expect("spool directory");
+        }
+        fs::write(&crontab, "# nothing scheduled\n").expect("root's crontab");
+    }
+    t.start_agent(&t.policy(""));
+    if t.mode() == Mode::Fallback {
+        assert_eq!(protection(&t, "delegator_spools"), "absent");
+        return;
+    }
+    assert_eq!(protection(&t, "delegator_spools"), "enforced");
+    let s = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    let job = spools[0].join("escape");
+    let new_job = attempt(&t, &["create", &s(&job)]);
+    assert_refused(&t, &new_job, "delegator", "escape in a cron or at spool");
+    let edit = attempt(&t, &["write", &s(&crontab)]);
+    assert_refused(&t, &edit, "delegator", "root in a cron or at spool");
+    let renamed = spools[1].join("daemon");
+    let moved = attempt(&t, &["rename", &s(&crontab), &s(&renamed)]);
+    assert_refused(&t, &moved, "delegator", "root in a cron or at spool");
+    assert!(!job.exists() && !renamed.exists());
+    assert_eq!(
+        fs::read_to_string(&crontab).expect("crontab"),
+        "# nothing scheduled\n"
+    );
+    // Reading them is ordinary work (`crontab -l`).
+    attempt(&t, &["read", &s(&crontab)]).assert_ok();
+}
+
 fn user_bus() -> (std::path::PathBuf, std::os::unix::net::UnixListener) {
     let runtime =
         std::path::PathBuf::from(format!("/run/user/{}", 64_000 + std::process::id() % 1000));
