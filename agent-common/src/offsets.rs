@@ -75,4 +75,7 @@ pub struct Offsets {
     pub unix_address_len: u32,
     /// `unix_address.name` (the `struct sockaddr_un` the socket was bound to)
     pub unix_address_name: u32,
+    /// `sock.sk_cgrp_data`, whose first word is the cgroup v2 the socket was created in
+    /// (5.10-5.15: a tagged word, a pointer only when its two low bits are clear)
+    pub sock_cgroup: u32,
 }

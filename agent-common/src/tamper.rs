@@ -185,15 +185,15 @@ pub mod delegator {
 
     /// The key of the pinned `DELEGATORS` longest-prefix-match trie for a name: a name ending
     /// with `/` is a directory and matches every socket bound below it (its bytes are the
-    /// prefix); any other name matches itself alone (its bytes and the NUL that ends a bound
-    /// path name). The kernel side looks up the whole bound name, zero-padded. None for a
-    /// name too long to be bound or holding a NUL.
+    /// prefix); a name ending with `*` matches every name that starts with what comes before
+    /// the `*` (`/tmp/tmux-*`: every account's tmux directory); any other name matches itself
+    /// alone (its bytes and the NUL that ends a bound path name). The kernel side looks up the
+    /// whole bound name, zero-padded. None for a name too long to be bound or holding a NUL.
     pub fn key(name: &str) -> Option<(u32, [u8; NAME_MAX])> {
-        let bytes = name.as_bytes();
-        let len = if name.ends_with('/') {
-            bytes.len()
-        } else {
-            bytes.len() + 1
+        let (bytes, len) = match name.strip_suffix('*') {
+            Some(prefix) => (prefix.as_bytes(), prefix.len()),
+            None if name.ends_with('/') => (name.as_bytes(), name.len()),
+            None => (name.as_bytes(), name.len() + 1),
         };
         if bytes.is_empty() || len > NAME_MAX || bytes.contains(&0) {
             return None;
@@ -374,7 +374,10 @@ mod tests {
         let (bits, data) = delegator::key("/run/docker.sock").expect("a name");
         // The NUL is part of the prefix: `/run/docker.sock.old` is another name.
         assert_eq!((bits, &data[..17]), (136, &b"/run/docker.sock\0"[..]));
+        let (bits, data) = delegator::key("/tmp/tmux-*").expect("a prefix");
+        assert_eq!((bits, &data[..11]), (80, &b"/tmp/tmux-\0"[..]));
         assert_eq!(delegator::key(""), None);
+        assert_eq!(delegator::key("*"), None);
         assert_eq!(delegator::key(&"x".repeat(108)), None);
         assert!(delegator::key(&"x".repeat(107)).is_some());
     }

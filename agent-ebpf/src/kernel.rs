@@ -241,6 +241,18 @@ pub fn task_tgid(task: usize) -> Result<u32, Error> {
     read(task, off!(task_tgid))
 }
 
+/// The id of the cgroup v2 the socket `sk` was created in; None when the kernel does not say
+/// (5.10-5.15 with the net_cls or net_prio v1 controller in use tag the word instead).
+#[inline(always)]
+pub fn sock_cgroup_id(sk: usize) -> Result<Option<u64>, Error> {
+    let word: u64 = read(sk, off!(sock_cgroup))?;
+    if word == 0 || word & 3 != 0 {
+        return Ok(None);
+    }
+    let kn: usize = read(word as usize, off!(cgroup_kn))?;
+    Ok(Some(read(kn, off!(kernfs_id))?))
+}
+
 /// The name a unix socket is bound to: the address of its `sun_path` and how many bytes of it
 /// the address holds (a path name ends at its NUL; an abstract name starts with one). None for
 /// a socket bound to nothing.

@@ -1,11 +1,18 @@
 //! No delegation through a unix socket: a watched process may not connect to a service that
 //! runs work for whoever connects, outside the caller's cgroup (the container engines' APIs,
-//! the system and user managers, the system bus; `agent_common::tamper::delegator`). The
-//! listener is known by the name it bound, which the caller cannot change.
+//! the system and user managers, the system bus, tmux and screen servers;
+//! `agent_common::tamper::delegator`). The listener is known by the name it bound, which the
+//! caller cannot change. A listener created in the caller's own cgroup (a tmux server the
+//! agent started) is the session's own: what it runs stays in the session, judged.
 
-use agent_common::tamper::{delegator::NAME_MAX, Tamper};
+use agent_common::tamper::{
+    delegator::{self, NAME_MAX},
+    Tamper,
+};
 use aya_ebpf::{
-    helpers::generated::bpf_probe_read_kernel, macros::lsm, maps::lpm_trie::Key,
+    helpers::generated::{bpf_get_current_cgroup_id, bpf_probe_read_kernel},
+    macros::lsm,
+    maps::lpm_trie::Key,
     programs::LsmContext,
 };
 
@@ -42,13 +49,28 @@ fn delegator(listener: usize) -> Option<Attempt> {
         }
     }
     DELEGATORS.get(&key)?;
+    if same_cgroup(listener) {
+        return None;
+    }
     let abstract_name = key.data[0] == 0;
     Some(Attempt::new(
         Tamper::Delegator,
         Target {
-            dev: abstract_name as u64,
+            dev: if abstract_name {
+                delegator::ABSTRACT
+            } else {
+                0
+            },
             name: path + abstract_name as usize,
             ..Target::default()
         },
     ))
+}
+
+/// Whether `listener` was created in the caller's own cgroup (a read error: no).
+#[inline(always)]
+fn same_cgroup(listener: usize) -> bool {
+    // SAFETY: helper without arguments.
+    let own = unsafe { bpf_get_current_cgroup_id() };
+    matches!(kernel::sock_cgroup_id(listener), Ok(Some(id)) if id == own)
 }

@@ -9,7 +9,7 @@ use crate::ebpf::DelegatorKey;
 
 /// Names as the services bind them (both spellings where `/var/run` is a symlink to `/run`:
 /// the kernel keeps the name the listener gave). An entry ending with `/` is a directory:
-/// every socket bound below it.
+/// every socket bound below it; one ending with `*`, every name that starts with the rest.
 pub const BUILT_IN: &[&str] = &[
     // Container engines: `docker run -v /:/host --privileged` is root on the host.
     "/run/docker.sock",
@@ -30,7 +30,9 @@ pub const BUILT_IN: &[&str] = &[
     // docker and podman, and its credential agents (ssh-agent, gpg-agent, keyrings).
     "/run/user/",
     "/var/run/user/",
-    // screen servers (tmux's live in /tmp/tmux-UID/: see docs/operations.md).
+    // tmux and screen servers: a window of a server outside the session runs whatever the
+    // agent types, unjudged (a server the agent started in its own cgroup stays open to it).
+    "/tmp/tmux-*",
     "/run/screen/",
     "/var/run/screen/",
 ];

@@ -298,8 +298,9 @@ const GUARDED: &[Guarded] = &[
         needs: &["unix_stream_connect"],
         enforced: "connecting to the unix sockets of services that run work outside the \
                    session (docker, containerd, podman, CRI-O, the system manager and bus, \
-                   every account's runtime directory: systemd --user, session buses) refused \
-                   with EPERM (BPF LSM)",
+                   every account's runtime directory: systemd --user, session buses; tmux \
+                   and screen servers) refused with EPERM unless the session created the \
+                   listener (BPF LSM)",
         absent: "an agent that can open a delegator's socket (a root agent, or an account \
                  in the docker group) has it run work outside the session, unjudged",
         fallback: Fallback::Absent,

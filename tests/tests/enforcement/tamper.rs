@@ -410,6 +410,17 @@ fn handing_work_to_delegators(t: &TestBed) {
         assert_refused(t, &direct, "delegator", &target);
         assert_refused(t, &symlinked, "delegator", &target);
         assert_refused(t, &linked, "delegator", &target);
+        // A tmux server outside the session (the agent's own account's or another's): a
+        // window there runs whatever the agent types. One the agent starts itself stays open.
+        let tmux = std::path::Path::new("/tmp/tmux-0");
+        fs::create_dir_all(tmux).expect("tmux directory");
+        let server = tmux.join("default");
+        let _ = fs::remove_file(&server);
+        let _server = UnixListener::bind(&server).expect("bind a tmux-like server");
+        let window = attempt(t, &["unix-connect", &s(&server)]);
+        assert_refused(t, &window, "delegator", "unix socket /tmp/tmux-0/default");
+        attempt(t, &["unix-serve-self", &s(&tmux.join("own"))]).assert_ok();
+        let _ = fs::remove_file(&server);
         // A name of the built-in list, bound where no such service runs in the VM.
         if !std::path::Path::new("/run/docker.sock").exists() {
             let docker = std::path::Path::new("/run/docker.sock");

@@ -314,6 +314,11 @@ fn offsets_agree_with_known_layout() {
             "{file}: unix_address.name {}",
             o.unix_address_name
         );
+        assert!(
+            o.sock_cgroup > 100 && o.sock_cgroup < o.unix_sock_addr,
+            "{file}: sock.sk_cgrp_data {}",
+            o.sock_cgroup
+        );
     }
 }
 

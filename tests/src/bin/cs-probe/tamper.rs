@@ -28,6 +28,7 @@
 //! | `truncate PATH` | `truncate(PATH, 0)` |
 //! | `reboot-cad-off` | `reboot(LINUX_REBOOT_CMD_CAD_OFF)`: needs `CAP_SYS_BOOT`, changes nothing that matters |
 //! | `net-admin` | `ioctl(SIOCSIFMTU)` setting `lo`'s MTU to what it is: needs `CAP_NET_ADMIN` |
+//! | `unix-serve-self PATH` | binds and listens on PATH, connects to it, removes it: a server the agent started itself |
 //! | `unix-connect PATH` | `connect` of a unix stream socket to PATH (`@NAME`: an abstract name) |
 
 use std::{ffi::OsString, fs, io, os::unix::ffi::OsStrExt as _};
@@ -116,6 +117,7 @@ pub fn run(args: &[OsString]) -> CmdResult {
         "reboot-cad-off" => check(unsafe { libc::reboot(libc::LINUX_REBOOT_CMD_CAD_OFF) } as i64),
         "net-admin" => same_mtu_on_lo(),
         "unix-connect" => unix_connect(arg(1)?),
+        "unix-serve-self" => unix_serve_self(arg(1)?),
         other => return Err(Usage(format!("tamper: unknown attempt {other}"))),
     };
     Ok(report(result))
@@ -153,6 +155,15 @@ fn unix_connect(path: &OsString) -> io::Result<()> {
         None => net::SocketAddr::from_pathname(path)?,
     };
     net::UnixStream::connect_addr(&addr).map(drop)
+}
+
+fn unix_serve_self(path: &OsString) -> io::Result<()> {
+    let _ = fs::remove_file(path);
+    let listener = std::os::unix::net::UnixListener::bind(path)?;
+    let connected = unix_connect(path);
+    drop(listener);
+    let _ = fs::remove_file(path);
+    connected
 }
 
 fn cgroup_move(dir: &OsString) -> io::Result<()> {
