@@ -127,7 +127,7 @@ fn network(i: usize) -> String {
         1 => format!("{{ cidr: [\"fd00:{i:x}::/32\"], ports: [443], protocol: any }}"),
         2 => format!("{{ cidr: [192.168.{i}.0/24, 198.51.100.{i}/32], protocol: udp }}"),
         3 => format!(
-            "{{ cidr: [127.0.0.0/8], ports: [{}, \"1-1023\"], protocol: tcp }}",
+            "{{ cidr: [127.0.0.0/8], ports: [\"{}-1023\"], protocol: tcp }}",
             1 + i
         ),
         _ => format!(
