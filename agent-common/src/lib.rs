@@ -109,6 +109,8 @@ pub mod names {
         "socket_create",
         "capable",
         "unix_stream_connect",
+        "mmap_file",
+        "file_mprotect",
     ];
 }
 

@@ -78,4 +78,6 @@ pub struct Offsets {
     /// `sock.sk_cgrp_data`, whose first word is the cgroup v2 the socket was created in
     /// (5.10-5.15: a tagged word, a pointer only when its two low bits are clear)
     pub sock_cgroup: u32,
+    /// `vm_area_struct.vm_file`
+    pub vma_file: u32,
 }

@@ -56,6 +56,11 @@ pub enum Tamper {
     /// watches). `ino`: cgroup id of the parent directory; `path`: the cgroup's name; `dev`:
     /// [`cgroup_dir::CREATE`] or [`cgroup_dir::REMOVE`].
     CgroupDir = 15,
+    /// Mapped executable (`mmap` or `mprotect` with `PROT_EXEC`), other than as its own
+    /// program, a binary that an exec rule denies or sends to approval: the dynamic loader
+    /// running it (`ld.so BINARY`) would run it unjudged. `dev`, `ino`: the binary; `path`:
+    /// its name.
+    Loader = 16,
 }
 
 crate::verdict::names!(Tamper {
@@ -74,6 +79,7 @@ crate::verdict::names!(Tamper {
     CgroupWrite => "cgroup_write",
     Delegator => "delegator",
     CgroupDir => "cgroup_dir",
+    Loader => "loader",
 });
 
 impl Tamper {

@@ -66,15 +66,27 @@ pub fn current_task() -> usize {
 pub fn parent_of(task: usize) -> Result<(u32, Option<FileId>), Error> {
     let parent: usize = read(task, off!(task_real_parent))?;
     let ppid: u32 = read(parent, off!(task_tgid))?;
-    let mm: usize = read(parent, off!(task_mm))?;
+    Ok((ppid, exe_id(parent)?))
+}
+
+/// The identity of the binary `task` runs (None without an mm, e.g. a kernel thread).
+#[inline(always)]
+pub fn exe_id(task: usize) -> Result<Option<FileId>, Error> {
+    let mm: usize = read(task, off!(task_mm))?;
     if mm == 0 {
-        return Ok((ppid, None));
+        return Ok(None);
     }
     let exe: usize = read(mm, off!(mm_exe_file))?;
     if exe == 0 {
-        return Ok((ppid, None));
+        return Ok(None);
     }
-    Ok((ppid, Some(file_id(exe)?)))
+    Ok(Some(file_id(exe)?))
+}
+
+/// `vma->vm_file` (0 for anonymous memory).
+#[inline(always)]
+pub fn vma_file(vma: usize) -> Result<usize, Error> {
+    read(vma, off!(vma_file))
 }
 
 /// Address of the new image's argv array: `mm->start_stack` holds argc, then the pointers.

@@ -6,6 +6,7 @@ use agent_common::{
         ExecRules, ExecRulesKey, ExecSlot, NetKey, NetRules, NetSlot, ANY_BINARY, EXEC_SLOTS,
         NET_GENERATION_BITS, NET_SLOTS,
     },
+    Action,
 };
 use aya_ebpf::maps::lpm_trie::Key;
 
@@ -63,6 +64,31 @@ pub fn judge_exec(f: &ExecFacts, default: u32) -> Verdict {
     }
     scan_exec(f, ANY_BINARY, &mut best);
     best
+}
+
+/// Whether a rule of generation `generation` denies `binary` or sends it to approval, in any
+/// group and under any arguments (the loader guard: a binary that is guarded at all may not be
+/// mapped executable other than by its own exec).
+#[inline(always)]
+pub fn guarded_binary(generation: u32, binary: u32) -> bool {
+    let key = ExecRulesKey { generation, binary };
+    let Some(rules) = EXEC_RULES.get_ptr(&key) else {
+        return false;
+    };
+    // SAFETY: map value pointer valid for this program run.
+    let rules: &ExecRules = unsafe { &*rules };
+    let mut i = 0usize;
+    while i < EXEC_SLOTS {
+        if i as u32 >= rules.count {
+            break;
+        }
+        let a = rules.slots[i].action;
+        if a == Action::Deny as u32 || a == Action::Approve as u32 {
+            return true;
+        }
+        i += 1;
+    }
+    false
 }
 
 /// Scans one binary's rule slots for the first (lowest-numbered) one that matches.

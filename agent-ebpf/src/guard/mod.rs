@@ -19,6 +19,7 @@ mod delegators;
 mod enforcer;
 mod files;
 mod kernel_load;
+mod loader;
 mod mounts;
 mod session;
 mod sockets;

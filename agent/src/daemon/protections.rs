@@ -57,7 +57,7 @@ pub fn of(
         item(
             "copied_binaries",
             Absent,
-            "a copy of a guarded binary, a memfd image or the dynamic loader runs it unjudged",
+            "a copy of a guarded binary or a memfd image of it runs unjudged",
         ),
         delegation(&without_accounts(groups)),
     ]);
@@ -148,6 +148,16 @@ const GUARDED: &[Guarded] = &[
             "raw and ICMP IPv4/IPv6 sockets refused with EPERM (cgroup sock_create)",
         ),
         permits: group_flags::PERMIT_PING | group_flags::PERMIT_RAW_SOCKETS,
+    },
+    Guarded {
+        name: "loader",
+        needs: &["mmap_file", "file_mprotect"],
+        enforced: "a binary an exec rule denies or sends to approval may not be mapped \
+                   executable other than by its own exec: the dynamic loader cannot run it \
+                   (`ld.so BINARY` fails with EPERM; BPF LSM)",
+        absent: "the dynamic loader runs a guarded binary unjudged (`ld.so BINARY`)",
+        fallback: Fallback::Absent,
+        permits: 0,
     },
     Guarded {
         name: "packet_sockets",
@@ -420,6 +430,7 @@ mod tests {
         let without_guards = [
             "copied_binaries",
             "delegation",
+            "loader",
             "packet_sockets",
             "host_administration",
             "cgroup_escape_by_root",

@@ -72,6 +72,13 @@ pub fn attempt(e: &Event) -> Option<TamperAttempt> {
             format!("{} in a cron or at spool (inode {})", name(), e.ino)
         }
         Tamper::Delegator => format!("unix socket {}", name()),
+        Tamper::Loader => format!(
+            "{} (device {}:{}, inode {}) mapped executable: a binary exec rules guard",
+            name(),
+            e.dev >> 20,
+            e.dev & 0xfffff,
+            e.ino
+        ),
     };
     Some(TamperAttempt { what, target })
 }

@@ -97,3 +97,57 @@ fn script_with_the_guarded_binary_as_interpreter_is_refused() {
     out.assert_ran();
     assert!(out.printed(&format!("ran {allowed} by-script")), "{out}");
 }
+
+/// The dynamic loader of this machine (and of the VMs, whose initramfs copies it to the same
+/// path).
+const LOADER: &str = "/lib64/ld-linux-x86-64.so.2";
+
+/// `ld.so BINARY` runs a binary without an exec of it: the kernel sees the loader executed,
+/// and the loader maps the binary itself. LSM mode refuses the executable mapping (the loader
+/// fails, the binary never runs) and reports a `loader` tamper event; a binary no rule guards
+/// still runs through the loader. Fallback mode has no hook there: status says so, and the
+/// guarded binary runs (asserted as documented).
+#[test]
+fn the_dynamic_loader_does_not_run_a_guarded_binary() {
+    assert!(
+        std::path::Path::new(LOADER).exists(),
+        "{LOADER} is missing: this test needs the dynamic loader"
+    );
+    let mut t = testbed("via-loader");
+    let guarded = start_guarding(&mut t);
+    let plain = t.install_probe("bin/plain");
+    let through = t.exec(&[LOADER, &guarded, "through", "the", "loader"]);
+    if t.mode() == tests::env::Mode::Fallback {
+        assert_eq!(t.agent().protection("loader"), "absent");
+        through.assert_success();
+        assert_eq!(t.probe_log().len(), 1, "{:?}", t.probe_log());
+        return;
+    }
+    assert_eq!(t.agent().protection("loader"), "enforced");
+    assert!(
+        t.probe_log().is_empty(),
+        "the guarded binary ran through the loader: {:?} ({through})",
+        t.probe_log()
+    );
+    let e = t
+        .events()
+        .wait_for(&format!("tamper loader by {}", through.pid), |e| {
+            e.kind == "tamper" && e.tgid == through.pid
+        });
+    let tamper = e.tamper.clone().expect("tamper field");
+    assert_eq!(
+        (tamper.what.as_str(), e.outcome.as_str()),
+        ("loader", "refused"),
+        "{}",
+        e.line
+    );
+    let (_, ino) = file_identity(&guarded);
+    assert!(
+        tamper.target.starts_with("guarded ") && tamper.target.contains(&format!("inode {ino}")),
+        "{}",
+        e.line
+    );
+    // Ordinary work: a binary no rule guards, through the loader.
+    t.exec(&[LOADER, &plain, "plain"]).assert_success();
+    assert_eq!(t.probe_log().len(), 1, "{:?}", t.probe_log());
+}

@@ -71,5 +71,6 @@ pub fn resolve_offsets(btf: &Btf) -> Result<Offsets, BtfError> {
         unix_address_name: btf.member_offset("unix_address", "name")?,
         // `struct sock_cgroup_data`: a union (5.10) or a struct (5.16+), no scalar width.
         sock_cgroup: btf.member_offset("sock", "sk_cgrp_data")?,
+        vma_file: field("vm_area_struct", "vm_file", PTR)?,
     })
 }
