@@ -83,7 +83,7 @@ pub struct Settings {
 ///
 /// By default the LSM mode runs on the oldest and the newest series (5.10, 6.12) and the
 /// fallback boot on 6.1; `--kernel 6.1` adds 6.1's LSM run. (Since the LSM guards, every
-/// daemon start loads 22 LSM programs and every file operation in the guest passes them: an
+/// daemon start loads 25 LSM programs and every file operation in the guest passes them: an
 /// LSM run takes 1100 to 1200 s under emulation, and a third one would take the whole run
 /// past an hour.)
 pub fn vm_matrix(kernels: &[Series]) -> Vec<(Series, bool)> {

@@ -40,7 +40,7 @@ pub struct Options {
     /// Kill an integration run (the host run or one VM) after this many seconds. A hang is
     /// caught long before by the guest's lockup reports and the 600 s silence limit; this
     /// bounds a run that is merely slow (the 5.10 VM stage takes about 1200 s on 2 cores
-    /// since every daemon start also loads and attaches the 21 LSM guards under emulation).
+    /// since every daemon start also loads and attaches the 24 LSM guards under emulation).
     #[arg(long, default_value_t = 2400)]
     timeout: u64,
 }
