@@ -4,6 +4,8 @@
 //! other processes pay one or two kernel reads; only then does it look the caller's agent group
 //! up. A watched caller is refused with EPERM and the attempt is reported as a tamper event.
 //! In monitor mode the attempt is reported and let through, like every other refusal.
+//! Fallback mode has one guard of its own (`syscalls`): a watched process entering one of the
+//! system calls above is killed on entry and reported the same way.
 
 use agent_common::{
     event::{flags, EventKind},

@@ -121,6 +121,7 @@ fn the_dynamic_loader_does_not_run_a_guarded_binary() {
         assert_eq!(t.agent().protection("loader"), "absent");
         through.assert_success();
         assert_eq!(t.probe_log().len(), 1, "{:?}", t.probe_log());
+        t.probe(&["tamper", "map-exec", &guarded]).run().assert_ok();
         return;
     }
     assert_eq!(t.agent().protection("loader"), "enforced");
@@ -147,7 +148,22 @@ fn the_dynamic_loader_does_not_run_a_guarded_binary() {
         "{}",
         e.line
     );
-    // Ordinary work: a binary no rule guards, through the loader.
+    // A loader of its own: mapped readable, then made executable.
+    let own = t.probe(&["tamper", "map-exec", &guarded]).run();
+    own.assert_errno(libc::EPERM);
+    let e = t
+        .events()
+        .wait_for(&format!("tamper loader by {}", own.pid), |e| {
+            e.kind == "tamper" && e.tgid == own.pid
+        });
+    assert_eq!(
+        e.tamper.as_ref().map(|x| x.what.as_str()),
+        Some("loader"),
+        "{}",
+        e.line
+    );
+    // Ordinary work: a binary no rule guards, through the loader and mapped executable.
     t.exec(&[LOADER, &plain, "plain"]).assert_success();
     assert_eq!(t.probe_log().len(), 1, "{:?}", t.probe_log());
+    t.probe(&["tamper", "map-exec", &plain]).run().assert_ok();
 }

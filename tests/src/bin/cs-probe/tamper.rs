@@ -28,6 +28,7 @@
 //! | `truncate PATH` | `truncate(PATH, 0)` |
 //! | `reboot-cad-off` | `reboot(LINUX_REBOOT_CMD_CAD_OFF)`: needs `CAP_SYS_BOOT`, changes nothing that matters |
 //! | `net-admin` | `ioctl(SIOCSIFMTU)` setting `lo`'s MTU to what it is: needs `CAP_NET_ADMIN` |
+//! | `map-exec PATH` | `mmap(PATH, PROT_READ)`, then `mprotect(PROT_READ \| PROT_EXEC)`: a loader of one's own |
 //! | `unix-serve-self PATH` | binds and listens on PATH, connects to it, removes it: a server the agent started itself |
 //! | `unix-connect PATH` | `connect` of a unix stream socket to PATH (`@NAME`: an abstract name) |
 
@@ -118,6 +119,7 @@ pub fn run(args: &[OsString]) -> CmdResult {
         "net-admin" => same_mtu_on_lo(),
         "unix-connect" => unix_connect(arg(1)?),
         "unix-serve-self" => unix_serve_self(arg(1)?),
+        "map-exec" => map_exec(arg(1)?),
         other => return Err(Usage(format!("tamper: unknown attempt {other}"))),
     };
     Ok(report(result))
@@ -155,6 +157,35 @@ fn unix_connect(path: &OsString) -> io::Result<()> {
         None => net::SocketAddr::from_pathname(path)?,
     };
     net::UnixStream::connect_addr(&addr).map(drop)
+}
+
+fn map_exec(path: &OsString) -> io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    let file = fs::File::open(path)?;
+    let len = 4096;
+    // SAFETY: a fresh private read-only mapping of an open file, unmapped before returning.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the mapping made above.
+    let r = unsafe { libc::mprotect(p, len, libc::PROT_READ | libc::PROT_EXEC) };
+    let e = io::Error::last_os_error();
+    // SAFETY: the mapping made above.
+    unsafe { libc::munmap(p, len) };
+    if r != 0 {
+        return Err(e);
+    }
+    Ok(())
 }
 
 fn unix_serve_self(path: &OsString) -> io::Result<()> {
