@@ -53,6 +53,11 @@ pub mod flags {
     pub const INTERPRETED: u32 = 1 << 6;
     /// The refused operation was a UDP sendmsg rather than a connect.
     pub const SENDMSG: u32 = 1 << 7;
+    /// Exec: the file was written by a watched process (or has no name: a memfd, `O_TMPFILE`).
+    pub const AGENT_WRITTEN: u32 = 1 << 8;
+    /// Exec: the file is a copy of a guarded binary, recognised by its content
+    /// (`crate::identity`); `Event::detail` is that binary's id.
+    pub const COPY: u32 = 1 << 9;
 }
 
 /// One judged operation.
@@ -104,7 +109,8 @@ pub struct Event {
     pub argv_len: u32,
     /// Bytes used in `path` (without the NUL).
     pub path_len: u32,
-    /// Tamper events: what was tried ([`crate::tamper::Tamper`]); 0 for other kinds.
+    /// Tamper events: what was tried ([`crate::tamper::Tamper`]). Exec events with
+    /// [`flags::COPY`]: the id of the guarded binary the file is a copy of. Otherwise 0.
     pub detail: u32,
     /// Destination port (host byte order) for connects.
     pub port: u16,

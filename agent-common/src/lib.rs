@@ -14,6 +14,7 @@ pub mod binding;
 pub mod event;
 pub mod grant;
 pub mod hash;
+pub mod identity;
 pub mod matching;
 pub mod offsets;
 pub mod policy;
@@ -67,6 +68,8 @@ pub mod names {
     pub const GUARDED_FILES: &str = "GUARDED_FILES";
     pub const DELEGATORS: &str = "DELEGATORS";
     pub const SYSCALL_GUARDS: &str = "SYSCALL_GUARDS";
+    pub const CONTENTS: &str = "CONTENTS";
+    pub const WRITTEN: &str = "WRITTEN";
 
     pub const PROG_BPRM_CHECK: &str = "bprm_check_security";
     pub const PROG_ENTER_EXECVE: &str = "sys_enter_execve";
@@ -84,6 +87,9 @@ pub mod names {
     /// Fallback mode only: kills a watched process entering a system call LSM mode refuses
     /// (`agent_common::tamper::syscall`); attached to each of those syscall tracepoints.
     pub const PROG_TAMPER_SYSCALL: &str = "tamper_syscall";
+    /// Fallback mode only: marks the files a watched process opened for writing (LSM mode
+    /// marks them in `file_open`); attached to the exit tracepoints of the open syscalls.
+    pub const PROG_MARK_WRITTEN: &str = "mark_written";
 
     /// LSM mode's guards (`agent-ebpf/src/guard`), each program named after its LSM hook.
     pub const GUARDS: &[&str] = &[
@@ -136,4 +142,6 @@ mod pod {
     unsafe impl aya::Pod for policy::ExecSlot {}
     unsafe impl aya::Pod for policy::NetSlot {}
     unsafe impl aya::Pod for policy::NetRules {}
+    unsafe impl aya::Pod for identity::ContentKey {}
+    unsafe impl aya::Pod for identity::FileKey {}
 }

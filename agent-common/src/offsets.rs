@@ -36,6 +36,18 @@ pub struct Offsets {
     pub bprm_interp: u32,
     /// `linux_binprm.argc`
     pub bprm_argc: u32,
+    /// `linux_binprm.buf` (the file's first `BINPRM_BUF_SIZE` bytes)
+    pub bprm_buf: u32,
+    /// `inode.__i_nlink` (0: a memfd, an `O_TMPFILE` or an unlinked file)
+    pub inode_nlink: u32,
+    /// `task_struct.files`
+    pub task_files: u32,
+    /// `files_struct.fdt`
+    pub files_fdt: u32,
+    /// `fdtable.max_fds`
+    pub fdtable_max_fds: u32,
+    /// `fdtable.fd`
+    pub fdtable_fd: u32,
     /// `task_struct.cgroups` (the task's `css_set`)
     pub task_cgroups: u32,
     /// `css_set.dfl_cgrp` (the task's cgroup v2)

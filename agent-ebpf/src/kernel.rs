@@ -1,7 +1,7 @@
 //! Reads of kernel structures at offsets the daemon resolved from the running kernel's BTF.
 
 use agent_common::offsets::Offsets;
-use aya_ebpf::helpers::{bpf_get_current_task, bpf_probe_read_kernel};
+use aya_ebpf::helpers::{bpf_get_current_task, bpf_probe_read_kernel, bpf_probe_read_kernel_buf};
 
 use crate::Error;
 
@@ -105,6 +105,10 @@ pub struct Bprm {
     /// The caller named another file (a script): this level runs its interpreter.
     pub interpreted: bool,
     pub argc: u32,
+    /// The `struct linux_binprm *` itself (its `buf` holds the file's head).
+    pub ptr: usize,
+    /// The file's link count (0: a memfd, an `O_TMPFILE` or an unlinked file).
+    pub links: u32,
 }
 
 #[inline(always)]
@@ -113,12 +117,42 @@ pub fn bprm(bprm: usize) -> Result<Bprm, Error> {
     let filename: usize = read(bprm, off!(bprm_filename))?;
     let interp: usize = read(bprm, off!(bprm_interp))?;
     let argc: i32 = read(bprm, off!(bprm_argc))?;
+    let inode: usize = read(file, off!(file_inode))?;
     Ok(Bprm {
-        file: file_id(file)?,
+        file: inode_id(inode)?,
         interp,
         interpreted: interp != filename,
         argc: argc as u32,
+        ptr: bprm,
+        links: read(inode, off!(inode_nlink))?,
     })
+}
+
+/// `bprm->buf`: the first bytes of the file being executed, as the kernel read them.
+#[inline(always)]
+pub fn bprm_head(
+    bprm: usize,
+    dst: &mut [u8; agent_common::identity::HEAD_LEN],
+) -> Result<(), Error> {
+    if bprm == 0 {
+        return Err(Error::NullPointer);
+    }
+    let src = (bprm + off!(bprm_buf)) as *const u8;
+    // SAFETY: the helper validates the kernel address.
+    unsafe { bpf_probe_read_kernel_buf(src, dst) }.map_err(|_| Error::KernelRead)
+}
+
+/// The `struct file *` behind descriptor `fd` of `task` (`task->files->fdt->fd[fd]`).
+#[inline(always)]
+pub fn fd_file(task: usize, fd: u64) -> Result<usize, Error> {
+    let files: usize = read(task, off!(task_files))?;
+    let fdt: usize = read(files, off!(files_fdt))?;
+    let max: u32 = read(fdt, off!(fdtable_max_fds))?;
+    if fd >= max as u64 {
+        return Err(Error::KernelRead);
+    }
+    let fds: usize = read(fdt, off!(fdtable_fd))?;
+    read(fds, fd as usize * 8)
 }
 
 /// The current task's cgroup v2, for walking up to its ancestors. (The

@@ -14,6 +14,7 @@ mod evidence;
 mod exec;
 mod grants;
 mod guard;
+mod identity;
 mod kernel;
 mod maps;
 mod rules;
@@ -43,6 +44,8 @@ pub enum Error {
 // of common fields, the syscall number, then `args[6]`): a stable tracing ABI.
 const SYS_ENTER_ARG0: usize = 16;
 const SYS_ENTER_NR: usize = 8;
+/// `ret` of `struct trace_event_raw_sys_exit` (common fields, the syscall number, `ret`).
+const SYS_EXIT_RET: usize = 16;
 
 /// `syscalls/sys_enter_execve`: capture argv. An error here is not a decision: the exec is
 /// judged later from the new image's arguments (flagged `ARGV_FROM_IMAGE`).

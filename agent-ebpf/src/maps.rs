@@ -6,6 +6,7 @@
 use agent_common::{
     event::Event,
     grant::{Grant, GrantKey},
+    identity::{ContentKey, FileKey, MAX_WRITTEN},
     policy::{
         AccountKey, BinaryKey, ExecRules, ExecRulesKey, Group, NetKey, NetRules, State, WatchKey,
     },
@@ -14,7 +15,9 @@ use agent_common::{
 };
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LpmTrie, LruPerCpuHashMap, PerCpuArray, ProgramArray, RingBuf},
+    maps::{
+        Array, HashMap, LpmTrie, LruHashMap, LruPerCpuHashMap, PerCpuArray, ProgramArray, RingBuf,
+    },
 };
 
 /// Events to the daemon. 4 MiB holds a few thousand events while the daemon restarts.
@@ -33,6 +36,16 @@ pub static ACCOUNTS: HashMap<AccountKey, u64> = HashMap::pinned(1024, 0);
 
 #[map]
 pub static BINARIES: HashMap<BinaryKey, u32> = HashMap::pinned(8192, 0);
+
+/// Guarded ELF binaries by normalised head (`agent_common::identity`) → binary id: how a copy
+/// is recognised.
+#[map]
+pub static CONTENTS: HashMap<ContentKey, u32> = HashMap::pinned(8192, 0);
+
+/// Files watched processes opened for writing (`identity::mark`); only these, and nameless
+/// files, are looked up in `CONTENTS` when executed.
+#[map]
+pub static WRITTEN: LruHashMap<FileKey, u32> = LruHashMap::pinned(MAX_WRITTEN, 0);
 
 #[map]
 pub static EXEC_RULES: HashMap<ExecRulesKey, ExecRules> = HashMap::pinned(4096, 0);

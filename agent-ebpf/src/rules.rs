@@ -49,6 +49,8 @@ pub struct ExecFacts<'a> {
     pub parent: u32,
     /// None while the arguments are not known.
     pub argv: Option<&'a Argv>,
+    /// How the binary was known (`flags::AGENT_WRITTEN`, `flags::COPY`), for the event.
+    pub identity: u32,
 }
 
 /// First rule (in policy order) matching the exec, else the group default.

@@ -2,6 +2,7 @@
 
 use agent_common::{
     grant::{Grant, GrantKey},
+    identity::ContentKey,
     names,
     policy::{
         AccountKey, BinaryKey, ExecRules, ExecRulesKey, Group, NetKey, NetRules, State, WatchKey,
@@ -22,6 +23,8 @@ pub struct Maps {
     /// Accounts judged as a group's wherever they run → the group's cgroup id.
     pub accounts: HashMap<MapData, AccountKey, u64>,
     pub binaries: HashMap<MapData, BinaryKey, u32>,
+    /// Guarded ELF binaries by normalised head (`agent_common::identity`).
+    pub contents: HashMap<MapData, ContentKey, u32>,
     pub exec_rules: HashMap<MapData, ExecRulesKey, ExecRules>,
     pub net_rules: LpmTrie<MapData, NetKey, NetRules>,
     pub grants: HashMap<MapData, GrantKey, Grant>,
@@ -41,6 +44,7 @@ impl Maps {
             watched: typed(ebpf, names::WATCHED)?,
             accounts: typed(ebpf, names::ACCOUNTS)?,
             binaries: typed(ebpf, names::BINARIES)?,
+            contents: typed(ebpf, names::CONTENTS)?,
             exec_rules: typed(ebpf, names::EXEC_RULES)?,
             net_rules: typed(ebpf, names::NET_RULES)?,
             grants: typed(ebpf, names::GRANTS)?,

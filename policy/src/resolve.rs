@@ -1,8 +1,10 @@
 //! File identities: rules name paths, the kernel compares the (device, inode) of the file
 //! really executed, so a symlink, a hard link or a bind mount of a named binary is the same
-//! binary, and a copy of it is not.
+//! binary; a copy that an agent wrote is recognised by its head (`agent_common::identity`).
 
-use std::{fmt, os::unix::fs::MetadataExt, path::Path};
+use std::{fmt, io::Read as _, os::unix::fs::MetadataExt, path::Path};
+
+use agent_common::identity::HEAD_LEN;
 
 /// Identity of a file as the kernel reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -47,6 +49,12 @@ impl fmt::Display for FileId {
 pub trait Resolver {
     /// None when the path names no file here.
     fn identity(&self, path: &Path) -> Option<FileId>;
+
+    /// The file's head as the kernel reads it before choosing a loader (its first
+    /// `HEAD_LEN` bytes, zeros after a shorter file); None when it cannot be read.
+    fn head(&self, _path: &Path) -> Option<[u8; HEAD_LEN]> {
+        None
+    }
 }
 
 /// Resolves paths on this host: `stat` following symlinks, regular files only.
@@ -57,6 +65,21 @@ impl Resolver for HostResolver {
     fn identity(&self, path: &Path) -> Option<FileId> {
         let md = std::fs::metadata(path).ok()?;
         md.is_file().then(|| FileId::from_stat(md.dev(), md.ino()))
+    }
+
+    fn head(&self, path: &Path) -> Option<[u8; HEAD_LEN]> {
+        let mut head = [0u8; HEAD_LEN];
+        let mut file = std::fs::File::open(path).ok()?;
+        let mut filled = 0;
+        while filled < HEAD_LEN {
+            match file.read(&mut head[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+        Some(head)
     }
 }
 

@@ -57,6 +57,12 @@ pub struct Event {
     /// Tamper events: what was tried, and at what.
     #[serde(default)]
     pub tamper: Option<Tamper>,
+    /// Exec: a watched process wrote the executed file (or it has no name).
+    #[serde(default)]
+    pub agent_written: bool,
+    /// Exec: the guarded binary the executed file is a copy of.
+    #[serde(default)]
+    pub copy_of: Option<String>,
     /// The line as the daemon wrote it, for messages.
     #[serde(skip)]
     pub line: String,

@@ -10,6 +10,8 @@
 mod args;
 #[path = "enforcement/attach.rs"]
 mod attach;
+#[path = "enforcement/copies.rs"]
+mod copies;
 #[path = "enforcement/delegation.rs"]
 mod delegation;
 #[path = "enforcement/exec.rs"]

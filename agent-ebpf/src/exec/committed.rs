@@ -9,6 +9,7 @@ use crate::{
     argv::{self, Argv, CAPTURED, DEFERRED, PENDING_EXEC, SCRATCH_ARGV},
     enforce::{self, Outcome},
     grants::Op,
+    identity,
     kernel::{self, Bprm},
     maps::{count, EXEC_TAIL},
     rules::{self, ExecFacts, Verdict},
@@ -25,8 +26,12 @@ pub struct ExecCtx {
     pub dev: u64,
     pub ino: u64,
     pub interp: usize,
+    /// The `struct linux_binprm *` (valid until the tracepoint returns: the tail call runs
+    /// within it).
+    pub bprm: usize,
     pub interpreted: u32,
     pub argc: u32,
+    pub links: u32,
     pub old_pid: u32,
     pub mode: u32,
     pub ppid: u32,
@@ -85,8 +90,10 @@ fn prepare(w: &Watched, old_pid: u32, bprm_ptr: usize, mode: Mode) -> Result<(),
             dev: b.file.dev,
             ino: b.file.ino,
             interp: b.interp,
+            bprm: b.ptr,
             interpreted: b.interpreted as u32,
             argc: b.argc,
+            links: b.links,
             old_pid,
             mode: mode as u32,
             ppid,
@@ -113,6 +120,8 @@ pub fn judge_committed() -> Result<(), Error> {
         interp: c.interp,
         interpreted: c.interpreted != 0,
         argc: c.argc,
+        ptr: c.bprm,
+        links: c.links,
     };
     // SAFETY: map value valid for this run; the entry is removed only at the end.
     let entry: Option<&Argv> = PENDING_EXEC.get_ptr(&c.old_pid).map(|p| unsafe { &*p });
@@ -146,13 +155,22 @@ pub fn judge_committed() -> Result<(), Error> {
     if !must_judge {
         return Ok(());
     }
-    let binary = rules::binary_id(w.generation, b.file.dev, b.file.ino);
+    let id = match identity::of_exec(w.generation, &b) {
+        Ok(id) => id,
+        Err(e) => {
+            if fail_closed(w, e) != 0 {
+                kill();
+            }
+            return Err(e);
+        }
+    };
     let facts = ExecFacts {
         generation: w.generation,
         group: w.group.id,
-        binary,
+        binary: id.binary,
         parent: c.parent,
         argv: Some(image),
+        identity: id.flags,
     };
     let v = rules::judge_exec(&facts, w.group.default_exec);
     let fp = argv::fingerprint(image, b.file.dev, b.file.ino);
@@ -169,7 +187,7 @@ pub fn judge_committed() -> Result<(), Error> {
         o.flags |= flags::KILLED;
     }
     if o.report {
-        report(w, &v, &o, &b, fp, c.ppid, Some(image), extra);
+        report(w, &v, &o, &b, fp, c.ppid, &facts, extra);
     }
     Ok(())
 }

@@ -68,7 +68,7 @@ fn decide(w: &Watched, b: &Bprm, tid: u32, known: Option<&Argv>) -> Result<i32, 
     let o = enforce::outcome(w, &v, fp, &op);
     count(stats::EXEC_JUDGED);
     if o.report {
-        report(w, &v, &o, b, fp, ppid, known, 0);
+        report(w, &v, &o, b, fp, ppid, &facts, 0);
     }
     if o.refuse {
         count(stats::EXEC_REFUSED);

@@ -17,6 +17,7 @@ use crate::{
     argv::{self, Argv},
     emit,
     enforce::Outcome,
+    identity,
     kernel::{self, Bprm},
     maps::count,
     rules::{self, ExecFacts, Verdict},
@@ -82,14 +83,15 @@ pub(crate) fn facts<'a>(
     let parent = parent.map_or(rules::NO_BINARY, |p| {
         rules::binary_id(w.generation, p.dev, p.ino)
     });
-    let binary = rules::binary_id(w.generation, b.file.dev, b.file.ino);
+    let id = identity::of_exec(w.generation, b)?;
     Ok((
         ExecFacts {
             generation: w.generation,
             group: w.group.id,
-            binary,
+            binary: id.binary,
             parent,
             argv,
+            identity: id.flags,
         },
         ppid,
     ))
@@ -104,7 +106,7 @@ pub(crate) fn report(
     b: &Bprm,
     fp: u64,
     ppid: u32,
-    argv: Option<&Argv>,
+    f: &ExecFacts,
     extra: u32,
 ) {
     let Some(mut entry) = emit::start(EventKind::Exec, w, v, o) else {
@@ -117,12 +119,15 @@ pub(crate) fn report(
         (*e).dev = b.file.dev;
         (*e).ino = b.file.ino;
         (*e).ppid = ppid;
-        (*e).flags |= extra;
+        (*e).flags |= extra | f.identity;
+        if f.identity & flags::COPY != 0 {
+            (*e).detail = f.binary;
+        }
         if b.interpreted {
             (*e).flags |= flags::INTERPRETED;
         }
     }
-    match argv {
+    match f.argv {
         Some(a) => emit::set_argv(e, a),
         // SAFETY: reserved record.
         None => unsafe { (*e).argc = b.argc },

@@ -12,17 +12,17 @@ use agent_common::{
 use aya_ebpf::{helpers::bpf_probe_read_kernel_str_bytes, macros::lsm, programs::LsmContext};
 
 use super::{files, judge, Attempt, Target};
-use crate::{kernel, Error};
+use crate::{identity, kernel, Error};
 
-/// `FMODE_WRITE` (`linux/fs.h`).
-const FMODE_WRITE: u32 = 0x2;
 /// `CLONE_INTO_CGROUP` (uapi `linux/sched.h`, 5.7+).
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// `file_open(struct file *file)`, opened for writing: a file of a cgroup file system, or one
-/// of the daemon's files (`files::written`).
+/// of the daemon's files (`files::written`). Every file a watched process opens for writing is
+/// marked (`identity::mark`).
 #[lsm(hook = "file_open")]
 pub fn file_open(ctx: LsmContext) -> i32 {
+    identity::mark(ctx.arg(0));
     // Could not tell: a watched caller is refused, any other is not.
     judge(
         opened_for_writing(ctx.arg(0))
@@ -32,7 +32,7 @@ pub fn file_open(ctx: LsmContext) -> i32 {
 
 #[inline(always)]
 fn opened_for_writing(file: usize) -> Result<Option<Attempt>, Error> {
-    if kernel::file_mode(file)? & FMODE_WRITE == 0 {
+    if kernel::file_mode(file)? & identity::FMODE_WRITE == 0 {
         return Ok(None);
     }
     let dentry = kernel::file_dentry(file)?;

@@ -182,6 +182,8 @@ mod tests {
             flags: vec![],
             generation: 0,
             tamper: None,
+            agent_written: false,
+            copy_of: None,
         }
     }
 

@@ -111,6 +111,9 @@ pub fn install(
     for (k, v) in &compiled.binaries {
         maps.binaries.insert(k, v, 0)?;
     }
+    for (k, v) in &compiled.contents {
+        maps.contents.insert(k, v, 0)?;
+    }
     for (k, v) in &compiled.exec_rules {
         maps.exec_rules.insert(k, v, 0)?;
     }
@@ -124,6 +127,11 @@ pub fn install(
         rules: compiled.rule_ids.clone(),
         groups: groups.into_iter().map(|(_, _, info)| info).collect(),
         files,
+        binaries: compiled
+            .binary_paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
     });
     if let Some(prev) = previous {
         fn rule(names: &GenNames, n: u32) -> Option<&String> {
@@ -171,6 +179,7 @@ fn clear_generation(maps: &mut Maps, generation: u32) {
     remove_where(&mut maps.watched, |k| k.generation == generation);
     remove_where(&mut maps.accounts, |k| k.generation == generation);
     remove_where(&mut maps.binaries, |k| k.generation == generation);
+    remove_where(&mut maps.contents, |k| k.generation == generation);
     remove_where(&mut maps.exec_rules, |k| k.generation == generation);
     let be = generation.to_be_bytes();
     let stale: Vec<Key<NetKey>> = maps

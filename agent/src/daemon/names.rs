@@ -31,6 +31,9 @@ pub struct GenNames {
     /// Groups by index (group id - 1).
     pub groups: Vec<GroupInfo>,
     pub files: Vec<String>,
+    /// A path naming each binary, by binary id - 1 (events name the original of a copy).
+    #[serde(default)]
+    pub binaries: Vec<String>,
 }
 
 /// Both generations (events in flight may carry the previous one).
@@ -104,5 +107,12 @@ impl Names for Generations {
 
     fn group(&self, generation: u32, group: u32) -> Option<String> {
         self.group_info(generation, group).map(|g| g.name.clone())
+    }
+
+    fn binary(&self, generation: u32, binary: u32) -> Option<String> {
+        self.of(generation)?
+            .binaries
+            .get((binary as usize).checked_sub(1)?)
+            .cloned()
     }
 }

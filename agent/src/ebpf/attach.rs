@@ -127,6 +127,17 @@ pub fn attach(
             .map_err(prog_err(prog))?;
         a.programs
             .push(pin_at_root(loaded, prog, link, cgroup_root)?);
+        for tp in WRITE_OPENS {
+            if tp != "sys_exit_openat" && !tracefs.join("events/syscalls").join(tp).exists() {
+                continue;
+            }
+            let pinned = attach_tracepoint(loaded, names::PROG_MARK_WRITTEN, tp, &mut a._unpinned)?;
+            a.programs.push((
+                tp,
+                format!("tracepoint/syscalls/{tp} ({})", names::PROG_MARK_WRITTEN),
+                pinned,
+            ));
+        }
         for (tp, pinned) in guards::attach_syscalls(loaded, tracefs, &mut a._unpinned) {
             a.guards.push(tp);
             a.programs.push((
@@ -145,6 +156,17 @@ pub fn attach(
     pins::drop_stale(&loaded.bpffs, &keep);
     Ok(a)
 }
+
+/// Fallback mode: the exits of the system calls that open files, where `mark_written` marks
+/// the ones a watched process opened for writing (LSM mode marks them in `file_open`). Every
+/// kernel has `openat`; the others are attached where the architecture has them. `io_uring`
+/// opens pass no system call exit: docs/architecture.md says so.
+const WRITE_OPENS: [&str; 4] = [
+    "sys_exit_openat",
+    "sys_exit_openat2",
+    "sys_exit_open",
+    "sys_exit_creat",
+];
 
 /// Pins the link of the cgroup program `prog` (named after its hook) attached at the root;
 /// returns its `status` line.

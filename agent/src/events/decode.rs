@@ -15,6 +15,10 @@ pub trait Names {
     fn rule(&self, generation: u32, rule: u32) -> Option<String>;
     /// Agent group name of group id `group` in `generation`.
     fn group(&self, generation: u32, group: u32) -> Option<String>;
+    /// A path that names binary id `binary` in `generation`.
+    fn binary(&self, _generation: u32, _binary: u32) -> Option<String> {
+        None
+    }
 }
 
 /// Decodes raw ring buffer bytes; None when they are not an event of this build.
@@ -99,6 +103,12 @@ pub fn record(
         flags: flag_names(e.flags),
         generation: e.generation,
         tamper,
+        agent_written: exec && e.flags & flags::AGENT_WRITTEN != 0,
+        copy_of: (exec && e.flags & flags::COPY != 0).then(|| {
+            names
+                .binary(e.generation, e.detail)
+                .unwrap_or_else(|| format!("binary {}", e.detail))
+        }),
     })
 }
 

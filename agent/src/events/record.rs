@@ -49,6 +49,14 @@ pub struct Record {
     pub parents: Vec<Parent>,
     /// Extra facts: `argv_from_image`, `interpreted`, `sendmsg`, `failed_closed`.
     pub flags: Vec<String>,
+    /// Exec: the file was written by a watched process (or has no name: a memfd, an
+    /// `O_TMPFILE`). Absent when not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub agent_written: bool,
+    /// Exec: the guarded binary (a path its rule names) this file is a copy of, recognised by
+    /// content. Absent when not a copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_of: Option<String>,
     /// Policy generation the decision was made with.
     pub generation: u32,
     /// Tamper events: what was tried and at what. (Absent from other lines, so that lines

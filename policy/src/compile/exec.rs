@@ -7,6 +7,7 @@ use std::{
 
 use agent_common::{
     hash,
+    identity::{self, ContentKey},
     policy::{
         BinaryKey, ExecRules, ExecRulesKey, ExecSlot, ANY_BINARY, EXEC_SLOTS, MAX_ARG_PATTERNS,
     },
@@ -22,6 +23,7 @@ use crate::{
 /// The exec part of a compiled policy.
 pub(super) struct Exec {
     pub binaries: Vec<(BinaryKey, u32)>,
+    pub contents: Vec<(ContentKey, u32)>,
     /// First path naming each binary, by id - 1.
     pub paths: Vec<PathBuf>,
     pub rules: Vec<(ExecRulesKey, ExecRules)>,
@@ -33,6 +35,7 @@ struct Binaries<'a> {
     resolver: &'a dyn Resolver,
     ids: HashMap<FileId, u32>,
     keys: Vec<(BinaryKey, u32)>,
+    contents: Vec<(ContentKey, u32)>,
     paths: Vec<PathBuf>,
 }
 
@@ -67,6 +70,7 @@ impl Binaries<'_> {
                     ino: f.ino,
                 };
                 self.keys.push((key, id));
+                self.content(&p.path, id);
             }
             if !found.contains(&id) {
                 found.push(id);
@@ -79,6 +83,29 @@ impl Binaries<'_> {
             return None;
         }
         Some(found)
+    }
+}
+
+impl Binaries<'_> {
+    /// Files binary `id` under its content too, when it is an ELF executable whose head no
+    /// earlier binary has (two identical files are one program: the first named wins).
+    fn content(&mut self, path: &std::path::Path, id: u32) {
+        let Some(mut head) = self.resolver.head(path) else {
+            return;
+        };
+        if !identity::is_elf64(&head) {
+            return;
+        }
+        identity::normalise(&mut head);
+        if self.contents.iter().any(|(k, _)| k.head == head) {
+            return;
+        }
+        let key = ContentKey {
+            generation: self.generation,
+            _pad: 0,
+            head,
+        };
+        self.contents.push((key, id));
     }
 }
 
@@ -101,6 +128,7 @@ pub(super) fn compile(
         resolver,
         ids: HashMap::new(),
         keys: vec![],
+        contents: vec![],
         paths: vec![],
     };
     let mut lists: BTreeMap<u32, List> = BTreeMap::new();
@@ -156,6 +184,7 @@ pub(super) fn compile(
     }
     Exec {
         binaries: bins.keys,
+        contents: bins.contents,
         paths: bins.paths,
         rules,
     }

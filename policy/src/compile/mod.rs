@@ -16,6 +16,7 @@ mod net;
 
 use std::path::{Path, PathBuf};
 
+use agent_common::identity::ContentKey;
 use agent_common::policy::{
     BinaryKey, ExecRules, ExecRulesKey, Group, NetKey, NetRules, ANY_GROUP,
 };
@@ -48,6 +49,9 @@ pub struct Compiled {
     pub groups: Vec<CompiledGroup>,
     /// `BINARIES`: each file identity named by a rule (binary or parent) once; ids from 1.
     pub binaries: Vec<(BinaryKey, u32)>,
+    /// `CONTENTS`: the normalised head of each of those files that is an ELF executable, once
+    /// (`agent_common::identity`): how the kernel recognises a copy.
+    pub contents: Vec<(ContentKey, u32)>,
     /// `EXEC_RULES`, slots in policy order.
     pub exec_rules: Vec<(ExecRulesKey, ExecRules)>,
     /// `NET_RULES`: (LPM prefix length in bits, generation bits included; key; value).
@@ -119,6 +123,7 @@ pub fn compile(
         generation,
         groups,
         binaries: exec.binaries,
+        contents: exec.contents,
         exec_rules: exec.rules,
         net_rules,
         rule_ids: policy.rules.iter().map(|r| r.id.clone()).collect(),

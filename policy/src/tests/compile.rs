@@ -290,3 +290,41 @@ fn rule_numbers_map_back_to_ids() {
     assert_eq!(c.rule_id(7), Some("all-dns"));
     assert_eq!(c.rule_id(8), None);
 }
+
+#[test]
+fn guarded_elf_binaries_are_known_by_their_normalised_head() {
+    let text = format!(
+        "{}rules:\n  - id: k\n    exec: {{ binary: [/usr/bin/kubectl, /usr/local/bin/kubectl] }}\n    \
+         action: deny\n  - id: s\n    exec: {{ binary: /opt/deploy.sh }}\n    action: approve\n  \
+         - id: p\n    exec: {{ binary: /usr/bin/python3 }}\n    action: audit\n",
+        super::HEADER
+    );
+    let host = MapResolver::with(&[
+        ("/usr/bin/kubectl", 10),
+        ("/usr/local/bin/kubectl", 10),
+        ("/opt/deploy.sh", 11),
+        ("/usr/bin/python3", 12),
+    ]);
+    let c = compile(&policy(&text), 1, &host).unwrap_or_else(|e| panic!("compiles:\n{e}"));
+    let mut kubectl = super::elf_head(10);
+    agent_common::identity::normalise(&mut kubectl);
+    assert_eq!(kubectl[9], 0, "padding cleared");
+    let heads: Vec<([u8; agent_common::identity::HEAD_LEN], u32, u32)> = c
+        .contents
+        .iter()
+        .map(|(k, v)| (k.head, k.generation, *v))
+        .collect();
+    // One entry per ELF binary (the two kubectl paths are one file), none for the script.
+    assert_eq!(
+        heads.len(),
+        2,
+        "{:?}",
+        c.contents.iter().map(|e| e.1).collect::<Vec<_>>()
+    );
+    assert_eq!(heads[0], (kubectl, 1, 1));
+    assert_eq!((heads[1].1, heads[1].2), (1, 3));
+    assert_eq!(
+        c.binary_path(3),
+        Some(std::path::Path::new("/usr/bin/python3"))
+    );
+}

@@ -9,6 +9,7 @@ mod parse;
 mod validate;
 mod validate_rules;
 
+use agent_common::identity::HEAD_LEN;
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
@@ -35,6 +36,26 @@ impl Resolver for MapResolver {
     fn identity(&self, path: &Path) -> Option<FileId> {
         self.0.get(path).copied()
     }
+
+    /// [`elf_head`] of the file's inode; a `#!` script for paths ending in `.sh`.
+    fn head(&self, path: &Path) -> Option<[u8; HEAD_LEN]> {
+        let id = self.identity(path)?;
+        if path.extension().is_some_and(|e| e == "sh") {
+            let mut head = [0u8; HEAD_LEN];
+            head[..10].copy_from_slice(b"#!/bin/sh\n");
+            return Some(head);
+        }
+        Some(elf_head(id.ino))
+    }
+}
+
+/// A 64-bit ELF head whose entry point is `ino`, with padding that normalising clears.
+pub fn elf_head(ino: u64) -> [u8; HEAD_LEN] {
+    let mut head = [0u8; HEAD_LEN];
+    head[..5].copy_from_slice(b"\x7fELF\x02");
+    head[9] = 0x5a;
+    head[24..32].copy_from_slice(&ino.to_le_bytes());
+    head
 }
 
 /// A file identity on device 8:1.

@@ -23,6 +23,9 @@
 //!   a test can release several processes at the same instant by opening FIFO for writing.
 //! - `execveat-fd [--argv0 X] PATH [ARGS…]` — `open(PATH, O_RDONLY)` then
 //!   `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`.
+//! - `memfd-exec [--argv0 X] PATH [ARGS…]` — copies PATH into a new `memfd_create` file and
+//!   execs that (`execveat(memfd, "", …, AT_EMPTY_PATH)`, what `fexecve` does): a fileless
+//!   image of PATH.
 //! - `argv-race PATH SAFE EVIL ARGS…` — execs PATH with ARGS, where the one argument `@` is
 //!   a buffer that another thread keeps flipping between SAFE and EVIL (1 to 7 bytes each) while
 //!   the exec is in progress. One attempt per invocation: the exec replaces the process.
@@ -32,6 +35,8 @@
 //! - `connect-flood ADDR PORT N` — N `connect` calls of one UDP socket to ADDR:PORT as fast as
 //!   possible; prints `refused=<EPERM count> other=<other outcomes>`, exits 0.
 //! - `sleep SECS` — sleeps, prints `ok`.
+//! - `run-many N PATH [ARGS…]` — runs PATH N times, one after the other (`std::process`),
+//!   silently; prints `ok` when every run exited 0, else `failed=K of N, first: STATUS` (exit 1).
 //! - `listen ADDR` — a TCP listener on ADDR (any port); prints `port=<n>` and waits to be killed.
 //! - `tamper ATTEMPT ARGS…` — one attempt on the enforcement itself, or a piece of an agent's
 //!   ordinary work next to it (see `tamper.rs`); prints `ok` or the errno.
@@ -78,12 +83,14 @@ fn main() {
     let result = match args.get(1).and_then(|a| a.to_str()) {
         Some("exec") => cmd_exec(rest),
         Some("execveat-fd") => cmd_execveat_fd(rest),
+        Some("memfd-exec") => cmd_memfd_exec(rest),
         Some("argv-race") => cmd_argv_race(rest),
         Some("echo-args") => cmd_echo_args(rest),
         Some("connect") => cmd_connect(rest),
         Some("sendto") => cmd_sendto(rest),
         Some("connect-flood") => cmd_connect_flood(rest),
         Some("sleep") => cmd_sleep(rest),
+        Some("run-many") => cmd_run_many(rest),
         Some("listen") => cmd_listen(rest),
         Some("tamper") => tamper::run(rest),
         _ => Ok(target(&args)),
@@ -171,6 +178,40 @@ fn cmd_execveat_fd(args: &[OsString]) -> CmdResult {
         report_errno(&err);
         return Ok(EXIT_EXEC_OTHER);
     }
+    exec_fd(fd, &spec)
+}
+
+fn cmd_memfd_exec(args: &[OsString]) -> CmdResult {
+    let spec = parse_exec(args)?;
+    let image = match std::fs::read(std::ffi::OsStr::from_bytes(spec.path.as_bytes())) {
+        Ok(image) => image,
+        Err(e) => {
+            report_errno(&e);
+            return Ok(EXIT_EXEC_OTHER);
+        }
+    };
+    // SAFETY: a valid NUL-terminated name; no flags.
+    let fd = unsafe { libc::memfd_create(c"image".as_ptr(), 0) };
+    if fd < 0 {
+        report_errno(&io::Error::last_os_error());
+        return Ok(EXIT_EXEC_OTHER);
+    }
+    let mut written = 0;
+    while written < image.len() {
+        let rest = &image[written..];
+        // SAFETY: `rest` is a valid buffer of its length.
+        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+        if n <= 0 {
+            report_errno(&io::Error::last_os_error());
+            return Ok(EXIT_EXEC_OTHER);
+        }
+        written += n as usize;
+    }
+    exec_fd(fd, &spec)
+}
+
+/// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`; returns only when the exec failed.
+fn exec_fd(fd: libc::c_int, spec: &ExecSpec) -> CmdResult {
     let argv = NullTerminated::new(&spec.argv);
     let envp = environment()?;
     let envp = NullTerminated::new(&envp);
@@ -327,6 +368,41 @@ fn cmd_sleep(args: &[OsString]) -> CmdResult {
     thread::sleep(Duration::from_secs_f64(secs));
     println!("ok");
     Ok(EXIT_OK)
+}
+
+fn cmd_run_many(args: &[OsString]) -> CmdResult {
+    let [n, path, rest @ ..] = args else {
+        return Err(Usage("run-many N PATH [ARGS…]".into()));
+    };
+    let n: u32 = n
+        .to_str()
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| Usage("run-many: N must be a number".into()))?;
+    let mut failed = 0;
+    let mut first = None;
+    for _ in 0..n {
+        let status = std::process::Command::new(path)
+            .args(rest)
+            .stdout(std::process::Stdio::null())
+            .status();
+        match status {
+            Ok(s) if s.success() => {}
+            other => {
+                failed += 1;
+                first.get_or_insert_with(|| format!("{other:?}"));
+            }
+        }
+    }
+    match first {
+        None => {
+            println!("ok");
+            Ok(EXIT_OK)
+        }
+        Some(first) => {
+            println!("failed={failed} of {n}, first: {first}");
+            Ok(EXIT_ERRNO)
+        }
+    }
 }
 
 /// `listen ADDR`: a TCP listener on ADDR, any port; prints `port=N`, then waits to be

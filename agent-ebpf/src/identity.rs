@@ -1,0 +1,124 @@
+//! Which binary an executed file is, for the rules: by (device, inode) first; for a file a
+//! watched process wrote (or a nameless one: memfd, `O_TMPFILE`), also by content — the head
+//! the kernel read into `linux_binprm.buf` (`agent_common::identity`). And the marks:
+//! [`mark`] records, in `WRITTEN`, every file a watched process opens for writing (LSM mode:
+//! `file_open`; fallback mode: the exit of the open system calls, `mark_written`).
+
+use agent_common::{
+    event::flags,
+    identity::{self, ContentKey, FileKey},
+};
+use aya_ebpf::{
+    macros::{map, tracepoint},
+    maps::PerCpuArray,
+    programs::TracePointContext,
+};
+
+use crate::{
+    exec,
+    kernel::{self, Bprm},
+    maps::{CONTENTS, WRITTEN},
+    rules::{self, NO_BINARY},
+    Error, SYS_EXIT_RET,
+};
+
+/// `FMODE_WRITE` (`linux/fs.h`).
+pub const FMODE_WRITE: u32 = 0x2;
+
+/// Scratch for a content lookup (264 bytes: too big for the stack next to the rest).
+#[map]
+static CONTENT_KEY: PerCpuArray<ContentKey> = PerCpuArray::with_max_entries(1, 0);
+
+/// What the rules see of an executed file.
+#[derive(Clone, Copy)]
+pub struct Identity {
+    /// Binary id (by inode, else by content), or [`NO_BINARY`].
+    pub binary: u32,
+    /// `flags::AGENT_WRITTEN`, `flags::COPY`.
+    pub flags: u32,
+}
+
+/// The identity of the file `b` runs, under policy generation `generation`.
+#[inline(always)]
+pub fn of_exec(generation: u32, b: &Bprm) -> Result<Identity, Error> {
+    let binary = rules::binary_id(generation, b.file.dev, b.file.ino);
+    let written = b.links == 0 || written(b.file.dev, b.file.ino);
+    let mut id = Identity {
+        binary,
+        flags: if written { flags::AGENT_WRITTEN } else { 0 },
+    };
+    if binary == NO_BINARY && written {
+        let copy_of = by_content(generation, b.ptr)?;
+        if copy_of != NO_BINARY {
+            id.binary = copy_of;
+            id.flags |= flags::COPY;
+        }
+    }
+    Ok(id)
+}
+
+/// Whether a watched process opened the file for writing (as far as the marks remember).
+#[inline(always)]
+pub fn written(dev: u64, ino: u64) -> bool {
+    // SAFETY: presence only.
+    unsafe { WRITTEN.get(&FileKey { dev, ino }) }.is_some()
+}
+
+/// The binary id whose normalised head equals this exec's, or [`NO_BINARY`].
+#[inline(always)]
+fn by_content(generation: u32, bprm: usize) -> Result<u32, Error> {
+    let key = CONTENT_KEY.get_ptr_mut(0).ok_or(Error::Map)?;
+    // SAFETY: per-CPU scratch, used by this program run only.
+    let key = unsafe { &mut *key };
+    key.generation = generation;
+    key._pad = 0;
+    kernel::bprm_head(bprm, &mut key.head)?;
+    if !identity::is_elf64(&key.head) {
+        return Ok(NO_BINARY);
+    }
+    identity::normalise(&mut key.head);
+    // SAFETY: plain u32 copied out.
+    Ok(unsafe { CONTENTS.get(key) }.copied().unwrap_or(NO_BINARY))
+}
+
+/// Marks `file` as written when the caller is watched and opened it for writing. Errors mark
+/// nothing: a mark only ever adds checks.
+#[inline(always)]
+pub fn mark(file: usize) {
+    let Ok(mode) = kernel::file_mode(file) else {
+        return;
+    };
+    if mode & FMODE_WRITE == 0 {
+        return;
+    }
+    let Ok(Some(_)) = exec::watched() else {
+        return;
+    };
+    if let Ok(f) = kernel::file_id(file) {
+        let _ = WRITTEN.insert(
+            &FileKey {
+                dev: f.dev,
+                ino: f.ino,
+            },
+            &1,
+            0,
+        );
+    }
+}
+
+/// Fallback mode: `syscalls/sys_exit_{open,openat,openat2,creat}` — the descriptor the call
+/// returned, looked up in the caller's file table.
+#[tracepoint]
+pub fn mark_written(ctx: TracePointContext) -> u32 {
+    // SAFETY: `ret` of `struct trace_event_raw_sys_exit`.
+    let Ok(fd) = (unsafe { ctx.read_at::<i64>(SYS_EXIT_RET) }) else {
+        return 0;
+    };
+    if fd < 0 {
+        return 0;
+    }
+    if let Ok(file) = kernel::fd_file(kernel::current_task(), fd as u64) {
+        mark(file);
+    }
+    0
+}
