@@ -38,6 +38,21 @@ pub struct FileKey {
     pub ino: u64,
 }
 
+/// The one value of `IDENTIFY`: the daemon asks the kernel which identity a file has (on
+/// btrfs subvolumes and some overlayfs mounts `stat()` reports another device than the one the
+/// programs compare). It writes its thread id, opens the file, and the program that sees the
+/// open (`file_open`, or `mark_written` in fallback mode) fills in `dev` and `ino`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Identify {
+    /// The asking thread; 0 when nobody asks.
+    pub tid: u32,
+    /// Alignment only.
+    pub _pad: u32,
+    pub dev: u64,
+    pub ino: u64,
+}
+
 const _: () = assert!(core::mem::size_of::<ContentKey>() == 8 + HEAD_LEN);
 
 /// `\x7fELF`, 64-bit, little-endian: the executables content identity applies to.

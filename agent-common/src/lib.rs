@@ -70,6 +70,7 @@ pub mod names {
     pub const SYSCALL_GUARDS: &str = "SYSCALL_GUARDS";
     pub const CONTENTS: &str = "CONTENTS";
     pub const WRITTEN: &str = "WRITTEN";
+    pub const IDENTIFY: &str = "IDENTIFY";
 
     pub const PROG_BPRM_CHECK: &str = "bprm_check_security";
     pub const PROG_ENTER_EXECVE: &str = "sys_enter_execve";
@@ -144,4 +145,5 @@ mod pod {
     unsafe impl aya::Pod for policy::NetRules {}
     unsafe impl aya::Pod for identity::ContentKey {}
     unsafe impl aya::Pod for identity::FileKey {}
+    unsafe impl aya::Pod for identity::Identify {}
 }

@@ -2,15 +2,17 @@
 //! watched process wrote (or a nameless one: memfd, `O_TMPFILE`), also by content — the head
 //! the kernel read into `linux_binprm.buf` (`agent_common::identity`). And the marks:
 //! [`mark`] records, in `WRITTEN`, every file a watched process opens for writing (LSM mode:
-//! `file_open`; fallback mode: the exit of the open system calls, `mark_written`).
+//! `file_open`; fallback mode: the exit of the open system calls, `mark_written`). The same
+//! hooks answer the daemon's [`identify`] questions.
 
 use agent_common::{
     event::flags,
-    identity::{self, ContentKey, FileKey},
+    identity::{self, ContentKey, FileKey, Identify},
 };
 use aya_ebpf::{
+    helpers::bpf_get_current_pid_tgid,
     macros::{map, tracepoint},
-    maps::PerCpuArray,
+    maps::{Array, PerCpuArray},
     programs::TracePointContext,
 };
 
@@ -28,6 +30,30 @@ pub const FMODE_WRITE: u32 = 0x2;
 /// Scratch for a content lookup (264 bytes: too big for the stack next to the rest).
 #[map]
 static CONTENT_KEY: PerCpuArray<ContentKey> = PerCpuArray::with_max_entries(1, 0);
+
+/// The daemon's question "which identity does the kernel give this file?"
+/// (`agent_common::identity::Identify`).
+#[map]
+static IDENTIFY: Array<Identify> = Array::with_max_entries(1, 0);
+
+/// Answers the daemon's question when the caller is the thread asking it.
+#[inline(always)]
+pub fn identify(file: usize) {
+    let Some(slot) = IDENTIFY.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: map value valid for this run; only the asking thread's opens write it.
+    let slot = unsafe { &mut *slot };
+    // The first open is the file asked about: a stacked file system (overlayfs) opens its
+    // backing file afterwards, in the same thread, and that is not what an exec judges.
+    if slot.tid == 0 || slot.tid != bpf_get_current_pid_tgid() as u32 || slot.ino != 0 {
+        return;
+    }
+    if let Ok(f) = kernel::file_id(file) {
+        slot.dev = f.dev;
+        slot.ino = f.ino;
+    }
+}
 
 /// What the rules see of an executed file.
 #[derive(Clone, Copy)]
@@ -118,6 +144,7 @@ pub fn mark_written(ctx: TracePointContext) -> u32 {
         return 0;
     }
     if let Ok(file) = kernel::fd_file(kernel::current_task(), fd as u64) {
+        identify(file);
         mark(file);
     }
     0

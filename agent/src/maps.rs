@@ -2,7 +2,7 @@
 
 use agent_common::{
     grant::{Grant, GrantKey},
-    identity::ContentKey,
+    identity::{ContentKey, Identify},
     names,
     policy::{
         AccountKey, BinaryKey, ExecRules, ExecRulesKey, Group, NetKey, NetRules, State, WatchKey,
@@ -25,6 +25,8 @@ pub struct Maps {
     pub binaries: HashMap<MapData, BinaryKey, u32>,
     /// Guarded ELF binaries by normalised head (`agent_common::identity`).
     pub contents: HashMap<MapData, ContentKey, u32>,
+    /// The daemon's questions on file identities (`kernel::identity`).
+    pub identify: Array<MapData, Identify>,
     pub exec_rules: HashMap<MapData, ExecRulesKey, ExecRules>,
     pub net_rules: LpmTrie<MapData, NetKey, NetRules>,
     pub grants: HashMap<MapData, GrantKey, Grant>,
@@ -45,6 +47,7 @@ impl Maps {
             accounts: typed(ebpf, names::ACCOUNTS)?,
             binaries: typed(ebpf, names::BINARIES)?,
             contents: typed(ebpf, names::CONTENTS)?,
+            identify: typed(ebpf, names::IDENTIFY)?,
             exec_rules: typed(ebpf, names::EXEC_RULES)?,
             net_rules: typed(ebpf, names::NET_RULES)?,
             grants: typed(ebpf, names::GRANTS)?,

@@ -19,6 +19,7 @@ pub mod mounts;
 pub mod net;
 pub mod outcome;
 pub mod process;
+pub mod scratch_fs;
 pub mod testbed;
 
 pub use env::Mode;

@@ -8,8 +8,10 @@ use anyhow::{Context as _, Result};
 use crate::{linker, postgres, qemu, util};
 
 /// Debian packages: qemu boots the test kernels, busybox fills the initramfs, binutils
-/// strips the binaries copied into it, iproute2 and kmod serve the network tests.
+/// strips the binaries copied into it, iproute2 and kmod serve the network tests, btrfs-progs
+/// makes the btrfs subvolume of the file identity test.
 const PACKAGES: &[&str] = &[
+    "btrfs-progs",
     "qemu-system-x86",
     "busybox-static",
     "cpio",

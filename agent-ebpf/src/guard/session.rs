@@ -22,6 +22,7 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// marked (`identity::mark`).
 #[lsm(hook = "file_open")]
 pub fn file_open(ctx: LsmContext) -> i32 {
+    identity::identify(ctx.arg(0));
     identity::mark(ctx.arg(0));
     // Could not tell: a watched caller is refused, any other is not.
     judge(

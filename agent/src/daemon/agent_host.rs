@@ -2,12 +2,13 @@
 //! the kernel maps, processes and files from procfs.
 
 use std::{
-    os::unix::fs::MetadataExt,
     path::PathBuf,
     time::{Duration, SystemTime},
 };
 
-use policy::{ConnectAttempt, Decision, ExecAttempt, FileId, HostResolver};
+use policy::{ConnectAttempt, Decision, ExecAttempt, FileId};
+
+use crate::kernel::identity::KernelResolver;
 
 use super::Daemon;
 use crate::{
@@ -31,12 +32,18 @@ impl Daemon {
     }
 }
 
-fn stat_id(path: &std::path::Path) -> Result<FileId, String> {
-    let md = std::fs::metadata(path).map_err(|e| e.to_string())?;
-    if !md.is_file() {
-        return Err("not a regular file".into());
+impl Daemon {
+    /// The identity the kernel programs give the regular file `path` (`kernel::identity`).
+    fn kernel_id(&self, path: &std::path::Path) -> Result<FileId, String> {
+        let md = std::fs::metadata(path).map_err(|e| e.to_string())?;
+        if !md.is_file() {
+            return Err("not a regular file".into());
+        }
+        let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        KernelResolver::new(&mut maps.identify)
+            .kernel_identity(path)
+            .ok_or_else(|| "cannot be opened".to_owned())
     }
-    Ok(FileId::from_stat(md.dev(), md.ino()))
 }
 
 impl Host for Daemon {
@@ -93,11 +100,12 @@ impl Host for Daemon {
             Some(abs) => PathBuf::from(format!("/proc/{pid}/root")).join(abs),
             None => PathBuf::from(format!("/proc/{pid}/cwd")).join(path),
         };
-        stat_id(&seen).map_err(|e| format!("{path}: {e}"))
+        self.kernel_id(&seen).map_err(|e| format!("{path}: {e}"))
     }
 
     fn exe_identity(&self, pid: u32) -> Option<FileId> {
-        stat_id(&PathBuf::from(format!("/proc/{pid}/exe"))).ok()
+        self.kernel_id(&PathBuf::from(format!("/proc/{pid}/exe")))
+            .ok()
     }
 
     fn judge(&self, key: &SessionKey, op: &Operation) -> Result<Decision, String> {
@@ -118,7 +126,8 @@ impl Host for Daemon {
                     argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
                     parent: *parent,
                 };
-                policy.decide_exec(group, &attempt, &HostResolver)
+                let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+                policy.decide_exec(group, &attempt, &KernelResolver::new(&mut maps.identify))
             }
             Operation::Connect {
                 addr,

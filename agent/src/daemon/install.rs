@@ -47,8 +47,12 @@ pub fn install(
     let old = state.active & 1;
     let first = state.levels == [0, 0];
     let generation = if first { old } else { old ^ 1 };
-    let compiled = policy::compile(policy, generation, &policy::HostResolver)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let compiled = policy::compile(
+        policy,
+        generation,
+        &crate::kernel::identity::KernelResolver::new(&mut maps.identify),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let mut groups = Vec::new();
     let mut levels = 0u32;

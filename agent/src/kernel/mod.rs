@@ -1,6 +1,7 @@
 //! What the running kernel offers and how its structures are laid out.
 
 pub mod btf;
+pub mod identity;
 pub mod interfaces;
 pub mod mode;
 pub mod mounts;

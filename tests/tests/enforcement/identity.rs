@@ -167,3 +167,57 @@ fn the_dynamic_loader_does_not_run_a_guarded_binary() {
     assert_eq!(t.probe_log().len(), 1, "{:?}", t.probe_log());
     t.probe(&["tamper", "map-exec", &plain]).run().assert_ok();
 }
+
+/// `stat()` and the kernel disagree on a file's device on a btrfs subvolume (its anonymous
+/// device against the file system's) and on an overlayfs whose layers are on two file systems
+/// (a layer's pseudo device against the overlay's). Rules take the kernel's view, so a
+/// guarded binary there is refused like anywhere else; with `stat()`'s view the rule would
+/// never match (a silent allow).
+#[test]
+fn guarded_binaries_on_btrfs_subvolumes_and_overlays_are_refused() {
+    let mut t = testbed("fs-identity");
+    let dir = std::path::PathBuf::from(t.path("fs/x"))
+        .parent()
+        .expect("dir")
+        .to_path_buf();
+    let mut guarded = Vec::new();
+    let mut mounts = Vec::new();
+    match tests::scratch_fs::btrfs_subvolume(&dir) {
+        Ok((m, sub)) => {
+            mounts.push(m);
+            guarded.push(sub.join("tool"));
+        }
+        Err(why) => eprintln!("btrfs part not run: {why}"),
+    }
+    match tests::scratch_fs::overlay(&dir) {
+        Ok((m, lower, merged)) => {
+            mounts.extend(m);
+            fs::copy(&t.env().probe_bin, lower.join("tool")).expect("copy into the lower layer");
+            guarded.push(merged.join("tool"));
+        }
+        Err(why) => eprintln!("overlayfs part not run: {why}"),
+    }
+    if guarded.is_empty() {
+        eprintln!("skipped: this kernel can mount neither btrfs nor overlayfs here");
+        return;
+    }
+    for g in &guarded {
+        if !g.exists() {
+            fs::copy(&t.env().probe_bin, g).expect("copy cs-probe");
+        }
+    }
+    let rules: String = guarded
+        .iter()
+        .enumerate()
+        .map(|(i, g)| exec_rule(&format!("fs-{i}"), &g.display().to_string(), "deny"))
+        .collect();
+    t.start_agent(&t.policy(&rules));
+    for (i, g) in guarded.iter().enumerate() {
+        let out = t.exec(&[&g.display().to_string(), "on", "its", "file", "system"]);
+        t.assert_exec_refused(&out);
+        t.refusal_event(&out, &format!("fs-{i}"));
+    }
+    assert!(t.probe_log().is_empty(), "{:?}", t.probe_log());
+    drop(t);
+    drop(mounts);
+}
