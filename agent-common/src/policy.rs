@@ -92,9 +92,16 @@ pub struct Group {
     pub default_net: u32,
     /// cgroup level of the group's cgroup (root = 0); sessions sit at `level + 1`.
     pub level: u32,
-    /// Alignment only.
-    pub _pad: u32,
+    /// [`crate::Action`] at least applied to an exec of a file a watched process wrote
+    /// (policy `agent_written`; allow = no floor).
+    pub agent_written: u32,
 }
+
+/// The rule number events and grants carry when the group's `agent_written` floor, not a
+/// rule, decided an exec (rule numbers are indexes + 1, far below this).
+pub const AGENT_WRITTEN_RULE: u32 = u32::MAX - 1;
+/// The rule id events name for [`AGENT_WRITTEN_RULE`].
+pub const AGENT_WRITTEN_RULE_ID: &str = "agent-written";
 
 /// Key of `BINARIES`: the identity of a file named by a rule. Value: its binary id (`u32`).
 #[repr(C)]

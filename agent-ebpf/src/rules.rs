@@ -1,10 +1,11 @@
 //! Matching an operation against the compiled rules of the active policy generation.
 
 use agent_common::{
+    event::flags,
     matching,
     policy::{
-        ExecRules, ExecRulesKey, ExecSlot, NetKey, NetRules, NetSlot, ANY_BINARY, EXEC_SLOTS,
-        NET_GENERATION_BITS, NET_SLOTS,
+        ExecRules, ExecRulesKey, ExecSlot, Group, NetKey, NetRules, NetSlot, AGENT_WRITTEN_RULE,
+        ANY_BINARY, EXEC_SLOTS, NET_GENERATION_BITS, NET_SLOTS,
     },
     Action,
 };
@@ -53,11 +54,12 @@ pub struct ExecFacts<'a> {
     pub identity: u32,
 }
 
-/// First rule (in policy order) matching the exec, else the group default.
+/// First rule (in policy order) matching the exec, else the group default; for a file a
+/// watched process wrote, at least the group's `agent_written` action.
 #[inline(always)]
-pub fn judge_exec(f: &ExecFacts, default: u32) -> Verdict {
+pub fn judge_exec(f: &ExecFacts, group: &Group) -> Verdict {
     let mut best = Verdict {
-        action: default,
+        action: group.default_exec,
         rule: 0,
         deferred: 0,
     };
@@ -65,7 +67,24 @@ pub fn judge_exec(f: &ExecFacts, default: u32) -> Verdict {
         scan_exec(f, f.binary, &mut best);
     }
     scan_exec(f, ANY_BINARY, &mut best);
+    if f.identity & flags::AGENT_WRITTEN != 0
+        && strictness(group.agent_written) > strictness(best.action)
+    {
+        // A rule that waits for the arguments still decides later, floor included.
+        best.action = group.agent_written;
+        best.rule = AGENT_WRITTEN_RULE;
+    }
     best
+}
+
+/// allow < audit < approve < deny.
+#[inline(always)]
+fn strictness(action: u32) -> u32 {
+    match action {
+        a if a == Action::Deny as u32 => 3,
+        a if a == Action::Approve as u32 => 2,
+        a => a,
+    }
 }
 
 /// Whether a rule of generation `generation` denies `binary` or sends it to approval, in any

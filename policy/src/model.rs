@@ -45,6 +45,9 @@ pub struct AgentGroup {
     /// Guards the group opts out of (`agent_common::policy::group_flags::PERMITS` names:
     /// `ping`, `raw_sockets`, `packet_sockets`, `delegators`).
     pub permit: Vec<String>,
+    /// What at least happens when a session executes a file a session wrote (or a memfd):
+    /// the stricter of this and what the rules say. Allow (the default) adds nothing.
+    pub agent_written: Action,
     pub location: Location,
 }
 

@@ -20,6 +20,7 @@ pub struct RawAgent {
     pub monitor: Option<Str>,
     pub accounts: Option<Spanned<OneOrMany>>,
     pub permit: Option<Spanned<OneOrMany>>,
+    pub agent_written: Option<Str>,
 }
 
 #[derive(Deserialize)]

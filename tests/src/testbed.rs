@@ -49,6 +49,8 @@ pub struct GroupSettings<'a> {
     pub accounts: &'a [u32],
     /// `permit:`: the guards the group opts out of.
     pub permit: &'a [&'a str],
+    /// `agent_written:`: what at least happens when the session runs a file it wrote.
+    pub agent_written: Option<&'a str>,
 }
 
 impl TestBed {
@@ -196,8 +198,12 @@ impl TestBed {
         } else {
             format!("    permit: [{}]\n", group.permit.join(", "))
         };
+        let written = group
+            .agent_written
+            .map(|a| format!("    agent_written: {a}\n"))
+            .unwrap_or_default();
         format!(
-            "version: 1\nagents:\n  - name: {}\n    cgroup: {}\n    default: {{ exec: allow, network: allow }}\n    monitor: {}\n{accounts}{permit}{rules}",
+            "version: 1\nagents:\n  - name: {}\n    cgroup: {}\n    default: {{ exec: allow, network: allow }}\n    monitor: {}\n{accounts}{permit}{written}{rules}",
             self.name,
             self.group.path(),
             group.monitor,

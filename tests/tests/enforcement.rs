@@ -26,6 +26,8 @@ mod lifecycle;
 mod network;
 #[path = "enforcement/tamper.rs"]
 mod tamper;
+#[path = "enforcement/written.rs"]
+mod written;
 
 use tests::TestBed;
 

@@ -172,7 +172,7 @@ pub fn judge_committed() -> Result<(), Error> {
         argv: Some(image),
         identity: id.flags,
     };
-    let v = rules::judge_exec(&facts, w.group.default_exec);
+    let v = rules::judge_exec(&facts, &w.group);
     let fp = argv::fingerprint(image, b.file.dev, b.file.ino);
     let op = Op::Exec {
         dev: b.file.dev,

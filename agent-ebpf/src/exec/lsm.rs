@@ -48,7 +48,7 @@ pub fn check(bprm_ptr: usize) -> Result<i32, Error> {
 #[inline(always)]
 fn decide(w: &Watched, b: &Bprm, tid: u32, known: Option<&Argv>) -> Result<i32, Error> {
     let (facts, ppid) = facts(w, b, known)?;
-    let v = rules::judge_exec(&facts, w.group.default_exec);
+    let v = rules::judge_exec(&facts, &w.group);
     // A grant binds the exact arguments: an approval without them known waits for the new
     // image's arguments too, or no grant could ever let it through.
     let approving = v.action == Action::Approve as u32;

@@ -99,6 +99,9 @@ impl Generations {
 
 impl Names for Generations {
     fn rule(&self, generation: u32, rule: u32) -> Option<String> {
+        if rule == agent_common::policy::AGENT_WRITTEN_RULE {
+            return Some(agent_common::policy::AGENT_WRITTEN_RULE_ID.to_owned());
+        }
         self.of(generation)?
             .rules
             .get((rule as usize).checked_sub(1)?)

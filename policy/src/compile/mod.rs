@@ -107,7 +107,7 @@ pub fn compile(
                 default_exec: a.default_exec as u32,
                 default_net: a.default_network as u32,
                 level: 0,
-                _pad: 0,
+                agent_written: a.agent_written as u32,
             },
             accounts: a.accounts.clone(),
         })

@@ -129,6 +129,24 @@ fn accounts() {
 }
 
 #[test]
+fn agent_written_floor() {
+    use crate::model::Action;
+    let p = policy(&agent("    cgroup: /a\n    agent_written: approve\n"));
+    assert_eq!(p.agents[0].agent_written, Action::Approve);
+    assert_eq!(
+        policy(&agent("    cgroup: /a\n")).agents[0].agent_written,
+        Action::Allow,
+        "omitted: no floor"
+    );
+    let e = errors(&agent("    cgroup: /a\n    agent_written: ask\n"));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("p.yaml:5: agent 'ai': ") && e[0].contains("'ask'"),
+        "{e:?}"
+    );
+}
+
+#[test]
 fn permits() {
     use agent_common::policy::group_flags::{MONITOR, PERMIT_DELEGATORS, PERMIT_PING};
     let p = policy(&agent(

@@ -35,6 +35,7 @@ pub(super) fn validate(
     let defaults = raw.default.as_ref();
     let default_exec = action(&mut s, defaults.and_then(|d| d.exec.as_ref()));
     let default_network = action(&mut s, defaults.and_then(|d| d.network.as_ref()));
+    let agent_written = action(&mut s, raw.agent_written.as_ref());
     let monitor = match raw.monitor.as_ref() {
         None => false,
         Some(m) => match m.as_str() {
@@ -81,6 +82,7 @@ pub(super) fn validate(
         monitor,
         accounts,
         permit,
+        agent_written,
         location: Location {
             file: file.clone(),
             line: item.line,
