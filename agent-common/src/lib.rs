@@ -71,6 +71,7 @@ pub mod names {
     pub const CONTENTS: &str = "CONTENTS";
     pub const WRITTEN: &str = "WRITTEN";
     pub const IDENTIFY: &str = "IDENTIFY";
+    pub const LOADERS: &str = "LOADERS";
 
     pub const PROG_BPRM_CHECK: &str = "bprm_check_security";
     pub const PROG_ENTER_EXECVE: &str = "sys_enter_execve";

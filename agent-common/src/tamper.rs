@@ -170,6 +170,15 @@ pub mod socket {
 }
 
 /// What a [`Tamper::CgroupDir`] attempt did (its `dev`).
+/// `Tamper::Loader`: what was mapped executable, in the event's `protocol` field.
+pub mod loader {
+    /// A binary an exec rule denies or sends to approval.
+    pub const GUARDED: u16 = 0;
+    /// A file a session wrote (or a memfd), mapped by the dynamic loader run as a program
+    /// (`ld.so FILE`): the loader guard cannot read its content, so it is not run that way.
+    pub const WRITTEN: u16 = 1;
+}
+
 pub mod cgroup_dir {
     pub const CREATE: u64 = 0;
     /// rmdir, or the old name of a rename.

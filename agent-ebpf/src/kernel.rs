@@ -128,6 +128,12 @@ pub fn bprm(bprm: usize) -> Result<Bprm, Error> {
     })
 }
 
+/// The link count of the file behind a `struct file *` (0: a memfd, an `O_TMPFILE`).
+#[inline(always)]
+pub fn file_links(file: usize) -> Result<u32, Error> {
+    read(read::<usize>(file, off!(file_inode))?, off!(inode_nlink))
+}
+
 /// `bprm->buf`: the first bytes of the file being executed, as the kernel read them.
 #[inline(always)]
 pub fn bprm_head(

@@ -80,6 +80,11 @@ pub static PROTECTED: HashMap<u32, u32> = HashMap::pinned(16, 0);
 #[map]
 pub static SYSCALL_GUARDS: HashMap<u32, u32> = HashMap::pinned(32, 0);
 
+/// The dynamic loaders of this host (`identity::FileKey` → 1), written by the daemon at start:
+/// one of them run as a program may not map a file a session wrote (`guard::loader`).
+#[map]
+pub static LOADERS: HashMap<FileKey, u32> = HashMap::pinned(16, 0);
+
 /// The daemon's files and directories (`agent_common::tamper::GuardedFile`), written by the
 /// daemon at start; `guard::files`.
 #[map]

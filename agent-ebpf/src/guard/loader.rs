@@ -2,14 +2,26 @@
 //! executing it (the kernel sees ld.so executed, and ld.so maps the binary itself). A watched
 //! process may not map executable — `mmap` or `mprotect` with `PROT_EXEC` — a file that an exec
 //! rule denies or sends to approval, except as its own program (the exec that was judged maps
-//! it). Shared libraries that no rule names cost a lookup. What this does not stop: the bytes
-//! copied to another file or to anonymous memory (docs/operations.md, `copied_binaries`).
+//! it). Shared libraries that no rule names cost a lookup. A copy of a guarded binary is known
+//! by its content only at an exec (`identity`): run through the loader, whose mapping shows no
+//! content to a BPF program, a file a session wrote (or a memfd) may not be mapped by a dynamic
+//! loader run as the program itself (`ld.so FILE`), whatever it holds. What this does not stop:
+//! the bytes copied to anonymous memory, or a loader the agent wrote itself
+//! (docs/architecture.md, "Identity of executables").
 
-use agent_common::{policy::STATE_INDEX, tamper::Tamper};
+use agent_common::{
+    identity::FileKey,
+    policy::STATE_INDEX,
+    tamper::{loader, Tamper},
+};
 use aya_ebpf::{macros::lsm, programs::LsmContext};
 
 use super::{judge, Attempt, Target};
-use crate::{kernel, maps::STATE, rules};
+use crate::{
+    identity, kernel,
+    maps::{LOADERS, STATE},
+    rules,
+};
 
 /// `PROT_EXEC` (uapi `asm-generic/mman-common.h`).
 const PROT_EXEC: u64 = 0x4;
@@ -53,9 +65,13 @@ fn mapped(file: usize) -> Option<Attempt> {
     let state = STATE.get(STATE_INDEX)?;
     let generation = state.active & 1;
     let binary = rules::binary_id(generation, id.dev, id.ino);
-    if binary == rules::NO_BINARY || !rules::guarded_binary(generation, binary) {
+    let what = if binary != rules::NO_BINARY && rules::guarded_binary(generation, binary) {
+        loader::GUARDED
+    } else if written(file, id) && by_loader() {
+        loader::WRITTEN
+    } else {
         return None;
-    }
+    };
     if let Ok(Some(own)) = kernel::exe_id(kernel::current_task()) {
         if own.dev == id.dev && own.ino == id.ino {
             return None;
@@ -66,10 +82,31 @@ fn mapped(file: usize) -> Option<Attempt> {
         Target {
             dev: id.dev,
             ino: id.ino,
+            protocol: what,
             name: kernel::file_dentry(file)
                 .and_then(kernel::dentry_name)
                 .unwrap_or(0),
             ..Target::default()
         },
     ))
+}
+
+/// A file a session wrote, or one without a name.
+#[inline(always)]
+fn written(file: usize, id: kernel::FileId) -> bool {
+    identity::written(id.dev, id.ino) || matches!(kernel::file_links(file), Ok(0))
+}
+
+/// Whether the caller's program is a dynamic loader (run as `ld.so FILE`).
+#[inline(always)]
+fn by_loader() -> bool {
+    let Ok(Some(exe)) = kernel::exe_id(kernel::current_task()) else {
+        return false;
+    };
+    let key = FileKey {
+        dev: exe.dev,
+        ino: exe.ino,
+    };
+    // SAFETY: presence only.
+    unsafe { LOADERS.get(&key) }.is_some()
 }

@@ -12,6 +12,7 @@ mod evidence;
 mod guarded;
 mod handler;
 mod install;
+mod loaders;
 mod local_ssh;
 mod names;
 pub mod outage;
@@ -129,6 +130,7 @@ pub fn prepare(opts: &Options) -> Result<Prepared> {
         &mut loaded,
         &guarded::identities(opts),
         &delegators::keys(delegators::BUILT_IN),
+        &loaders::identities(),
     )?;
     let lsm_optional = matches!(opts.mode, mode::ModeChoice::Auto);
     let attached = ebpf::attach(

@@ -5,6 +5,7 @@
 use std::{any::Any, path::Path};
 
 use agent_common::{
+    identity::FileKey,
     names,
     tamper::{delegator::NAME_MAX, syscall, GuardedFile},
 };
@@ -26,9 +27,11 @@ pub fn protect(
     loaded: &mut Loaded,
     files: &[(GuardedFile, u32)],
     delegators: &[DelegatorKey],
+    loaders: &[(FileKey, u32)],
 ) -> Result<(), LoadError> {
     replace(loaded, names::PROTECTED, &[(std::process::id(), 0)])?;
     replace(loaded, names::GUARDED_FILES, files)?;
+    replace(loaded, names::LOADERS, loaders)?;
     replace_delegators(loaded, delegators)
 }
 

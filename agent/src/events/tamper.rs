@@ -73,11 +73,16 @@ pub fn attempt(e: &Event) -> Option<TamperAttempt> {
         }
         Tamper::Delegator => format!("unix socket {}", name()),
         Tamper::Loader => format!(
-            "{} (device {}:{}, inode {}) mapped executable: a binary exec rules guard",
+            "{} (device {}:{}, inode {}) mapped executable: {}",
             name(),
             e.dev >> 20,
             e.dev & 0xfffff,
-            e.ino
+            e.ino,
+            if e.protocol == agent_common::tamper::loader::WRITTEN {
+                "a file a session wrote, by the dynamic loader run as a program"
+            } else {
+                "a binary exec rules guard"
+            }
         ),
     };
     Some(TamperAttempt { what, target })

@@ -166,6 +166,24 @@ fn the_dynamic_loader_does_not_run_a_guarded_binary() {
     t.exec(&[LOADER, &plain, "plain"]).assert_success();
     assert_eq!(t.probe_log().len(), 1, "{:?}", t.probe_log());
     t.probe(&["tamper", "map-exec", &plain]).run().assert_ok();
+    // A copy the session made, through the loader: the mapping shows the guard no content,
+    // so a file a session wrote is not mapped by the loader run as a program.
+    let copy = t.path("work/copy");
+    let made = t.exec(&["/bin/sh", "-c", &format!("cp '{guarded}' '{copy}'")]);
+    assert!(made.status.success(), "{made}");
+    let through = t.exec(&[LOADER, &copy, "copy", "through", "the", "loader"]);
+    assert_eq!(t.probe_log().len(), 1, "the copy ran: {:?}", t.probe_log());
+    let e = t
+        .events()
+        .wait_for(&format!("tamper loader by {}", through.pid), |e| {
+            e.kind == "tamper" && e.tgid == through.pid
+        });
+    let tamper = e.tamper.clone().expect("tamper field");
+    assert!(
+        tamper.what == "loader" && tamper.target.contains("a file a session wrote"),
+        "{}",
+        e.line
+    );
 }
 
 /// `stat()` and the kernel disagree on a file's device on a btrfs subvolume (its anonymous

@@ -1,0 +1,89 @@
+//! The dynamic loaders of this host, for the loader guard (`LOADERS`; agent-ebpf
+//! `guard::loader`): run as a program (`ld.so FILE`), a loader maps the file it runs itself,
+//! so the exec of that file is never judged. The interpreter the daemon's own binary names
+//! (`PT_INTERP`) and the usual paths of glibc's and musl's loaders, as far as they exist here.
+
+use std::{fs, os::unix::fs::MetadataExt as _, path::PathBuf};
+
+use agent_common::identity::FileKey;
+use policy::FileId;
+
+/// Where loaders live on the distributions we know, for the architectures we build for.
+const KNOWN: &[&str] = &[
+    "/lib64/ld-linux-x86-64.so.2",
+    "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+    "/lib/ld-linux-aarch64.so.1",
+    "/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1",
+    "/lib/ld-musl-x86_64.so.1",
+    "/lib/ld-musl-aarch64.so.1",
+];
+
+/// `(identity, 1)` of each loader found, each once. Identities come from `stat()`: the map is
+/// written before the programs that could answer for the kernel's view attach.
+pub fn identities() -> Vec<(FileKey, u32)> {
+    let mut paths: Vec<PathBuf> = KNOWN.iter().map(PathBuf::from).collect();
+    if let Some(own) = own_interpreter() {
+        paths.push(own);
+    }
+    let mut out: Vec<(FileKey, u32)> = Vec::new();
+    for p in paths {
+        let Ok(md) = fs::metadata(&p) else { continue };
+        let id = FileId::from_stat(md.dev(), md.ino());
+        let key = FileKey {
+            dev: id.dev,
+            ino: id.ino,
+        };
+        if !out.iter().any(|(k, _)| *k == key) {
+            out.push((key, 1));
+        }
+    }
+    out
+}
+
+/// The `PT_INTERP` path of the daemon's own binary (None for a static build).
+fn own_interpreter() -> Option<PathBuf> {
+    let elf = fs::read("/proc/self/exe").ok()?;
+    interpreter(&elf)
+}
+
+/// The `PT_INTERP` path of a 64-bit little-endian ELF image.
+fn interpreter(elf: &[u8]) -> Option<PathBuf> {
+    let u16_at = |o: usize| Some(u16::from_le_bytes(elf.get(o..o + 2)?.try_into().ok()?));
+    let u64_at = |o: usize| Some(u64::from_le_bytes(elf.get(o..o + 8)?.try_into().ok()?));
+    if elf.get(..5)? != b"\x7fELF\x02" {
+        return None;
+    }
+    let phoff = usize::try_from(u64_at(0x20)?).ok()?;
+    let phentsize = usize::from(u16_at(0x36)?);
+    for i in 0..usize::from(u16_at(0x38)?) {
+        let ph = phoff.checked_add(i.checked_mul(phentsize)?)?;
+        const PT_INTERP: u32 = 3;
+        if u32::from_le_bytes(elf.get(ph..ph + 4)?.try_into().ok()?) != PT_INTERP {
+            continue;
+        }
+        let offset = usize::try_from(u64_at(ph + 8)?).ok()?;
+        let size = usize::try_from(u64_at(ph + 0x20)?).ok()?;
+        let raw = elf.get(offset..offset.checked_add(size)?)?;
+        let path = raw.split(|b| *b == 0).next()?;
+        return Some(PathBuf::from(std::str::from_utf8(path).ok()?));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_test_binary_names_its_loader() {
+        let elf = fs::read("/proc/self/exe").expect("own binary");
+        let interp = interpreter(&elf).expect("a dynamically linked test binary");
+        assert!(
+            interp.to_string_lossy().contains("ld-"),
+            "{}",
+            interp.display()
+        );
+        assert_eq!(interpreter(b"#!/bin/sh\n"), None);
+        assert_eq!(interpreter(b"\x7fELF\x02"), None, "truncated: no panic");
+    }
+}
