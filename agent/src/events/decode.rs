@@ -150,6 +150,8 @@ fn flag_names(f: u32) -> Vec<String> {
         (flags::INTERPRETED, "interpreted"),
         (flags::SENDMSG, "sendmsg"),
         (flags::FAILED_CLOSED, "failed_closed"),
+        (flags::AGENT_WRITTEN, "agent_written"),
+        (flags::COPY, "copy"),
     ]
     .iter()
     .filter(|(bit, _)| f & bit != 0)
@@ -208,6 +210,28 @@ pub(crate) mod tests {
         );
     }
 
+    #[test]
+    fn a_copy_names_the_binary_it_copies() {
+        let mut e = event();
+        e.flags = flags::AGENT_WRITTEN | flags::COPY;
+        e.detail = 3;
+        let r = decoded(&e, &N, |t| t);
+        assert!(r.agent_written);
+        assert_eq!(r.copy_of.as_deref(), Some("/bin/b3"));
+        assert_eq!(r.flags, ["agent_written", "copy"]);
+        let line = serde_json::to_string(&r).expect("json");
+        assert!(
+            line.contains(r#""agent_written":true,"copy_of":"/bin/b3""#),
+            "{line}"
+        );
+        // Other events carry neither field, so their lines stay what they were.
+        let plain = serde_json::to_string(&decoded(&event(), &N, |t| t)).expect("json");
+        assert!(
+            !plain.contains("agent_written") && !plain.contains("copy_of"),
+            "{plain}"
+        );
+    }
+
     struct N;
     impl Names for N {
         fn rule(&self, _: u32, rule: u32) -> Option<String> {
@@ -215,6 +239,9 @@ pub(crate) mod tests {
         }
         fn group(&self, _: u32, group: u32) -> Option<String> {
             Some(format!("g{group}"))
+        }
+        fn binary(&self, _: u32, binary: u32) -> Option<String> {
+            Some(format!("/bin/b{binary}"))
         }
     }
 

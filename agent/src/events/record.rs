@@ -47,7 +47,8 @@ pub struct Record {
     pub destination: Option<Destination>,
     /// Parent chain, nearest first (best effort: processes may be gone).
     pub parents: Vec<Parent>,
-    /// Extra facts: `argv_from_image`, `interpreted`, `sendmsg`, `failed_closed`.
+    /// Extra facts: `argv_from_image`, `interpreted`, `sendmsg`, `failed_closed`,
+    /// `agent_written`, `copy`.
     pub flags: Vec<String>,
     /// Exec: the file was written by a watched process (or has no name: a memfd, an
     /// `O_TMPFILE`). Absent when not.
