@@ -55,6 +55,10 @@ pub fn identify(file: usize) {
     }
 }
 
+/// Scratch of [`opaque`].
+#[map]
+static IDENTITY: PerCpuArray<[u32; 2]> = PerCpuArray::with_max_entries(1, 0);
+
 /// What the rules see of an executed file.
 #[derive(Clone, Copy)]
 pub struct Identity {
@@ -80,7 +84,21 @@ pub fn of_exec(generation: u32, b: &Bprm) -> Result<Identity, Error> {
             id.flags |= flags::COPY;
         }
     }
-    Ok(id)
+    opaque(id)
+}
+
+/// Round trip through [`IDENTITY`]: the verifier sees what follows with one identity it knows
+/// nothing about, instead of once per way the identity was found (a constant each, which the
+/// 5.10 verifier marks precise at the first branch on it, multiplying every state after it).
+#[inline(always)]
+fn opaque(id: Identity) -> Result<Identity, Error> {
+    let slot = IDENTITY.get_ptr_mut(0).ok_or(Error::Map)?;
+    // SAFETY: per-CPU value of this program run; volatile, so the compiler keeps the loads.
+    unsafe {
+        core::ptr::write_volatile(slot, [id.binary, id.flags]);
+        let [binary, flags] = core::ptr::read_volatile(slot);
+        Ok(Identity { binary, flags })
+    }
 }
 
 /// Whether a watched process opened the file for writing (as far as the marks remember).
