@@ -19,6 +19,11 @@ pub const HEAD_LEN: usize = 256;
 /// when more files than this were written since (docs/architecture.md says what that means).
 pub const MAX_WRITTEN: u32 = 65536;
 
+/// New marks after which the oldest may be gone (an LRU map starts evicting, in batches, before
+/// it is full): from then on, `MARKS` says so and every exec of a file no rule names by inode is
+/// looked up by content, so writing many files cannot age the mark of a copy out.
+pub const MARKS_SAFE: u64 = MAX_WRITTEN as u64 / 2;
+
 /// Key of `CONTENTS`: a guarded ELF binary's normalised head. Value: its binary id.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -70,6 +70,8 @@ pub mod names {
     pub const SYSCALL_GUARDS: &str = "SYSCALL_GUARDS";
     pub const CONTENTS: &str = "CONTENTS";
     pub const WRITTEN: &str = "WRITTEN";
+    pub const MARKS: &str = "MARKS";
+    pub const MARKS_LOST: &str = "MARKS_LOST";
     pub const IDENTIFY: &str = "IDENTIFY";
     pub const LOADERS: &str = "LOADERS";
 

@@ -19,10 +19,13 @@ use aya_ebpf::{
 use crate::{
     exec,
     kernel::{self, Bprm},
-    maps::{CONTENTS, WRITTEN},
+    maps::{CONTENTS, MARKS, MARKS_LOST, WRITTEN},
     rules::{self, NO_BINARY},
     Error, SYS_EXIT_RET,
 };
+
+/// `BPF_NOEXIST` (uapi `linux/bpf.h`): insert only a new key.
+const BPF_NOEXIST: u64 = 1;
 
 /// `FMODE_WRITE` (`linux/fs.h`).
 pub const FMODE_WRITE: u32 = 0x2;
@@ -72,12 +75,12 @@ pub struct Identity {
 #[inline(always)]
 pub fn of_exec(generation: u32, b: &Bprm) -> Result<Identity, Error> {
     let binary = rules::binary_id(generation, b.file.dev, b.file.ino);
-    let written = b.links == 0 || written(b.file.dev, b.file.ino);
+    let written = agent_written(b.links, b.file.dev, b.file.ino);
     let mut id = Identity {
         binary,
         flags: if written { flags::AGENT_WRITTEN } else { 0 },
     };
-    if binary == NO_BINARY && written {
+    if binary == NO_BINARY && (written || marks_may_be_lost()) {
         let copy_of = by_content(generation, b.ptr)?;
         if copy_of != NO_BINARY {
             id.binary = copy_of;
@@ -101,9 +104,43 @@ fn opaque(id: Identity) -> Result<Identity, Error> {
     }
 }
 
+/// A file a session wrote, or one without a name (memfd, `O_TMPFILE`, unlinked): `links` is
+/// its link count.
+#[inline(always)]
+pub fn agent_written(links: u32, dev: u64, ino: u64) -> bool {
+    links == 0 || written(dev, ino)
+}
+
+/// Whether so many files were marked that the oldest marks may have been evicted
+/// (`identity::MARKS_SAFE`); a flag that cannot be read says yes.
+#[inline(always)]
+pub fn marks_may_be_lost() -> bool {
+    MARKS_LOST.get(1).is_none_or(|&lost| lost != 0)
+}
+
+/// Counts a new mark on this CPU; at the daemon's per-CPU threshold, says that marks may be
+/// lost. Per-CPU counts need no atomics (a BPF program does not migrate while it runs), and
+/// when the marks given since the map was created reach `MARKS_SAFE`, at least one CPU's
+/// share reached `MARKS_SAFE / CPUs`.
+#[inline(always)]
+fn count_mark() {
+    let Some(count) = MARKS.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: this CPU's value, used by this program run only.
+    let count = unsafe { &mut *count };
+    *count += 1;
+    if *count >= MARKS_LOST.get(0).copied().unwrap_or(0) {
+        if let Some(lost) = MARKS_LOST.get_ptr_mut(1) {
+            // SAFETY: an aligned u64 in a map value; every writer stores the same 1.
+            unsafe { core::ptr::write_volatile(lost, 1) };
+        }
+    }
+}
+
 /// Whether a watched process opened the file for writing (as far as the marks remember).
 #[inline(always)]
-pub fn written(dev: u64, ino: u64) -> bool {
+fn written(dev: u64, ino: u64) -> bool {
     // SAFETY: presence only.
     unsafe { WRITTEN.get(&FileKey { dev, ino }) }.is_some()
 }
@@ -129,24 +166,27 @@ fn by_content(generation: u32, bprm: usize) -> Result<u32, Error> {
 /// nothing: a mark only ever adds checks.
 #[inline(always)]
 pub fn mark(file: usize) {
-    let Ok(mode) = kernel::file_mode(file) else {
-        return;
-    };
-    if mode & FMODE_WRITE == 0 {
-        return;
+    if matches!(kernel::file_mode(file), Ok(mode) if mode & FMODE_WRITE != 0) {
+        mark_writable(file);
     }
+}
+
+/// [`mark`] for a file known to be open for writing.
+#[inline(always)]
+pub fn mark_writable(file: usize) {
     let Ok(Some(_)) = exec::watched() else {
         return;
     };
-    if let Ok(f) = kernel::file_id(file) {
-        let _ = WRITTEN.insert(
-            &FileKey {
-                dev: f.dev,
-                ino: f.ino,
-            },
-            &1,
-            0,
-        );
+    let Ok(f) = kernel::file_id(file) else {
+        return;
+    };
+    let key = FileKey {
+        dev: f.dev,
+        ino: f.ino,
+    };
+    // A new key only: a mark already there is not counted again.
+    if WRITTEN.insert(&key, &1, BPF_NOEXIST).is_ok() {
+        count_mark();
     }
 }
 

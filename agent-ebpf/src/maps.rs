@@ -47,6 +47,15 @@ pub static CONTENTS: HashMap<ContentKey, u32> = HashMap::pinned(8192, 0);
 #[map]
 pub static WRITTEN: LruHashMap<FileKey, u32> = LruHashMap::pinned(MAX_WRITTEN, 0);
 
+/// New marks given by each CPU (`identity::count_mark`).
+#[map]
+pub static MARKS: PerCpuArray<u64> = PerCpuArray::pinned(1, 0);
+
+/// `[per-CPU threshold (written by the daemon), 1 once a CPU's count reached it]`: from then
+/// on the oldest marks may have been evicted (`agent_common::identity::MARKS_SAFE`).
+#[map]
+pub static MARKS_LOST: Array<u64> = Array::pinned(2, 0);
+
 #[map]
 pub static EXEC_RULES: HashMap<ExecRulesKey, ExecRules> = HashMap::pinned(4096, 0);
 

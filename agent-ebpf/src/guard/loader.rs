@@ -65,18 +65,27 @@ fn mapped(file: usize) -> Option<Attempt> {
     let state = STATE.get(STATE_INDEX)?;
     let generation = state.active & 1;
     let binary = rules::binary_id(generation, id.dev, id.ino);
-    let what = if binary != rules::NO_BINARY && rules::guarded_binary(generation, binary) {
+    let guarded = binary != rules::NO_BINARY && rules::guarded_binary(generation, binary);
+    // A file without a name counts as written; a link count that cannot be read does not.
+    // When marks may have been evicted, any file may be a session's: a loader run as a
+    // program then maps nothing (it fails: closed).
+    if !guarded
+        && !identity::agent_written(kernel::file_links(file).unwrap_or(1), id.dev, id.ino)
+        && !identity::marks_may_be_lost()
+    {
+        return None;
+    }
+    let own = kernel::exe_id(kernel::current_task()).ok().flatten();
+    if own == Some(id) {
+        return None;
+    }
+    let what = if guarded {
         loader::GUARDED
-    } else if written(file, id) && by_loader() {
+    } else if own.is_some_and(is_loader) {
         loader::WRITTEN
     } else {
         return None;
     };
-    if let Ok(Some(own)) = kernel::exe_id(kernel::current_task()) {
-        if own.dev == id.dev && own.ino == id.ino {
-            return None;
-        }
-    }
     Some(Attempt::new(
         Tamper::Loader,
         Target {
@@ -91,18 +100,9 @@ fn mapped(file: usize) -> Option<Attempt> {
     ))
 }
 
-/// A file a session wrote, or one without a name.
+/// Whether `exe` is a dynamic loader (the caller runs as `ld.so FILE`).
 #[inline(always)]
-fn written(file: usize, id: kernel::FileId) -> bool {
-    identity::written(id.dev, id.ino) || matches!(kernel::file_links(file), Ok(0))
-}
-
-/// Whether the caller's program is a dynamic loader (run as `ld.so FILE`).
-#[inline(always)]
-fn by_loader() -> bool {
-    let Ok(Some(exe)) = kernel::exe_id(kernel::current_task()) else {
-        return false;
-    };
+fn is_loader(exe: kernel::FileId) -> bool {
     let key = FileKey {
         dev: exe.dev,
         ino: exe.ino,

@@ -22,20 +22,23 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// marked (`identity::mark`).
 #[lsm(hook = "file_open")]
 pub fn file_open(ctx: LsmContext) -> i32 {
-    identity::identify(ctx.arg(0));
-    identity::mark(ctx.arg(0));
+    let file = ctx.arg(0);
+    identity::identify(file);
+    let attempt = match kernel::file_mode(file) {
+        Ok(mode) if mode & identity::FMODE_WRITE == 0 => return 0,
+        Ok(_) => {
+            identity::mark_writable(file);
+            opened_for_writing(file)
+        }
+        Err(e) => Err(e),
+    };
     // Could not tell: a watched caller is refused, any other is not.
-    judge(
-        opened_for_writing(ctx.arg(0))
-            .unwrap_or_else(|_| Some(Attempt::unreadable(Tamper::CgroupMove))),
-    )
+    judge(attempt.unwrap_or_else(|_| Some(Attempt::unreadable(Tamper::CgroupMove))))
 }
 
+/// `file`, opened for writing.
 #[inline(always)]
 fn opened_for_writing(file: usize) -> Result<Option<Attempt>, Error> {
-    if kernel::file_mode(file)? & identity::FMODE_WRITE == 0 {
-        return Ok(None);
-    }
     let dentry = kernel::file_dentry(file)?;
     let m = kernel::file_magic(file)?;
     if !magic::cgroup(m) {

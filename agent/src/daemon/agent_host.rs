@@ -35,14 +35,8 @@ impl Daemon {
 impl Daemon {
     /// The identity the kernel programs give the regular file `path` (`kernel::identity`).
     fn kernel_id(&self, path: &std::path::Path) -> Result<FileId, String> {
-        let md = std::fs::metadata(path).map_err(|e| e.to_string())?;
-        if !md.is_file() {
-            return Err("not a regular file".into());
-        }
         let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
-        KernelResolver::new(&mut maps.identify)
-            .kernel_identity(path)
-            .ok_or_else(|| "cannot be opened".to_owned())
+        KernelResolver::new(&mut maps.identify).regular_file(path)
     }
 }
 

@@ -132,6 +132,14 @@ pub fn prepare(opts: &Options) -> Result<Prepared> {
         &delegators::keys(delegators::BUILT_IN),
         &loaders::identities(),
     )?;
+    ebpf::marks::set_threshold(&mut loaded)?;
+    if ebpf::marks::lost(&loaded) {
+        tracing::warn!(
+            "sessions wrote so many files that marks may have been evicted: every exec of a \
+             file no rule names is looked up by content (copies made outside the sessions \
+             included) until the pinned maps are removed (countersign-agent unload)"
+        );
+    }
     let lsm_optional = matches!(opts.mode, mode::ModeChoice::Auto);
     let attached = ebpf::attach(
         &mut loaded,

@@ -3,6 +3,7 @@
 
 mod attach;
 mod guards;
+pub mod marks;
 mod pins;
 
 use std::path::{Path, PathBuf};

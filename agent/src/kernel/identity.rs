@@ -25,13 +25,19 @@ impl<'a> KernelResolver<'a> {
         }
     }
 
-    /// The kernel's identity of the file `path` names (symlinks followed); None when it is not
-    /// a regular file or a directory, or cannot be opened.
-    pub fn kernel_identity(&self, path: &Path) -> Option<FileId> {
-        let md = std::fs::metadata(path).ok()?;
-        if !md.is_file() && !md.is_dir() {
-            return None;
+    /// The kernel's identity of the regular file `path` names (symlinks followed), or why
+    /// there is none.
+    pub fn regular_file(&self, path: &Path) -> Result<FileId, String> {
+        let md = std::fs::metadata(path).map_err(|e| e.to_string())?;
+        if !md.is_file() {
+            return Err("not a regular file".into());
         }
+        Ok(self.seen(path, &md))
+    }
+
+    /// The kernel's identity of `path`, whose metadata is `md`: the kernel's answer, else
+    /// `stat()`'s (said in the log).
+    fn seen(&self, path: &Path, md: &std::fs::Metadata) -> FileId {
         let stat = FileId::from_stat(md.dev(), md.ino());
         let Some(seen) = self.ask(path) else {
             tracing::warn!(
@@ -39,7 +45,7 @@ impl<'a> KernelResolver<'a> {
                 "the kernel did not answer for this file's identity: using stat()'s, which \
                  differs from the kernel's on btrfs subvolumes and some overlayfs mounts"
             );
-            return Some(stat);
+            return stat;
         };
         if seen != stat {
             tracing::info!(
@@ -50,7 +56,7 @@ impl<'a> KernelResolver<'a> {
                  (btrfs subvolume or overlayfs): rules use the kernel's"
             );
         }
-        Some(seen)
+        seen
     }
 
     /// Opens `path` with this thread's id in `IDENTIFY`; the answer, if a program gave one.
@@ -77,11 +83,7 @@ impl<'a> KernelResolver<'a> {
 
 impl Resolver for KernelResolver<'_> {
     fn identity(&self, path: &Path) -> Option<FileId> {
-        let md = std::fs::metadata(path).ok()?;
-        if !md.is_file() {
-            return None;
-        }
-        self.kernel_identity(path)
+        self.regular_file(path).ok()
     }
 
     fn head(&self, path: &Path) -> Option<[u8; HEAD_LEN]> {

@@ -135,3 +135,38 @@ fn what_the_agent_builds_runs_a_thousand_times() {
     }
     t.probe(&["run-many", "1000", &built]).run().assert_ok();
 }
+
+/// Marks are kept in an LRU map: an agent that writes more files than it holds after making
+/// its copy ages the copy's mark out. From `MARKS_SAFE` new marks on, every exec of a file no
+/// rule names by inode is looked up by content, so the copy is still refused — and so is any
+/// other copy of the guarded binary, also one the session did not write: stricter, never an
+/// allow. The guarded binary here is a copy of `/bin/true`, not of cs-probe, because cs-probe
+/// itself starts every process of the test in the session.
+#[test]
+fn writing_many_files_does_not_age_a_copy_out() {
+    let mut t = testbed("copies-evict");
+    // Busybox (the VM's /bin/true) picks its applet by the file's name: each file is `true`.
+    let [guarded, copy, outside, many] =
+        ["guarded", "work", "outside", "many"].map(|dir| t.path(&format!("{dir}/true")));
+    std::fs::copy("/bin/true", &guarded).expect("copy /bin/true");
+    t.start_agent(&t.policy(&exec_rule(RULE, &guarded, "deny")));
+    copy_in_session(&t, How::Cp, &guarded, &copy);
+    std::fs::copy("/bin/true", &outside).expect("copy /bin/true outside the session");
+    let many = many.trim_end_matches("/true");
+    let files = (agent_common::identity::MAX_WRITTEN + 8192).to_string();
+    t.probe(&["write-many", &files, many]).run().assert_ok();
+    for (path, why) in [
+        (&copy, "the session's copy"),
+        (&outside, "a copy made outside"),
+    ] {
+        let out = t.exec(&[path, "after", "many", "writes"]);
+        t.assert_exec_refused(&out);
+        let event = t.refusal_event(&out, RULE);
+        assert_eq!(
+            event.copy_of.as_deref(),
+            Some(guarded.as_str()),
+            "{why}: {}",
+            event.line
+        );
+    }
+}

@@ -130,38 +130,16 @@ fn the_dynamic_loader_does_not_run_a_guarded_binary() {
         "the guarded binary ran through the loader: {:?} ({through})",
         t.probe_log()
     );
-    let e = t
-        .events()
-        .wait_for(&format!("tamper loader by {}", through.pid), |e| {
-            e.kind == "tamper" && e.tgid == through.pid
-        });
-    let tamper = e.tamper.clone().expect("tamper field");
-    assert_eq!(
-        (tamper.what.as_str(), e.outcome.as_str()),
-        ("loader", "refused"),
-        "{}",
-        e.line
-    );
     let (_, ino) = file_identity(&guarded);
+    let target = loader_refusal(&t, &through);
     assert!(
-        tamper.target.starts_with("guarded ") && tamper.target.contains(&format!("inode {ino}")),
-        "{}",
-        e.line
+        target.starts_with("guarded ") && target.contains(&format!("inode {ino}")),
+        "{target}"
     );
     // A loader of its own: mapped readable, then made executable.
     let own = t.probe(&["tamper", "map-exec", &guarded]).run();
     own.assert_errno(libc::EPERM);
-    let e = t
-        .events()
-        .wait_for(&format!("tamper loader by {}", own.pid), |e| {
-            e.kind == "tamper" && e.tgid == own.pid
-        });
-    assert_eq!(
-        e.tamper.as_ref().map(|x| x.what.as_str()),
-        Some("loader"),
-        "{}",
-        e.line
-    );
+    loader_refusal(&t, &own);
     // Ordinary work: a binary no rule guards, through the loader and mapped executable.
     t.exec(&[LOADER, &plain, "plain"]).assert_success();
     assert_eq!(t.probe_log().len(), 1, "{:?}", t.probe_log());
@@ -173,17 +151,25 @@ fn the_dynamic_loader_does_not_run_a_guarded_binary() {
     assert!(made.status.success(), "{made}");
     let through = t.exec(&[LOADER, &copy, "copy", "through", "the", "loader"]);
     assert_eq!(t.probe_log().len(), 1, "the copy ran: {:?}", t.probe_log());
+    let target = loader_refusal(&t, &through);
+    assert!(target.contains("a file a session wrote"), "{target}");
+}
+
+/// The `loader` tamper event of `out`'s process, refused; returns its target.
+fn loader_refusal(t: &TestBed, out: &Outcome) -> String {
     let e = t
         .events()
-        .wait_for(&format!("tamper loader by {}", through.pid), |e| {
-            e.kind == "tamper" && e.tgid == through.pid
+        .wait_for(&format!("tamper loader by {}", out.pid), |e| {
+            e.kind == "tamper" && e.tgid == out.pid
         });
     let tamper = e.tamper.clone().expect("tamper field");
-    assert!(
-        tamper.what == "loader" && tamper.target.contains("a file a session wrote"),
+    assert_eq!(
+        (tamper.what.as_str(), e.outcome.as_str()),
+        ("loader", "refused"),
         "{}",
         e.line
     );
+    tamper.target
 }
 
 /// `stat()` and the kernel disagree on a file's device on a btrfs subvolume (its anonymous

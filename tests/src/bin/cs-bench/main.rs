@@ -5,14 +5,18 @@
 //! host run and the VM run (busybox userland) execute the very same code.
 //!
 //! Subcommands:
-//! - `exec-loop N [PATH]` — `fork` + `execve(PATH)` (default `/bin/true`) N times, waiting for
-//!   each child; prints `ns_per_op=<wall-clock nanoseconds per exec>`.
+//! - `exec-loop N [PATH [ARG…]]` — `fork` + `execve(PATH, ARG…)` (default `/bin/true`) N times,
+//!   waiting for each child; prints `ns_per_op=<wall-clock nanoseconds per exec>`.
+//! - `exec-written N SIZE first|repeat` — writes copies of `/bin/true` padded to SIZE bytes
+//!   and executes them: `first`, N fresh copies once each; `repeat`, one copy N times after an
+//!   untimed first exec. Prints `ns_per_op=…` of the execs alone (the cost of a file an agent
+//!   wrote, which the kernel side checks by content).
 //! - `connect-loop N ADDR PORT` — `socket` + `connect` + `close` to a TCP listener N times;
 //!   port 0 starts a listener thread on ADDR first. Prints `ns_per_op=…`.
 //! - `file-loop N` — in a fresh temporary directory, N times: write a file, open it again,
 //!   `stat`, rename, truncate, unlink (the LSM guards' file hooks). Prints `ns_per_op=…`.
 //! - `suite --agent PATH --mode lsm|fallback --env host|vm [--rounds R] [--exec-ops N]
-//!   [--connect-ops N] [--file-ops N]` — the whole benchmark (needs root). Each round runs the workloads
+//!   [--connect-ops N] [--file-ops N] [--python-ops N] [--written-ops N]` — the whole benchmark (needs root). Each round runs the workloads
 //!   without the agent, loads the agent with a 100-rule policy, runs them outside and inside a
 //!   watched cgroup (alternating), unloads it and runs them without it again. Prints a
 //!   markdown report between [`report::BEGIN`] and [`report::END`] lines. Everything it
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
         "cs-bench",
         &[
             ("exec-loop", workload::exec_cmd),
+            ("exec-written", workload::written_cmd),
             ("connect-loop", workload::connect_cmd),
             ("file-loop", workload::file_cmd),
             ("suite", suite::cmd),

@@ -5,14 +5,31 @@
 //! flipping every round), then the agent is unloaded and (a) runs again. Whatever else the
 //! machine does drifts slowly compared with a round, so it hits every configuration alike.
 
-use std::process::{Command, Stdio};
+use std::{
+    path::Path,
+    process::{Command, Stdio},
+};
 
 use tests::bench::{cli, interrupt, Failure};
 
 use crate::{
-    report::{self, Context, Samples},
+    report::{self, Context, Samples, Target},
     workload::RESULT_PREFIX,
 };
+
+/// The interpreter of the mmap-heavy start-up workload (where it exists).
+pub const PYTHON: &str = "/usr/bin/python3";
+/// What it imports: modules with C extensions (each one an `mmap` with `PROT_EXEC`).
+const PYTHON_IMPORTS: &str = "import json, email.mime.text, http.client, decimal, asyncio, \
+     sqlite3, ssl, xml.etree.ElementTree, unittest, argparse, csv, hashlib, zipfile, logging, \
+     ctypes, select, socket, struct, math, datetime";
+
+/// Exec of a file no agent wrote (the system's binaries, libraries mapped by a loader).
+const UNMARKED_EXEC_TARGET: f64 = 2.0;
+/// First exec of a file an agent wrote: its content is checked once.
+const FIRST_WRITTEN_EXEC_EXTRA_MS: f64 = 50.0;
+/// Later execs of the same unchanged agent-written file.
+const REPEATED_WRITTEN_EXEC_TARGET: f64 = 1.0;
 
 mod options;
 mod world;
@@ -45,24 +62,7 @@ pub fn cmd(args: &[String]) -> Result<(), Failure> {
 }
 
 fn run(opts: &Options, world: &mut World) -> Result<String, String> {
-    let connect_ops = opts.connect_ops.to_string();
-    let mut workloads = [
-        Workload::new(
-            "exec-loop (fork+execve /bin/true)",
-            opts.exec_ops,
-            &["exec-loop", &opts.exec_ops.to_string()],
-        ),
-        Workload::new(
-            "connect-loop (TCP, loopback)",
-            opts.connect_ops,
-            &["connect-loop", &connect_ops, "127.0.0.1", "0"],
-        ),
-        Workload::new(
-            "file-loop (write, open, stat, rename, truncate, unlink)",
-            opts.file_ops,
-            &["file-loop", &opts.file_ops.to_string()],
-        ),
-    ];
+    let mut workloads = workloads(opts);
     let r = opts.rounds;
     warm_up(world, &workloads, false)?;
     let mut judged = (0, 0);
@@ -106,13 +106,83 @@ fn run(opts: &Options, world: &mut World) -> Result<String, String> {
     Ok(report::markdown(&ctx, &samples))
 }
 
+/// The workloads of this environment, each with its target.
+fn workloads(opts: &Options) -> Vec<Workload> {
+    let exec_ops = opts.exec_ops.to_string();
+    let mut all = vec![Workload::new(
+        "exec-loop (fork+execve /bin/true)",
+        opts.exec_ops,
+        Target::Percent(UNMARKED_EXEC_TARGET),
+        &["exec-loop", &exec_ops],
+    )];
+    if Path::new(PYTHON).exists() {
+        all.push(Workload::new(
+            "python3 start-up importing 20 stdlib modules (mmap-heavy)",
+            opts.python_ops,
+            Target::Percent(UNMARKED_EXEC_TARGET),
+            &[
+                "exec-loop",
+                &opts.python_ops.to_string(),
+                PYTHON,
+                "-c",
+                PYTHON_IMPORTS,
+            ],
+        ));
+    } else {
+        progress(&format!(
+            "no python3 start-up workload: {PYTHON} does not exist here (the VM's busybox \
+             userland has none)"
+        ));
+    }
+    for (size, name) in [(1u64 << 20, "1 MB"), (50 << 20, "50 MB")] {
+        let bytes = size.to_string();
+        all.push(Workload::new(
+            &format!("agent-written {name} binary, first exec"),
+            opts.written_ops,
+            Target::ExtraMs(FIRST_WRITTEN_EXEC_EXTRA_MS),
+            &[
+                "exec-written",
+                &opts.written_ops.to_string(),
+                &bytes,
+                "first",
+            ],
+        ));
+        let repeat = (opts.exec_ops / 4).max(1);
+        all.push(Workload::new(
+            &format!("agent-written {name} binary, repeated exec"),
+            repeat,
+            Target::Percent(REPEATED_WRITTEN_EXEC_TARGET),
+            &["exec-written", &repeat.to_string(), &bytes, "repeat"],
+        ));
+    }
+    all.push(Workload::new(
+        "connect-loop (TCP, loopback)",
+        opts.connect_ops,
+        Target::default(),
+        &[
+            "connect-loop",
+            &opts.connect_ops.to_string(),
+            "127.0.0.1",
+            "0",
+        ],
+    ));
+    all.push(Workload::new(
+        "file-loop (write, open, stat, rename, truncate, unlink)",
+        opts.file_ops,
+        Target::default(),
+        &["file-loop", &opts.file_ops.to_string()],
+    ));
+    all
+}
+
 impl Workload {
-    fn new(label: &str, ops: u64, args: &[&str]) -> Self {
+    fn new(label: &str, ops: u64, target: Target, args: &[&str]) -> Self {
         Self {
             args: args.iter().map(|a| (*a).to_owned()).collect(),
             samples: Samples {
                 label: label.to_owned(),
                 ops,
+                target,
                 ..Samples::default()
             },
         }

@@ -3,11 +3,12 @@
 
 use std::{
     ffi::CString,
-    io,
+    io::{self, Write as _},
     net::{IpAddr, SocketAddr, TcpListener, TcpStream},
     os::fd::AsRawFd as _,
+    path::Path,
     ptr, thread,
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use tests::bench::Failure;
@@ -24,13 +25,93 @@ const DEFAULT_EXEC_PATH: &str = "/bin/true";
 /// moment, and a full accept queue drops SYNs (a one-second retransmit would wreck a round).
 const BACKLOG: i32 = 4096;
 
-/// `exec-loop N [PATH]`.
+/// `exec-loop N [PATH [ARG…]]`.
 pub fn exec_cmd(args: &[String]) -> Result<(), Failure> {
     let n: u64 = parse_num("exec-loop N", args.first())?;
-    let path = args.get(1).map_or(DEFAULT_EXEC_PATH, String::as_str);
-    let ns = exec_loop(n.max(1), path)?;
-    println!("{RESULT_PREFIX}{ns}");
+    let argv: Vec<&str> = match args.get(1..) {
+        Some(rest) if !rest.is_empty() => rest.iter().map(String::as_str).collect(),
+        _ => vec![DEFAULT_EXEC_PATH],
+    };
+    let command = Command::new(&argv).map_err(Failure::Usage)?;
+    let start = Instant::now();
+    for i in 0..n.max(1) {
+        command.run(i)?;
+    }
+    println!("{RESULT_PREFIX}{}", per_op(start, n.max(1)));
     Ok(())
+}
+
+/// `exec-written N SIZE first|repeat`: executes a copy of `/bin/true` padded with zeros to
+/// SIZE bytes that this process wrote itself (so, in a watched cgroup, a file the kernel
+/// side marks as agent-written). `first`: N fresh copies, each executed once; `repeat`: one
+/// copy, executed once untimed, then N times. Only the execs are timed, not the writing.
+pub fn written_cmd(args: &[String]) -> Result<(), Failure> {
+    let n: u64 = parse_num("exec-written N", args.first())?;
+    let size: u64 = parse_num("exec-written SIZE", args.get(1))?;
+    let fresh = match args.get(2).map(String::as_str) {
+        Some("first") => true,
+        Some("repeat") => false,
+        _ => return Err(Failure::Usage("exec-written N SIZE first|repeat".into())),
+    };
+    // In memory where possible: writing 50 MB copies to a disk would slow every round down.
+    let shm = Path::new("/dev/shm");
+    let base = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let dir = base.join(format!("cs-bench-written-{}", std::process::id()));
+    let result = written_loop(n.max(1), size, fresh, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("{RESULT_PREFIX}{}", result.map_err(Failure::Run)?);
+    Ok(())
+}
+
+fn written_loop(n: u64, size: u64, fresh: bool, dir: &Path) -> Result<u64, String> {
+    let image = padded_image(size)?;
+    let mut timed = Duration::ZERO;
+    let mut program = None;
+    for i in 0..n {
+        if fresh || program.is_none() {
+            let path = write_program(dir, i, &image)?;
+            let command = Command::new(&[&path])?;
+            if !fresh {
+                command.run(i)?;
+            }
+            program = Some(command);
+        }
+        let command = program.as_ref().ok_or("no program")?;
+        let start = Instant::now();
+        command.run(i)?;
+        timed += start.elapsed();
+    }
+    Ok(u64::try_from(timed.as_nanos() / u128::from(n)).unwrap_or(u64::MAX))
+}
+
+/// The bytes of `/bin/true` followed by zeros up to `size` (an ELF runs with bytes appended).
+fn padded_image(size: u64) -> Result<Vec<u8>, String> {
+    let mut image = std::fs::read(DEFAULT_EXEC_PATH)
+        .map_err(|e| format!("reading {DEFAULT_EXEC_PATH}: {e}"))?;
+    let size = usize::try_from(size).map_err(|_| format!("size {size} too large"))?;
+    image.resize(image.len().max(size), 0);
+    Ok(image)
+}
+
+/// Writes `image` as `DIR/I/true` (busybox picks its applet by that name), mode 0755.
+fn write_program(dir: &Path, i: u64, image: &[u8]) -> Result<String, String> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let sub = dir.join(i.to_string());
+    std::fs::create_dir_all(&sub).map_err(|e| format!("creating {}: {e}", sub.display()))?;
+    let path = sub.join("true");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o755)
+        .open(&path)
+        .map_err(|e| format!("creating {}: {e}", path.display()))?;
+    file.write_all(image)
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(path.to_string_lossy().into_owned())
 }
 
 /// `connect-loop N ADDR PORT`.
@@ -87,20 +168,32 @@ fn file_loop(n: u64, dir: &std::path::Path) -> Result<u64, String> {
     Ok(per_op(start, n))
 }
 
-/// Forks and execs `path` `n` times, one child at a time; each child must exit 0.
-fn exec_loop(n: u64, path: &str) -> Result<u64, String> {
-    let prog = CString::new(path).map_err(|_| format!("NUL byte in {path:?}"))?;
-    let argv = [prog.as_ptr(), ptr::null()];
-    let envp: [*const libc::c_char; 1] = [ptr::null()];
-    let start = Instant::now();
-    for i in 0..n {
+/// A program and its arguments, ready to be executed by a forked child.
+struct Command {
+    args: Vec<CString>,
+}
+
+impl Command {
+    fn new(argv: &[&str]) -> Result<Self, String> {
+        let args = argv
+            .iter()
+            .map(|a| CString::new(*a).map_err(|_| format!("NUL byte in {a:?}")))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { args })
+    }
+
+    /// Forks, execs the program with an empty environment and waits: it must exit 0.
+    fn run(&self, i: u64) -> Result<(), String> {
+        let mut argv: Vec<*const libc::c_char> = self.args.iter().map(|a| a.as_ptr()).collect();
+        argv.push(ptr::null());
+        let envp: [*const libc::c_char; 1] = [ptr::null()];
         // SAFETY: this process has a single thread, and the child only calls execve and
         // _exit (async-signal-safe) with pointers prepared before the fork.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
             // SAFETY: see above; argv and envp are NULL-terminated arrays of C strings.
             unsafe {
-                libc::execve(prog.as_ptr(), argv.as_ptr(), envp.as_ptr());
+                libc::execve(argv[0], argv.as_ptr(), envp.as_ptr());
                 libc::_exit(127);
             }
         }
@@ -110,12 +203,13 @@ fn exec_loop(n: u64, path: &str) -> Result<u64, String> {
         let status = wait(pid)?;
         if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
             return Err(format!(
-                "exec #{i} of {path}: the child ended with wait status {status:#x} \
-                 (killed or exec failed: is a rule matching it?)"
+                "exec #{i} of {:?}: the child ended with wait status {status:#x} \
+                 (killed or exec failed: is a rule matching it?)",
+                self.args[0]
             ));
         }
+        Ok(())
     }
-    Ok(per_op(start, n))
 }
 
 /// Waits for child `pid` and returns its wait status.

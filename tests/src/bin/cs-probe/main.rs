@@ -37,6 +37,8 @@
 //! - `sleep SECS` — sleeps, prints `ok`.
 //! - `run-many N PATH [ARGS…]` — runs PATH N times, one after the other (`std::process`),
 //!   silently; prints `ok` when every run exited 0, else `failed=K of N, first: STATUS` (exit 1).
+//! - `write-many N DIR` — creates N empty files in DIR (each opened for writing once), prints
+//!   `ok`: a session that writes many files, as a build does (or an agent ageing marks out).
 //! - `listen ADDR` — a TCP listener on ADDR (any port); prints `port=<n>` and waits to be killed.
 //! - `tamper ATTEMPT ARGS…` — one attempt on the enforcement itself, or a piece of an agent's
 //!   ordinary work next to it (see `tamper.rs`); prints `ok` or the errno.
@@ -91,6 +93,7 @@ fn main() {
         Some("connect-flood") => cmd_connect_flood(rest),
         Some("sleep") => cmd_sleep(rest),
         Some("run-many") => cmd_run_many(rest),
+        Some("write-many") => cmd_write_many(rest),
         Some("listen") => cmd_listen(rest),
         Some("tamper") => tamper::run(rest),
         _ => Ok(target(&args)),
@@ -403,6 +406,28 @@ fn cmd_run_many(args: &[OsString]) -> CmdResult {
             Ok(EXIT_ERRNO)
         }
     }
+}
+
+/// `write-many N DIR`.
+fn cmd_write_many(args: &[OsString]) -> CmdResult {
+    let [n, dir] = args else {
+        return Err(Usage("write-many N DIR".into()));
+    };
+    let n: u32 = n
+        .to_str()
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| Usage("write-many: N must be a number".into()))?;
+    let dir = std::path::Path::new(dir);
+    for i in 0..n {
+        let path = dir.join(format!("f{i}"));
+        if let Err(e) = std::fs::File::create(&path) {
+            eprintln!("cs-probe: creating {}", path.display());
+            report_errno(&e);
+            return Ok(EXIT_ERRNO);
+        }
+    }
+    println!("ok");
+    Ok(EXIT_OK)
 }
 
 /// `listen ADDR`: a TCP listener on ADDR, any port; prints `port=N`, then waits to be

@@ -18,6 +18,10 @@ pub struct Options {
     pub exec_ops: u64,
     pub connect_ops: u64,
     pub file_ops: u64,
+    /// Interpreter start-ups per round.
+    pub python_ops: u64,
+    /// Fresh agent-written binaries executed per round (each size).
+    pub written_ops: u64,
     /// How long the daemon may take to become ready.
     pub ready_timeout: Duration,
 }
@@ -31,6 +35,8 @@ pub fn parse(args: &[String]) -> Result<Options, Failure> {
     let mut exec_ops = None;
     let mut connect_ops = None;
     let mut file_ops = None;
+    let mut python_ops = None;
+    let mut written_ops = None;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it.next();
@@ -43,6 +49,8 @@ pub fn parse(args: &[String]) -> Result<Options, Failure> {
             "--exec-ops" => exec_ops = Some(parse_num::<u64>(flag, value)?),
             "--connect-ops" => connect_ops = Some(parse_num::<u64>(flag, value)?),
             "--file-ops" => file_ops = Some(parse_num::<u64>(flag, value)?),
+            "--python-ops" => python_ops = Some(parse_num::<u64>(flag, value)?),
+            "--written-ops" => written_ops = Some(parse_num::<u64>(flag, value)?),
             _ => return Err(Failure::Usage(format!("suite: unknown option {flag}"))),
         }
     }
@@ -62,6 +70,8 @@ pub fn parse(args: &[String]) -> Result<Options, Failure> {
         exec_ops: exec_ops.unwrap_or(if in_vm { 400 } else { 2000 }),
         connect_ops: connect_ops.unwrap_or(if in_vm { 2000 } else { 5000 }),
         file_ops: file_ops.unwrap_or(if in_vm { 1000 } else { 10000 }),
+        python_ops: python_ops.unwrap_or(20),
+        written_ops: written_ops.unwrap_or(if in_vm { 3 } else { 8 }),
         ready_timeout: Duration::from_secs(if in_vm { 300 } else { 60 }),
         env,
     })

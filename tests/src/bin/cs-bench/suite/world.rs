@@ -63,7 +63,11 @@ impl World {
             group: GROUP,
             cgroup: world.watched.path(),
             decoy_dir: &world.rig.dir().join("decoys"),
-            spared: &[PathBuf::from("/bin/true"), world.exe.clone()],
+            spared: &[
+                PathBuf::from("/bin/true"),
+                PathBuf::from(super::PYTHON),
+                world.exe.clone(),
+            ],
         })?;
         let path = &world.rig.agent.dirs().policy;
         fs::write(path, yaml).map_err(|e| format!("writing {}: {e}", path.display()))?;
