@@ -289,6 +289,9 @@ pub mod syscall {
     pub const SOCKET: u32 = 17;
     /// `clone3` with `CLONE_INTO_CGROUP`: with the kill pending, the kernel makes no child.
     pub const CLONE3: u32 = 18;
+    /// `mmap` with `PROT_EXEC` of a file the loader guard refuses (`super::loader`): the
+    /// process dies before it runs the mapped code.
+    pub const MMAP: u32 = 19;
 
     /// `CLONE_INTO_CGROUP` (uapi `linux/sched.h`).
     pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;

@@ -52,9 +52,9 @@ pub fn file_mprotect(ctx: LsmContext) -> i32 {
 }
 
 /// The attempt, when `file` (0: anonymous memory) is a binary an exec rule guards and not the
-/// caller's own program.
+/// caller's own program. Also fallback mode's, at the entry of `mmap` (`syscalls`).
 #[inline(always)]
-fn mapped(file: usize) -> Option<Attempt> {
+pub fn mapped(file: usize) -> Option<Attempt> {
     if file == 0 {
         return None;
     }

@@ -21,7 +21,7 @@ mod delegators;
 mod enforcer;
 mod files;
 mod kernel_load;
-mod loader;
+pub mod loader;
 mod mounts;
 mod session;
 mod sockets;

@@ -17,9 +17,9 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 
-use super::{refused, Attempt, Target};
+use super::{loader, refused, Attempt, Target};
 use crate::{
-    exec,
+    exec, kernel,
     maps::{PROTECTED, SYSCALL_GUARDS},
     SYS_ENTER_ARG0, SYS_ENTER_NR,
 };
@@ -30,6 +30,9 @@ const LOAD_KEXEC: u64 = 3;
 const FROM_FILE: u64 = 0;
 const FROM_MEMORY: u64 = 1;
 const AF_PACKET: u64 = agent_common::tamper::socket::AF_PACKET as u64;
+/// `PROT_EXEC`, `MAP_ANONYMOUS` (uapi `asm-generic/mman-common.h`).
+const PROT_EXEC: u64 = 0x4;
+const MAP_ANONYMOUS: u64 = 0x20;
 
 #[tracepoint]
 pub fn tamper_syscall(ctx: TracePointContext) -> u32 {
@@ -46,6 +49,10 @@ pub fn tamper_syscall(ctx: TracePointContext) -> u32 {
         // SAFETY: `args[i]` of `struct trace_event_raw_sys_enter`.
         unsafe { ctx.read_at::<u64>(SYS_ENTER_ARG0 + 8 * i) }.unwrap_or(0)
     };
+    if guard == sc::MMAP {
+        mapping(arg);
+        return 0;
+    }
     let Some(attempt) = attempt(guard, arg) else {
         return 0;
     };
@@ -57,6 +64,33 @@ pub fn tamper_syscall(ctx: TracePointContext) -> u32 {
         }
     }
     0
+}
+
+/// `mmap(addr, len, prot, flags, fd, off)` of a file, executable, by a watched process: the
+/// loader guard's judgement (`loader::mapped`), and a kill instead of `EPERM`. Every process's
+/// libraries come this way, so the caller's group is found first. Not seen: `mprotect` adding
+/// `PROT_EXEC` to a mapping made readable (no file in its arguments).
+#[inline(always)]
+fn mapping(arg: impl Fn(usize) -> u64) {
+    if arg(2) & PROT_EXEC == 0 || arg(3) & MAP_ANONYMOUS != 0 {
+        return;
+    }
+    let fd = arg(4) as u32 as i32;
+    if fd < 0 {
+        return;
+    }
+    let Ok(Some(w)) = exec::watched() else {
+        return;
+    };
+    let attempt = match kernel::fd_file(kernel::current_task(), fd as u64) {
+        Ok(file) => loader::mapped(file),
+        Err(_) => Some(Attempt::unreadable(Tamper::Loader)),
+    };
+    if let Some(a) = attempt {
+        if refused(a, &w, flags::KILLED) {
+            exec::kill();
+        }
+    }
 }
 
 /// What entering the guarded call `guard` with arguments `arg(i)` attempts; None when it

@@ -179,7 +179,14 @@ const GUARDED: &[Guarded] = &[
                    executable other than by its own exec: the dynamic loader cannot run it \
                    (`ld.so BINARY` fails with EPERM; BPF LSM)",
         absent: "the dynamic loader runs a guarded binary unjudged (`ld.so BINARY`)",
-        fallback: Fallback::Absent,
+        fallback: Fallback::Killed {
+            needs: &["sys_enter_mmap"],
+            state: ProtectionState::Detected,
+            how: "a process mapping executable with mmap(2) a binary an exec rule denies or \
+                  sends to approval (or, as `ld.so FILE`, a file a session wrote) is killed on \
+                  entry and reported, before it runs the mapped code (`ld.so BINARY` dies); \
+                  mprotect(2) making a readable mapping executable is not seen",
+        },
         permits: 0,
     },
     Guarded {

@@ -147,6 +147,7 @@ fn attach_one(loaded: &mut Loaded, btf: &Btf, hook: &'static str) -> Result<(), 
 /// what tells the calls apart.)
 pub const SYSCALL_TRACEPOINTS: &[(&str, libc::c_long, u32)] = &[
     ("sys_enter_bpf", libc::SYS_bpf, syscall::BPF),
+    ("sys_enter_mmap", libc::SYS_mmap, syscall::MMAP),
     ("sys_enter_kill", libc::SYS_kill, syscall::KILL),
     ("sys_enter_tkill", libc::SYS_tkill, syscall::TKILL),
     ("sys_enter_tgkill", libc::SYS_tgkill, syscall::TGKILL),
