@@ -86,6 +86,22 @@ async fn malformed_input_is_refused_with_the_field() {
         .expect_err("bad fingerprint");
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().starts_with("operation.fingerprint"), "{e:?}");
+    // An operation too large to store is refused by name.
+    let mut huge = operation("/usr/bin/kubectl", "x", "lena");
+    huge.argv.push("y".repeat(300_000));
+    let e = agent
+        .forward_request(pb::ForwardRequestRequest {
+            operation: Some(huge),
+            rule: "kubectl".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("oversized");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(
+        e.message().starts_with("operation is ") && e.message().contains("at most 262144"),
+        "{e:?}"
+    );
 
     // An ask whose id is not the operation it shows, or whose arguments were cut, is
     // refused: approvers would read one command and the daemon grant another.

@@ -325,3 +325,66 @@ async fn collect(response: tonic::Response<tonic::Streaming<pb::ExportChunk>>) -
     }
     out
 }
+
+/// Large records do not break the trail: the biggest a host may send (argv of control
+/// characters, each escaped to six bytes in JSON: a line of over 1 MiB), many of them, export
+/// in chunks a client decodes and verify offline; one byte more is refused by name.
+#[tokio::test]
+async fn large_records_export_and_verify() {
+    let server = TestServer::start(Some(POLICY)).await;
+    let mut agent = server.agent().await;
+    agent
+        .register(pb::RegisterRequest::default())
+        .await
+        .expect("register");
+    let big = |sequence: u64, bytes: usize| {
+        let mut e = refused(sequence, "kubectl", "/usr/bin/kubectl", "big", "lena");
+        if let Some(op) = e.operation.as_mut() {
+            op.argv = vec!["\u{1}".repeat(bytes)];
+        }
+        e
+    };
+    let fits = 250_000;
+    let mut sequence = 0;
+    for _ in 0..3 {
+        let events = (0..8)
+            .map(|_| {
+                sequence += 1;
+                big(sequence, fits)
+            })
+            .collect();
+        agent
+            .upload_events(pb::UploadEventsRequest { events })
+            .await
+            .expect("records within the bound are stored");
+    }
+    let e = agent
+        .upload_events(pb::UploadEventsRequest {
+            events: vec![big(sequence + 1, 300_000)],
+        })
+        .await
+        .expect_err("an oversized record is refused");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(
+        e.message().starts_with("events[0] is ") && e.message().contains("at most 262144"),
+        "{}",
+        e.message()
+    );
+    let jsonl = collect(
+        server
+            .audit("dave")
+            .await
+            .export(pb::ExportRequest {
+                filter: None,
+                format: pb::ExportFormat::Jsonl.into(),
+            })
+            .await
+            .expect("export"),
+    )
+    .await;
+    let longest = jsonl.split(|&b| b == b'\n').map(<[u8]>::len).max();
+    assert!(longest > Some(1 << 20), "a line over 1 MiB: {longest:?}");
+    let key = keys::read_public_key(&keys::public_key_path(&server.data())).expect("public key");
+    let summary = audit::verify(jsonl.as_slice(), &key).expect("verifies");
+    assert!(summary.records >= 24, "{summary:?}");
+}

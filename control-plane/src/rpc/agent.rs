@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use prost::Message as _;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::service::interceptor::InterceptedService;
@@ -114,6 +115,7 @@ impl AgentService for AgentApi {
             .operation
             .as_ref()
             .ok_or_else(|| invalid("operation is required"))?;
+        check::encoded_size("operation", op.encoded_len())?;
         check::text("rule", &ask.rule, false)?;
         check::text("reason", &ask.reason, false)?;
         countersign_api::binding::verify(op).map_err(|e| {

@@ -151,6 +151,9 @@ impl AuditService for AuditApi {
     }
 }
 
+/// Largest `ExportChunk` sent (the bytes of a batch are split; clients concatenate them).
+const MAX_CHUNK: usize = 1 << 20;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Format {
     Jsonl,
@@ -197,8 +200,15 @@ async fn stream_export(
                 return;
             }
         };
-        if !data.is_empty() && tx.send(Ok(ExportChunk { data })).await.is_err() {
-            return;
+        // In pieces a client decodes under gRPC's default 4 MiB message limit, whatever the
+        // records hold (a record stored before the size bound may be large).
+        for piece in data.chunks(MAX_CHUNK) {
+            let chunk = ExportChunk {
+                data: piece.to_vec(),
+            };
+            if tx.send(Ok(chunk)).await.is_err() {
+                return;
+            }
         }
         if done {
             return;

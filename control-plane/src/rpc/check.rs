@@ -7,6 +7,13 @@ use tonic::Status;
 /// Longest free text (reasons, comments) the server stores.
 pub const MAX_TEXT: usize = 2000;
 
+/// Largest record or operation a host may send, encoded (protobuf bytes). A daemon's records
+/// are a few KiB (the kernel cuts argv at 512 bytes; paths are at most 4096); an operation
+/// asked ahead carries the agent's argv, at most one 64 KiB agent-socket line. The bound
+/// keeps every record's export line (JSON: at most six bytes per byte when every byte needs
+/// escaping) well inside the verifier's line limit (`countersign_audit::verify::MAX_LINE`).
+pub const MAX_RECORD_BYTES: usize = 256 * 1024;
+
 /// `invalid_argument` with `message`.
 pub fn invalid(message: impl Into<String>) -> Status {
     Status::invalid_argument(message.into())
@@ -69,6 +76,16 @@ pub fn text(field: &str, s: &str, required: bool) -> Result<(), Status> {
     if s.chars().count() > MAX_TEXT {
         return Err(invalid(format!(
             "{field} is longer than {MAX_TEXT} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// A record or operation of `len` encoded bytes: at most [`MAX_RECORD_BYTES`].
+pub fn encoded_size(field: &str, len: usize) -> Result<(), Status> {
+    if len > MAX_RECORD_BYTES {
+        return Err(invalid(format!(
+            "{field} is {len} bytes encoded; at most {MAX_RECORD_BYTES}"
         )));
     }
     Ok(())

@@ -5,6 +5,7 @@
 //! half a batch and acknowledging past a gap.
 
 use policy::Policy;
+use prost::Message as _;
 use tonic::Status;
 
 use countersign_api::verdict::Said;
@@ -71,6 +72,7 @@ pub fn ingest_batch(
     let mut out = Vec::with_capacity(events.len());
     for (i, mut event) in events.into_iter().enumerate() {
         let at = |f: &str| format!("events[{i}].{f}");
+        check::encoded_size(&format!("events[{i}]"), event.encoded_len())?;
         if event.sequence == 0 {
             return Err(invalid(format!(
                 "{} must be > 0 (sequences start at 1)",
@@ -337,5 +339,16 @@ mod tests {
         assert_eq!(error(vec![e]), "events[0].time is required");
         let many = (1..=(MAX_BATCH as u64 + 1)).map(event).collect();
         assert!(error(many).contains("at most 5000"));
+        // One oversized record (a hostile host's) is refused by name, not stored to break
+        // every later export.
+        let mut e = event(2);
+        if let Some(op) = e.operation.as_mut() {
+            op.argv = vec!["x".repeat(4096); 70];
+        }
+        let said = error(vec![event(1), e]);
+        assert!(
+            said.starts_with("events[1] is ") && said.ends_with("bytes encoded; at most 262144"),
+            "{said}"
+        );
     }
 }
