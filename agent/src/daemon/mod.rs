@@ -112,6 +112,16 @@ pub struct Prepared {
 /// CPUs may be running it, so no thread of ours should be entering a system call meanwhile
 /// (docs/testing.md, "A VM that hangs").
 pub fn prepare(opts: &Options) -> Result<Prepared> {
+    // The event log holds every session's argv: the state directory is the daemon's alone.
+    let tightened = countersign_api::private_dir::ensure(&opts.state_dir).with_context(|| {
+        format!(
+            "making the state directory {} (mode 0700)",
+            opts.state_dir.display()
+        )
+    })?;
+    if let Some(was) = tightened {
+        tracing::warn!(dir = %opts.state_dir.display(), was = format!("{was:o}"), "the state directory was open to others: made it 0700");
+    }
     let mounted = mounts::ensure_mounted().context("mounting securityfs, bpffs and tracefs")?;
     if let Err(e) = crate::kernel::raise_memlock() {
         // Kernels since 5.11 account BPF memory to the cgroup instead; on older ones the map

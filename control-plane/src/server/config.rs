@@ -137,20 +137,99 @@ pub fn describe_database(url: &str) -> String {
     format!("{scheme} {rest}")
 }
 
-/// Creates the data directory (mode 0700: it holds the signing key and the database).
+/// Creates the data directory with mode 0700 (it holds the signing key and the store, with
+/// every session's argv), or tightens an existing one that others could enter (said in the
+/// log: `cargo xtask up` once left it 0755).
 pub fn create_data_dir(dir: &Path) -> anyhow::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
-        .with_context(|| format!("creating the data directory {}", dir.display()))
+    let tightened = countersign_api::private_dir::ensure(dir)
+        .with_context(|| format!("making the data directory {} (mode 0700)", dir.display()))?;
+    if let Some(was) = tightened {
+        tracing::warn!(
+            dir = %dir.display(),
+            was = format!("{was:o}"),
+            "the data directory was open to others: made it 0700"
+        );
+    }
+    Ok(())
+}
+
+/// Creates a new SQLite store file with mode 0600 (SQLite gives its journal files the mode of
+/// the database), and refuses one, or a journal file, that others can read: it holds every
+/// session's argv and the approvals. Other databases keep their own access control.
+pub fn prepare_private_store(url: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let Some(path) = sqlite_path(url) else {
+        return Ok(());
+    };
+    if !path.exists() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("creating the store {}", path.display()))?;
+    }
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        let Ok(md) = std::fs::metadata(&file) else {
+            continue;
+        };
+        let mode = md.permissions().mode();
+        if mode & 0o077 != 0 {
+            bail!(
+                "the store {} is readable by others (mode {:o}): chmod 600 it (it holds every \
+                 session's argv and the approvals)",
+                file.display(),
+                mode & 0o777
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The file of a `sqlite:` URL (None for another database or an in-memory one).
+fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or(path);
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_data_directory_and_the_store_are_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        // Created private; an existing one open to others (as `xtask up` once left it) is
+        // made private.
+        let dir = tmp.path().join("data");
+        create_data_dir(&dir).expect("create");
+        assert_eq!(mode(&dir), 0o700);
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        create_data_dir(&dir).expect("tighten");
+        assert_eq!(mode(&dir), 0o700);
+        // A new store file is 0600; one others can read is refused, naming it.
+        let db = dir.join("countersign.db");
+        let url = format!("sqlite://{}?mode=rwc", db.display());
+        prepare_private_store(&url).expect("new store");
+        assert_eq!(mode(&db), 0o600);
+        prepare_private_store(&url).expect("private store");
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let e = prepare_private_store(&url).expect_err("readable store");
+        assert!(
+            e.to_string().starts_with(&format!(
+                "the store {} is readable by others (mode 644): chmod 600",
+                db.display()
+            )),
+            "{e:#}"
+        );
+        prepare_private_store("postgres://h/db").expect("not a file");
+    }
 
     #[test]
     fn database_descriptions_hide_passwords() {
@@ -166,6 +245,11 @@ mod tests {
             describe_database("postgres://cs:s3cret@db.example:5432/cs?sslmode=require"),
             "postgres db.example:5432/cs"
         );
+        assert_eq!(
+            sqlite_path("sqlite:///var/lib/x/c.db?mode=rwc"),
+            Some(PathBuf::from("/var/lib/x/c.db"))
+        );
+        assert_eq!(sqlite_path("postgres://h/db"), None);
         let c = Config::new("/data", "127.0.0.1:7443".parse().expect("addr"));
         assert_eq!(c.database_url(), "sqlite:///data/countersign.db");
         assert!(tls_files(Some("a".into()), None, None).is_err());

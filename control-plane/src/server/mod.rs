@@ -75,6 +75,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     };
     let url = config.database_url();
     let store_description = config::describe_database(&url);
+    config::prepare_private_store(&url)?;
     let store = Store::open(&url, key, config.checkpoint_interval, &config.server_id)
         .await
         .with_context(|| format!("opening the store ({store_description})"))?;
