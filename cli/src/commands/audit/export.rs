@@ -41,8 +41,9 @@ pub async fn run(conn: &Connection, args: &ExportArgs) -> Outcome {
     if args.format == Format::Jsonl && args.filter.skips_records() {
         errln!(
             "countersign: note: --host/--agent/--session/--rule/--person/--decision leave records out of the \
-             middle of the chain, so `audit verify` cannot check this export; only unfiltered \
-             or time-range (--since/--until) JSON Lines exports are verifiable"
+             middle of the chain, so `audit verify` cannot check this export; unfiltered JSON \
+             Lines exports are verifiable, and a time-range one from a checkpoint it starts \
+             at (`audit verify --from-checkpoint SEQ`)"
         );
     }
     let format = match args.format {

@@ -1,17 +1,22 @@
-//! `countersign audit verify FILE [--key FILE]`: offline check of a JSON Lines export with
-//! the server's public key — every hash, every link, every checkpoint signature.
-//!
-//! A time-range export (`--since`) starts mid-chain: its first record's `prev` cannot be
-//! checked from the file, so it is trusted as the anchor and the summary says so. An export
-//! filtered by host, agent, rule or person skips records in the middle: that cannot be told
-//! apart from removal, and the message says both.
+//! `countersign audit verify FILE [--key FILE] [--from-checkpoint SEQ] [--allow-unsigned-tail]`:
+//! offline check of a JSON Lines export with the server's public key — every hash, every
+//! link, every checkpoint signature — answering the auditor's question: did the holder of
+//! this key sign all of this? Exit 0 only when every record is covered by a checkpoint the key
+//! signed and the chain starts at its genesis, or at the signed checkpoint the auditor names
+//! (`--from-checkpoint`: a time-range export that starts there). Anything less exits 1 and says
+//! what is not proven: records after the last checkpoint (accepted, named, with
+//! `--allow-unsigned-tail`), an export that starts mid-chain elsewhere, no signature at all.
+//! An export filtered by host, agent, rule or person skips records in the middle: that cannot
+//! be told apart from removal, and the message says both.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use countersign_audit::verify::MAX_LINE;
-use countersign_audit::{verify_with, Anchor, Digest, Record, Summary, Verifier, VerifyError};
+use countersign_audit::{
+    verify_with, Anchor, Digest, Kind, Record, Summary, Verifier, VerifyError,
+};
 use countersign_audit::{CheckpointError, VerifyingKey};
 
 use crate::exit::{Failure, Outcome, OK};
@@ -28,6 +33,14 @@ pub struct VerifyArgs {
     /// The server's audit public key (64 hex digits).
     #[arg(long, value_name = "FILE", default_value = DEFAULT_KEY)]
     pub key: PathBuf,
+    /// The export starts at this checkpoint (a time-range export): its signature anchors
+    /// the records after it. Without it, the export must start at the genesis (seq 0).
+    #[arg(long, value_name = "SEQ")]
+    pub from_checkpoint: Option<u64>,
+    /// Accept records after the last signed checkpoint (named in the output): whoever can
+    /// write the store could have made or removed them.
+    #[arg(long)]
+    pub allow_unsigned_tail: bool,
 }
 
 /// Runs `audit verify`.
@@ -38,18 +51,78 @@ pub fn run(args: &VerifyArgs) -> Outcome {
             .map(BufReader::new)
             .map_err(|e| Failure::usage(format!("{}: {e}", args.file.display())))
     };
-    let anchor = first_anchor(open()?);
+    let first = first_record(open()?);
+    let anchor = first.as_ref().filter(|r| r.seq > 0).map(|r| Anchor {
+        next_seq: r.seq,
+        prev: r.prev,
+    });
+    if let Some(problem) = start_problem(first.as_ref(), args.from_checkpoint) {
+        return Err(Failure::refused(format!("NOT PROVEN: {problem}")));
+    }
     let verifier = match anchor {
         Some(anchor) => Verifier::resume(key, anchor),
         None => Verifier::new(key),
     };
     match verify_with(open()?, verifier) {
-        Ok(summary) => {
-            outln!("{}", ok_text(&summary, anchor.is_some()));
-            Ok(OK)
-        }
+        Ok(summary) => match unproven(&summary, args.allow_unsigned_tail) {
+            None => {
+                outln!("{}", ok_text(&summary, anchor.is_some()));
+                Ok(OK)
+            }
+            Some(problem) => Err(Failure::refused(format!(
+                "NOT PROVEN: {problem}\n  (every hash and link checked: {})",
+                ok_text(&summary, anchor.is_some()).trim_start_matches("ok: ")
+            ))),
+        },
         Err(e) => Err(Failure::refused(failure_text(&e, &args.file))),
     }
+}
+
+/// Why the export's start is not proven: it must be the genesis, or the checkpoint the
+/// auditor named. None when it is (or when the file is unreadable: the verifier says so).
+fn start_problem(first: Option<&Record>, from_checkpoint: Option<u64>) -> Option<String> {
+    let first = first?;
+    match from_checkpoint {
+        None if first.seq > 0 => Some(format!(
+            "the export starts at seq {} (mid-chain): nothing in it links that record to the \
+             start of the trail. Export the whole trail, or start the range at a checkpoint \
+             and name it: --from-checkpoint SEQ",
+            first.seq
+        )),
+        None => None,
+        Some(seq) if first.seq != seq => Some(format!(
+            "--from-checkpoint {seq}, but the export starts at seq {}",
+            first.seq
+        )),
+        Some(seq) if first.kind != Kind::Checkpoint => Some(format!(
+            "--from-checkpoint {seq}, but record seq {seq} is a {}, not a checkpoint",
+            first.kind.as_str()
+        )),
+        Some(_) => None,
+    }
+}
+
+/// What a verified chain leaves unproven: records no signature covers.
+pub fn unproven(s: &Summary, allow_unsigned_tail: bool) -> Option<String> {
+    let Some(signed) = s.signed_through else {
+        return Some(format!(
+            "no checkpoint signed by this key covers any of the {}: whoever can write the \
+             store could have made them",
+            count(s.records, "record")
+        ));
+    };
+    // The checkpoint record itself follows the head it signs: it does not count as unsigned.
+    let unsigned = s.unsigned_tail.saturating_sub(1);
+    (unsigned > 0 && !allow_unsigned_tail).then(|| {
+        format!(
+            "records seq {}..{} come after the last signed checkpoint (signed through seq \
+             {signed}): whoever can write the store could have made them, or cut records off \
+             after them. Export again (an export ends with a fresh checkpoint), or accept them \
+             as unsigned: --allow-unsigned-tail",
+            s.last_seq + 1 - unsigned,
+            s.last_seq
+        )
+    })
 }
 
 /// Reads a public key file: 64 hex digits (case and surrounding blanks ignored).
@@ -73,19 +146,14 @@ fn parse_key(text: &str) -> Option<VerifyingKey> {
     VerifyingKey::from_bytes(&digest.0).ok()
 }
 
-/// The anchor of an export that starts after seq 0: its first record's seq and `prev`.
-/// None for a whole chain, and for anything unreadable (the verifier then reports it).
-fn first_anchor<R: BufRead>(reader: R) -> Option<Anchor> {
+/// The export's first record; None for anything unreadable (the verifier then reports it).
+fn first_record<R: BufRead>(reader: R) -> Option<Record> {
     let mut line = Vec::new();
     reader
         .take(MAX_LINE as u64 + 2)
         .read_until(b'\n', &mut line)
         .ok()?;
-    let record: Record = serde_json::from_slice(&line).ok()?;
-    (record.seq > 0).then_some(Anchor {
-        next_seq: record.seq,
-        prev: record.prev,
-    })
+    serde_json::from_slice(&line).ok()
 }
 
 /// `1 record`, `2 records`.
@@ -102,8 +170,8 @@ pub fn ok_text(s: &Summary, anchored: bool) -> String {
     let mut text = String::from("ok: ");
     if anchored {
         text.push_str(&format!(
-            "range seq {}..{} (starts mid-chain: the link of seq {} to the record before it \
-             is trusted, not checked), ",
+            "range seq {}..{} from the checkpoint at seq {} (its signature covers the trail \
+             before it), ",
             s.first_seq, s.last_seq, s.first_seq
         ));
     }
@@ -125,7 +193,8 @@ pub fn ok_text(s: &Summary, anchored: bool) -> String {
     };
     if unsigned > 0 {
         text.push_str(&format!(
-            "\n  note: {} after the last signed checkpoint: a cut there would not show",
+            "\n  note: {} after the last signed checkpoint, accepted unsigned \
+             (--allow-unsigned-tail): a cut there would not show",
             if unsigned == 1 {
                 "1 record comes".to_owned()
             } else {

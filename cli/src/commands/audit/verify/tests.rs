@@ -12,7 +12,12 @@ fn signing_key() -> SigningKey {
 
 /// An export of `n` records with a checkpoint every 4, as JSON lines.
 fn export(n: u64) -> Vec<String> {
-    let interval = NonZeroU64::new(4).expect("nonzero");
+    export_every(n, 4)
+}
+
+/// An export of `n` records with a checkpoint every `every`, as JSON lines.
+fn export_every(n: u64, every: u64) -> Vec<String> {
+    let interval = NonZeroU64::new(every).expect("nonzero");
     let mut chain = Chain::new(signing_key(), interval, "test-server");
     for i in 0..n {
         let entry = Entry {
@@ -52,13 +57,44 @@ impl Files {
     }
 
     fn verify(&self, lines: &[String]) -> Outcome {
+        self.verify_with(lines, None, false)
+    }
+
+    fn verify_with(&self, lines: &[String], from: Option<u64>, allow_tail: bool) -> Outcome {
         let file = self.dir.path().join("trail.jsonl");
         std::fs::write(&file, lines.join("\n") + "\n").expect("write");
         run(&VerifyArgs {
-            file,
-            key: self.dir.path().join("key.pub"),
+            from_checkpoint: from,
+            allow_unsigned_tail: allow_tail,
+            ..self.args(file)
         })
     }
+
+    fn args(&self, file: std::path::PathBuf) -> VerifyArgs {
+        VerifyArgs {
+            file,
+            key: self.dir.path().join("key.pub"),
+            from_checkpoint: None,
+            allow_unsigned_tail: false,
+        }
+    }
+}
+
+/// Indexes (= seqs) of the checkpoint lines of an export.
+fn checkpoints(lines: &[String]) -> Vec<usize> {
+    lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.contains("\"kind\":\"checkpoint\""))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// `lines` cut after their last checkpoint: an export as the server makes it.
+fn signed(mut lines: Vec<String>) -> Vec<String> {
+    let last = *checkpoints(&lines).last().expect("a checkpoint");
+    lines.truncate(last + 1);
+    lines
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -72,7 +108,45 @@ fn failure(outcome: Outcome) -> Failure {
 #[test]
 fn whole_export_verifies() {
     let files = Files::new();
-    assert_eq!(files.verify(&export(10)), Ok(OK));
+    assert_eq!(files.verify(&signed(export(10))), Ok(OK));
+}
+
+/// Records after the last checkpoint are not proven: refused, named, unless accepted.
+#[test]
+fn an_unsigned_tail_is_named_and_accepted_only_on_request() {
+    let files = Files::new();
+    let lines = export(10);
+    let last = *checkpoints(&lines).last().expect("checkpoint");
+    assert!(last + 1 < lines.len(), "the export has a tail");
+    let f = failure(files.verify(&lines));
+    assert_eq!(f.code, 1);
+    let tail = format!("records seq {}..{} come after", last + 1, lines.len() - 1);
+    assert!(
+        f.message.starts_with("NOT PROVEN: ") && f.message.contains(&tail),
+        "{}",
+        f.message
+    );
+    assert!(f.message.contains("--allow-unsigned-tail"), "{}", f.message);
+    assert_eq!(files.verify_with(&lines, None, true), Ok(OK));
+}
+
+/// A chain nobody signed (fabricated, or its checkpoints stripped and re-hashed) is not
+/// proven, however consistent its hashes.
+#[test]
+fn a_trail_without_signatures_is_not_proven() {
+    let files = Files::new();
+    let lines = export_every(9, 1000);
+    assert!(checkpoints(&lines).is_empty());
+    for allow in [false, true] {
+        let f = failure(files.verify_with(&lines, None, allow));
+        assert!(
+            f.message.starts_with(
+                "NOT PROVEN: no checkpoint signed by this key covers any of the 9 records"
+            ),
+            "{}",
+            f.message
+        );
+    }
 }
 
 #[test]
@@ -124,11 +198,35 @@ fn ok_summary_text() {
     assert!(text.ends_with("signed through seq 9"), "{text}");
 }
 
+/// A range that starts mid-chain is proven only from a checkpoint the auditor names.
 #[test]
-fn time_range_export_verifies_from_its_first_record() {
+fn a_range_is_proven_from_the_checkpoint_the_auditor_names() {
     let files = Files::new();
-    let lines = export(10);
-    assert_eq!(files.verify(&lines[5..]), Ok(OK));
+    let lines = signed(export(14));
+    let from = checkpoints(&lines)[0];
+    let f = failure(files.verify(&lines[from + 1..]));
+    assert!(
+        f.message.starts_with(&format!(
+            "NOT PROVEN: the export starts at seq {} (mid-chain)",
+            from + 1
+        )),
+        "{}",
+        f.message
+    );
+    let f = failure(files.verify(&lines[from..]));
+    assert!(f.message.contains("--from-checkpoint SEQ"), "{}", f.message);
+    assert_eq!(
+        files.verify_with(&lines[from..], Some(from as u64), false),
+        Ok(OK)
+    );
+    let f = failure(files.verify_with(&lines[from..], Some(from as u64 + 1), false));
+    assert!(
+        f.message.contains("but the export starts at seq"),
+        "{}",
+        f.message
+    );
+    let f = failure(files.verify_with(&lines[from + 1..], Some(from as u64 + 1), false));
+    assert!(f.message.contains("not a checkpoint"), "{}", f.message);
 }
 
 #[test]
@@ -216,19 +314,13 @@ fn empty_and_missing_inputs() {
     let files = Files::new();
     let empty = files.dir.path().join("empty.jsonl");
     std::fs::write(&empty, "").expect("write");
-    let f = failure(run(&VerifyArgs {
-        file: empty,
-        key: files.dir.path().join("key.pub"),
-    }));
+    let f = failure(run(&files.args(empty)));
     assert!(f.message.ends_with("no audit records"), "{}", f.message);
-    let f = failure(run(&VerifyArgs {
-        file: files.dir.path().join("missing.jsonl"),
-        key: files.dir.path().join("key.pub"),
-    }));
+    let f = failure(run(&files.args(files.dir.path().join("missing.jsonl"))));
     assert_eq!(f.code, 2);
     let f = failure(run(&VerifyArgs {
-        file: files.dir.path().join("missing.jsonl"),
         key: files.dir.path().join("no-key.pub"),
+        ..files.args(files.dir.path().join("missing.jsonl"))
     }));
     assert_eq!(f.code, 2);
     assert!(f.message.contains("--key"), "{}", f.message);
