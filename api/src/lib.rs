@@ -8,13 +8,15 @@
 //! - [`verdict`]: actions, outcomes, modes and event kinds between their Rust types and the
 //!   wire, and the one reading of an uploaded record's verdict;
 //! - [`agent_socket`]: the JSON-lines protocol of the daemon's agent socket;
-//! - [`private_dir`]: state directories only their service may enter.
+//! - [`private_dir`]: state directories only their service may enter;
+//! - [`display`]: agent-chosen text made safe to show a person, the same on every channel.
 //!
 //! Nothing here depends on storage, chat or the kernel: a client of the API builds this crate
 //! and nothing of the server's.
 
 pub mod agent_socket;
 pub mod binding;
+pub mod display;
 pub mod private_dir;
 pub mod tls;
 pub mod verdict;

@@ -9,7 +9,7 @@ use std::fmt;
 
 use tonic::Code;
 
-use crate::render::quote::clean_lines;
+use countersign_api::display::clean_lines;
 
 /// Success.
 pub const OK: u8 = 0;

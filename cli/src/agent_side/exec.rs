@@ -18,8 +18,8 @@ use super::{socket, wait};
 use crate::exit::{Failure, Outcome};
 use crate::output::errln;
 use crate::render::clean;
-use crate::render::quote::shell_join;
 use crate::when::{parse_duration, parse_rfc3339};
+use countersign_api::display::shell_join;
 
 /// `exec` arguments.
 #[derive(Debug, clap::Args)]

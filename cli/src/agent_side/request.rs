@@ -17,9 +17,9 @@ use crate::commands::decide::non_empty;
 use crate::exit::{Failure, Outcome, OK};
 use crate::output::{errln, outln};
 use crate::render::clean;
-use crate::render::quote::shell_join;
 use crate::render::time::clock_and_relative;
 use crate::when::{parse_duration, parse_rfc3339};
+use countersign_api::display::shell_join;
 
 /// `request` arguments.
 #[derive(Debug, clap::Args)]

@@ -13,9 +13,9 @@ use super::tools::{Subject, Target, ToolCall, APPROVAL_STATUS, WAIT_FOR_DECISION
 use crate::agent_side::{request, socket, wait};
 use crate::exit::Failure;
 use crate::render::clean;
-use crate::render::quote::shell_join;
 use crate::render::time::clock_and_relative;
 use crate::when::parse_rfc3339;
+use countersign_api::display::shell_join;
 
 /// How long the daemon may take to list the session's requests.
 const LIST_TIMEOUT: Duration = Duration::from_secs(10);

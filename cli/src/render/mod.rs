@@ -1,9 +1,9 @@
-//! Everything printed for people: tables, times, quoting, and the text of an operation.
+//! Everything printed for people: tables, times, and the text of an operation (quoting is
+//! `countersign_api::display`, shared with the chats).
 
 pub mod operation;
-pub mod quote;
 pub mod table;
 pub mod time;
 
-pub use quote::clean;
+pub use countersign_api::display::clean;
 pub use table::Table;

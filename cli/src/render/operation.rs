@@ -2,7 +2,7 @@
 
 use countersign_api::pb;
 
-use super::quote::{clean, shell_join};
+use countersign_api::display::{clean, shell_join};
 
 /// `exec` or `connect`: a destination makes it a connect.
 pub fn kind(op: &pb::Operation) -> &'static str {

@@ -13,6 +13,8 @@
 
 pub mod click;
 pub mod config;
+#[cfg(test)]
+mod corpus;
 pub mod feed;
 pub mod flood;
 pub mod http;

@@ -6,6 +6,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use countersign_api::display::{clean, shell_join};
+
 use crate::decide;
 use crate::store::{DecisionRow, GrantRow, RequestRow, RequestState, Store, StoreError};
 
@@ -75,7 +77,7 @@ impl RequestView {
         }
         match op.argv.first() {
             Some(a0) if *a0 == op.binary || op.binary.is_empty() => line,
-            _ => format!("{line}   (binary {})", op.binary),
+            _ => format!("{line}   (binary {})", clean(&op.binary)),
         }
     }
 
@@ -92,7 +94,7 @@ impl RequestView {
         } else {
             format!(", launched by {}", r.launching_user)
         };
-        format!("{session} on {}{launcher}", r.host)
+        clean(&format!("{session} on {}{launcher}", r.host)).into_owned()
     }
 
     /// The rule and its description.
@@ -105,9 +107,9 @@ impl RequestView {
         }
     }
 
-    /// The agent's reason (asked ahead), if any.
-    pub fn reason(&self) -> Option<&str> {
-        Some(self.request.reason.as_str()).filter(|r| !r.is_empty())
+    /// The agent's reason (asked ahead), if any, its hidden characters escaped.
+    pub fn reason(&self) -> Option<String> {
+        Some(clean(&self.request.reason).into_owned()).filter(|r| !r.is_empty())
     }
 
     /// "3 refused attempts" / "asked ahead" / "1 refused attempt".
@@ -208,35 +210,7 @@ impl RequestView {
     }
 }
 
-/// Arguments joined with spaces, each quoted when it holds anything a shell would read.
-fn shell_join(argv: &[String]) -> String {
-    argv.iter()
-        .map(|a| {
-            if !a.is_empty()
-                && a.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
-            {
-                a.clone()
-            } else {
-                format!("'{}'", a.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// "15m", "1h", "8h": a duration as the buttons say it.
 pub fn short_duration(d: Duration) -> String {
     policy::format_duration(d)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shell_join_quotes_what_a_shell_would_read() {
-        let argv = ["rm", "-rf", "/tmp/a b", "it's", ""].map(String::from);
-        assert_eq!(shell_join(&argv), r"rm -rf '/tmp/a b' 'it'\''s' ''");
-    }
 }

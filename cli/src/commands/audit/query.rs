@@ -10,9 +10,9 @@ use crate::commands::all_pages;
 use crate::connect::Connection;
 use crate::exit::{Outcome, OK};
 use crate::output::{out, outln};
-use crate::render::quote::shell_join;
 use crate::render::time::{clock, from_pb};
 use crate::render::{clean, Table};
+use countersign_api::display::shell_join;
 
 /// `audit query` arguments.
 #[derive(Debug, clap::Args)]

@@ -93,5 +93,14 @@ pub fn message(view: &RequestView, now: SystemTime) -> (String, Value) {
         None => blocks.push(json!({ "type": "section", "text": plain("Expired undecided") })),
     }
     let text = format!("{title}: {} ({})", cut(&view.what(), 200), r.id);
-    (text, Value::Array(blocks))
+    (escape_mrkdwn(&text), Value::Array(blocks))
+}
+
+/// `text` for a field Slack reads as mrkdwn (a message's fallback `text`): `&`, `<` and `>`
+/// as the entities Slack asks for, so that no mention (`<!channel>`), link or user reference
+/// comes out of agent-chosen text.
+pub fn escape_mrkdwn(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

@@ -52,7 +52,7 @@ pub fn card(view: &RequestView, now: SystemTime, actions: Actions) -> Value {
     body.push(fact("Rule", &view.rule()));
     body.push(fact("Attempts", &view.attempts()));
     if let Some(reason) = view.reason() {
-        body.push(fact("Agent's reason", reason));
+        body.push(fact("Agent's reason", &reason));
     }
     if let Some(p) = view.progress() {
         body.push(fact("Approvals", &p));
@@ -171,65 +171,11 @@ pub fn escape_markdown(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, SystemTime};
+    use std::time::SystemTime;
 
     use super::*;
-    use crate::rpc::pb;
-    use crate::store::{DecisionRow, RequestRow, RequestSpec, RequestState, Verdict};
-
-    fn view(state: RequestState) -> RequestView {
-        let now = SystemTime::now();
-        let request = RequestRow {
-            id: "r-0123456789".into(),
-            host: "web_01".into(),
-            agent_group: "coding".into(),
-            session: "s1".into(),
-            fingerprint: "00000000000000f1".into(),
-            kind: "exec".into(),
-            operation: pb::Operation {
-                binary: "/usr/bin/kubectl".into(),
-                argv: vec!["/usr/bin/kubectl".into(), "delete".into(), "*".into()],
-                ..pb::Operation::default()
-            },
-            spec: RequestSpec {
-                rule: "kubectl".into(),
-                rule_description: "cluster changes".into(),
-                approver_groups: vec!["sre".into()],
-                approvals_required: 1,
-                expires_in: Duration::from_secs(600),
-                max_grant_ttl: Duration::from_secs(600),
-                max_grant_uses: 3,
-                allow_launcher: false,
-            },
-            reason: "**urgent** [click](https://evil.example) <at>everyone</at>".into(),
-            state,
-            attempts: 2,
-            first_seen: now,
-            last_seen: now,
-            expires_at: now + Duration::from_secs(600),
-            grant_id: None,
-            launching_user: "mallory".into(),
-        };
-        let decisions = if state == RequestState::Denied {
-            vec![DecisionRow {
-                request_id: request.id.clone(),
-                decided_by: "alice".into(),
-                channel: "teams".into(),
-                time: now,
-                verdict: Verdict::Deny {
-                    reason: "not now".into(),
-                },
-                grant_id: None,
-            }]
-        } else {
-            Vec::new()
-        };
-        RequestView {
-            request,
-            decisions,
-            grant: None,
-        }
-    }
+    use crate::chat::corpus::view;
+    use crate::store::RequestState;
 
     fn actions(card: &Value) -> Vec<String> {
         card["actions"]

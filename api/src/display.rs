@@ -1,13 +1,15 @@
 //! Showing strings an agent chose (argv, session names, reasons) to a person without letting
-//! them rewrite the person's terminal: control characters and bidirectional overrides are
-//! escaped, and argv is shell-quoted so that what is shown is exactly what ran.
+//! them rewrite what the person reads: control characters, zero-width characters and
+//! bidirectional overrides are escaped, and argv is shell-quoted so that what is shown is
+//! exactly what ran. One function for every channel — the CLI, MCP, Slack and Teams — so an
+//! approver reads the same text wherever they decide (each chat then escapes its own markup).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// Characters that would move the cursor, recolour, clear the screen or reorder the text
 /// around them ("Trojan Source") if printed raw.
-fn hidden(c: char) -> bool {
+pub fn hidden(c: char) -> bool {
     c.is_control()
         || matches!(c,
             '\u{200b}'..='\u{200f}'   // zero-width spaces/joiners, LRM/RLM
