@@ -7,6 +7,7 @@
 mod chat_support;
 mod grpc_support;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chat_support::botframework::{self, BotFrameworkPeer, APP_ID, APP_PASSWORD, KEY, OTHER_KEY};
@@ -17,6 +18,8 @@ use grpc_support::{raise, TestServer, POLICY};
 use serde_json::{json, Value};
 
 const SRE: &str = "19:sre-approvals@thread.tacv2";
+/// Teams gives every activity its own id.
+static NEXT_INVOKE: AtomicU64 = AtomicU64::new(1);
 const DBA: &str = "19:dba-approvals@thread.tacv2";
 /// Entra ID object ids of the people (Teams sends them in `from.aadObjectId`).
 const ALICE: &str = "aaaaaaaa-0000-4000-8000-000000000001";
@@ -120,7 +123,7 @@ impl Setup {
         json!({
             "type": "invoke",
             "name": "adaptiveCard/action",
-            "id": "f:2f3c1b5e-invoke",
+            "id": format!("f:invoke-{}", NEXT_INVOKE.fetch_add(1, Ordering::Relaxed)),
             "timestamp": "2026-01-01T10:00:00.000Z",
             "channelId": "msteams",
             "serviceUrl": self.peer.service_url(),
@@ -314,6 +317,12 @@ async fn invokes_without_a_valid_connector_token_are_refused_and_recorded() {
     claims["serviceurl"] = json!("https://smba.example.invalid/");
     let (status, _) = s.send(&approve, bearer(KEY, &claims)).await;
     assert_eq!(status, 401, "a token for another service URL");
+    let mut claims = s.peer.claims();
+    if let Some(c) = claims.as_object_mut() {
+        c.remove("serviceurl");
+    }
+    let (status, _) = s.send(&approve, bearer(KEY, &claims)).await;
+    assert_eq!(status, 401, "a token that names no service URL");
     let (status, _) = s.send(&approve, None).await;
     assert_eq!(status, 401, "no token");
 
@@ -536,5 +545,33 @@ async fn a_workflows_webhook_gets_the_card_without_buttons() {
         .expect("approve");
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(s.peer.webhook_posts("sre").len(), 1);
+    s.server.stop().await;
+}
+
+/// A click the connector delivered once cannot be delivered again, even with a fresh valid
+/// token: the second copy is refused and recorded, and nothing more is decided.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_invoke_is_refused() {
+    let s = Setup::start().await;
+    let id = raise(
+        &s.server,
+        1,
+        "kubectl",
+        "/usr/bin/kubectl",
+        "00000000000000b7",
+        "mallory",
+    )
+    .await;
+    s.posted(&id, SRE).await;
+    link(&s.server, ALICE, "alice").await;
+    let deny = s.invoke(ALICE, &id, "deny", json!({ "reason": "no" }));
+    let (status, _) = s.send_signed(&deny).await;
+    assert_eq!(status, 200);
+    assert_eq!(s.state(&id).await, RequestState::Denied);
+    let (status, _) = s.send_signed(&deny).await;
+    assert_eq!(status, 401, "the same activity again");
+    s.wait_refusal("replay").await;
+    let decisions = s.store().decisions_of(&id).await.expect("decisions");
+    assert_eq!(decisions.len(), 1, "{decisions:?}");
     s.server.stop().await;
 }

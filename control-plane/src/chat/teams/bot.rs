@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
 
 use super::card::{self, Actions};
 use super::jwt::Rejection;
@@ -64,6 +65,9 @@ async fn receive(State(e): State<Endpoint>, headers: HeaderMap, body: Bytes) -> 
     }
     match (activity["type"].as_str(), activity["name"].as_str()) {
         (Some("invoke"), Some("adaptiveCard/action")) => {
+            if let Some(refused) = replayed(&e.bridge, &activity).await {
+                return refused;
+            }
             Json(invoke(&e.bridge, &activity).await).into_response()
         }
         (Some("conversationUpdate" | "message" | "installationUpdate"), _) => {
@@ -71,6 +75,46 @@ async fn receive(State(e): State<Endpoint>, headers: HeaderMap, body: Bytes) -> 
             StatusCode::OK.into_response()
         }
         _ => StatusCode::OK.into_response(),
+    }
+}
+
+/// How long an invoke is remembered: longer than the connector's tokens live (an hour, and
+/// the JWT check's clock skew), so a click cannot be sent again while its token is valid.
+const REPLAY_WINDOW: Duration = Duration::from_secs(2 * 60 * 60);
+
+/// The refusal when this invoke (by conversation and activity id) was received before, or has
+/// no id to tell; None for a first sight.
+async fn replayed(bridge: &Bridge, activity: &Value) -> Option<Response> {
+    let id = activity["id"].as_str().filter(|i| !i.is_empty());
+    let conversation = activity["conversation"]["id"].as_str().unwrap_or("");
+    let Some(id) = id else {
+        return Some((StatusCode::BAD_REQUEST, "an invoke without an activity id").into_response());
+    };
+    let digest = hex::encode(Sha256::digest(format!("teams\0{conversation}\0{id}")));
+    match bridge
+        .store
+        .first_sight(&digest, crate::store::now(), REPLAY_WINDOW)
+        .await
+    {
+        Ok(true) => None,
+        Ok(false) => {
+            let record = ChatRefusal {
+                chat: "teams".into(),
+                actor: String::new(),
+                code: "replay".into(),
+                message: "invoke refused: already received (replay)".into(),
+                request_id: None,
+                chat_user: None,
+                left_out: 0,
+            };
+            bridge.record_refusal(&record).await;
+            tracing::warn!("teams: a replayed invoke refused");
+            Some((StatusCode::UNAUTHORIZED, "already received (replay)").into_response())
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "teams: replay check failed");
+            Some((StatusCode::SERVICE_UNAVAILABLE, "try again").into_response())
+        }
     }
 }
 

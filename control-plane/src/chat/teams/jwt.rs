@@ -86,12 +86,15 @@ impl Verified {
         let claim = self.claims["serviceurl"]
             .as_str()
             .or_else(|| self.claims["serviceUrl"].as_str());
-        if let Some(claimed) = claim {
-            if claimed.trim_end_matches('/') != service_url.trim_end_matches('/') {
-                return Err(Rejection::BadToken(
-                    "the token's serviceUrl is not the activity's".into(),
-                ));
-            }
+        let Some(claimed) = claim else {
+            return Err(Rejection::BadToken(
+                "the token names no serviceUrl: it was not issued for this activity".into(),
+            ));
+        };
+        if claimed.trim_end_matches('/') != service_url.trim_end_matches('/') {
+            return Err(Rejection::BadToken(
+                "the token's serviceUrl is not the activity's".into(),
+            ));
         }
         if let Some(endorsed) = &self.endorsements {
             if !endorsed.iter().any(|e| e == channel_id) {
