@@ -21,6 +21,7 @@ use super::{loader, refused, Attempt, Target};
 use crate::{
     exec, kernel,
     maps::{PROTECTED, SYSCALL_GUARDS},
+    watch::Watched,
     SYS_ENTER_ARG0, SYS_ENTER_NR,
 };
 
@@ -59,11 +60,17 @@ pub fn tamper_syscall(ctx: TracePointContext) -> u32 {
     // An error finding the caller's group kills nobody: unlike an LSM refusal, a kill of a
     // host process the read failed on could not be taken back.
     if let Ok(Some(w)) = exec::watched() {
-        if refused(attempt, &w, flags::KILLED) {
-            exec::kill();
-        }
+        kill_if_refused(attempt, &w);
     }
     0
+}
+
+/// Reports `attempt` of the watched caller and kills it, unless its group only monitors.
+#[inline(always)]
+fn kill_if_refused(attempt: Attempt, w: &Watched) {
+    if refused(attempt, w, flags::KILLED) {
+        exec::kill();
+    }
 }
 
 /// `mmap(addr, len, prot, flags, fd, off)` of a file, executable, by a watched process: the
@@ -87,9 +94,7 @@ fn mapping(arg: impl Fn(usize) -> u64) {
         Err(_) => Some(Attempt::unreadable(Tamper::Loader)),
     };
     if let Some(a) = attempt {
-        if refused(a, &w, flags::KILLED) {
-            exec::kill();
-        }
+        kill_if_refused(a, &w);
     }
 }
 

@@ -123,11 +123,7 @@ pub fn tls_files(
 
 /// A database URL fit for a log line: the scheme and where, never a password.
 pub fn describe_database(url: &str) -> String {
-    if let Some(path) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    {
-        let path = path.split('?').next().unwrap_or(path);
+    if let Some(path) = sqlite_location(url) {
         return format!("sqlite {path}");
     }
     let (scheme, rest) = url.split_once("://").unwrap_or(("database", url));
@@ -189,11 +185,17 @@ pub fn prepare_private_store(url: &str) -> anyhow::Result<()> {
 
 /// The file of a `sqlite:` URL (None for another database or an in-memory one).
 fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let path = sqlite_location(url)?;
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+}
+
+/// What a SQLite URL names (a path, or `:memory:`), without its options; None for another
+/// database.
+fn sqlite_location(url: &str) -> Option<&str> {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = path.split('?').next().unwrap_or(path);
-    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+    Some(path.split('?').next().unwrap_or(path))
 }
 
 #[cfg(test)]

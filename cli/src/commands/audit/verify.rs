@@ -111,8 +111,7 @@ pub fn unproven(s: &Summary, allow_unsigned_tail: bool) -> Option<String> {
             count(s.records, "record")
         ));
     };
-    // The checkpoint record itself follows the head it signs: it does not count as unsigned.
-    let unsigned = s.unsigned_tail.saturating_sub(1);
+    let unsigned = unsigned(s);
     (unsigned > 0 && !allow_unsigned_tail).then(|| {
         format!(
             "records seq {}..{} come after the last signed checkpoint (signed through seq \
@@ -123,6 +122,15 @@ pub fn unproven(s: &Summary, allow_unsigned_tail: bool) -> Option<String> {
             s.last_seq
         )
     })
+}
+
+/// Records after the last signed checkpoint (all of them when none is signed). The
+/// checkpoint record itself follows the head it signs: it does not count as unsigned.
+fn unsigned(s: &Summary) -> u64 {
+    match s.signed_through {
+        Some(_) => s.unsigned_tail.saturating_sub(1),
+        None => s.unsigned_tail,
+    }
 }
 
 /// Reads a public key file: 64 hex digits (case and surrounding blanks ignored).
@@ -180,17 +188,11 @@ pub fn ok_text(s: &Summary, anchored: bool) -> String {
         count(s.records, "record"),
         count(s.checkpoints, "checkpoint")
     ));
-    // The checkpoint record itself follows the head it signs: it does not count as unsigned.
-    let unsigned = match s.signed_through {
-        Some(seq) => {
-            text.push_str(&format!("signed through seq {seq}"));
-            s.unsigned_tail.saturating_sub(1)
-        }
-        None => {
-            text.push_str("no signed checkpoint");
-            s.unsigned_tail
-        }
-    };
+    match s.signed_through {
+        Some(seq) => text.push_str(&format!("signed through seq {seq}")),
+        None => text.push_str("no signed checkpoint"),
+    }
+    let unsigned = unsigned(s);
     if unsigned > 0 {
         text.push_str(&format!(
             "\n  note: {} after the last signed checkpoint, accepted unsigned \
