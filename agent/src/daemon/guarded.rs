@@ -1,7 +1,10 @@
 //! The files no process of a session may change (LSM mode). The daemon's own: the state and
 //! run directories (every entry), the policy files, the control plane's certificates and key,
 //! and the daemon's binary. And the spools of cron and at, whose jobs run outside every
-//! session. Written into the pinned `GUARDED_FILES` map at start, before the guards attach
+//! session. Written into the pinned `GUARDED_FILES` map at start, before the guards attach,
+//! with the identities `stat()` reports; once the programs that can answer for the kernel's
+//! view are attached, the kernel's identities are added where they differ (btrfs subvolumes,
+//! overlayfs: `kernel::identity`), so such a file is not silently unguarded
 //! (docs/operations.md, "The guards").
 
 use std::{
@@ -38,10 +41,22 @@ pub const SPOOLS: &[&str] = &[
 ];
 const SPOOL_DEPTH: usize = 2;
 
+/// How a path becomes the identity the programs compare: `stat()`'s ([`by_stat`]) or the
+/// kernel's (`KernelResolver::existing`). None: the file does not exist.
+pub type Identify<'a> = &'a dyn Fn(&Path) -> Option<FileId>;
+
+/// `stat()`'s identity of `path` (symlinks followed).
+pub fn by_stat(path: &Path) -> Option<FileId> {
+    let md = fs::metadata(path)
+        .inspect_err(|e| tracing::debug!(path = %path.display(), error = %e, "not guarded"))
+        .ok()?;
+    Some(FileId::from_stat(md.dev(), md.ino()))
+}
+
 /// The identities to guard, with their kind (`agent_common::tamper::guarded`): the daemon's
 /// files, then the spools that exist on this host.
-pub fn identities(opts: &Options) -> Vec<(GuardedFile, u32)> {
-    let mut out = own(opts);
+pub fn identities(opts: &Options, id: Identify) -> Vec<(GuardedFile, u32)> {
+    let mut out = own(opts, id);
     let mut spools = Vec::new();
     for spool in SPOOLS {
         directories(Path::new(spool), SPOOL_DEPTH, &mut spools);
@@ -49,13 +64,13 @@ pub fn identities(opts: &Options) -> Vec<(GuardedFile, u32)> {
     out.extend(
         spools
             .iter()
-            .filter_map(|p| identity(p, guarded::SPOOL_FILE, guarded::SPOOL_DIRECTORY)),
+            .filter_map(|p| identity(p, id, guarded::SPOOL_FILE, guarded::SPOOL_DIRECTORY)),
     );
     out
 }
 
 /// The daemon's own files and directories.
-fn own(opts: &Options) -> Vec<(GuardedFile, u32)> {
+fn own(opts: &Options, id: Identify) -> Vec<(GuardedFile, u32)> {
     for sub in STATE_SUBDIRS {
         if let Err(e) = fs::create_dir_all(opts.state_dir.join(sub)) {
             tracing::warn!(dir = %opts.state_dir.join(sub).display(), error = %e, "cannot create");
@@ -73,7 +88,7 @@ fn own(opts: &Options) -> Vec<(GuardedFile, u32)> {
     }
     paths
         .iter()
-        .filter_map(|p| identity(p, guarded::FILE, guarded::DIRECTORY))
+        .filter_map(|p| identity(p, id, guarded::FILE, guarded::DIRECTORY))
         .collect()
 }
 
@@ -94,12 +109,13 @@ fn directories(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
 }
 
 /// `path`'s identity, as `file` or `dir` by what it is; None when it does not exist.
-fn identity(path: &Path, file: u32, dir: u32) -> Option<(GuardedFile, u32)> {
-    let meta = fs::metadata(path)
-        .inspect_err(|e| tracing::debug!(path = %path.display(), error = %e, "not guarded"))
-        .ok()?;
-    let id = FileId::from_stat(meta.dev(), meta.ino());
-    let kind = if meta.is_dir() { dir } else { file };
+fn identity(path: &Path, id: Identify, file: u32, dir: u32) -> Option<(GuardedFile, u32)> {
+    let kind = if fs::metadata(path).ok()?.is_dir() {
+        dir
+    } else {
+        file
+    };
+    let id = id(path)?;
     Some((
         GuardedFile {
             dev: id.dev,

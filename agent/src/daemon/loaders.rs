@@ -3,10 +3,11 @@
 //! so the exec of that file is never judged. The interpreter the daemon's own binary names
 //! (`PT_INTERP`) and the usual paths of glibc's and musl's loaders, as far as they exist here.
 
-use std::{fs, os::unix::fs::MetadataExt as _, path::PathBuf};
+use std::{fs, path::PathBuf};
 
 use agent_common::identity::FileKey;
-use policy::FileId;
+
+use super::guarded::Identify;
 
 /// Where loaders live on the distributions we know, for the architectures we build for.
 const KNOWN: &[&str] = &[
@@ -18,17 +19,16 @@ const KNOWN: &[&str] = &[
     "/lib/ld-musl-aarch64.so.1",
 ];
 
-/// `(identity, 1)` of each loader found, each once. Identities come from `stat()`: the map is
-/// written before the programs that could answer for the kernel's view attach.
-pub fn identities() -> Vec<(FileKey, u32)> {
+/// `(identity, 1)` of each loader found, each once, as `id` finds them (`stat()`'s before the
+/// programs that answer for the kernel's view attach, the kernel's after).
+pub fn identities(id: Identify) -> Vec<(FileKey, u32)> {
     let mut paths: Vec<PathBuf> = KNOWN.iter().map(PathBuf::from).collect();
     if let Some(own) = own_interpreter() {
         paths.push(own);
     }
     let mut out: Vec<(FileKey, u32)> = Vec::new();
     for p in paths {
-        let Ok(md) = fs::metadata(&p) else { continue };
-        let id = FileId::from_stat(md.dev(), md.ino());
+        let Some(id) = id(&p) else { continue };
         let key = FileKey {
             dev: id.dev,
             ino: id.ino,

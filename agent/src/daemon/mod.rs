@@ -138,9 +138,9 @@ pub fn prepare(opts: &Options) -> Result<Prepared> {
     let mut loaded = ebpf::load(&opts.bpffs, &offsets)?;
     ebpf::protect(
         &mut loaded,
-        &guarded::identities(opts),
+        &guarded::identities(opts, &guarded::by_stat),
         &delegators::keys(delegators::BUILT_IN),
-        &loaders::identities(),
+        &loaders::identities(&guarded::by_stat),
     )?;
     ebpf::marks::set_threshold(&mut loaded)?;
     if ebpf::marks::lost(&loaded) {
@@ -164,11 +164,33 @@ pub fn prepare(opts: &Options) -> Result<Prepared> {
         ms = started.elapsed().as_millis() as u64,
         "kernel programs loaded and attached"
     );
+    guards_by_kernel(&mut loaded, opts)?;
     Ok(Prepared {
         hierarchy,
         loaded,
         attached,
     })
+}
+
+/// Adds the kernel's identities of the guarded files and the loaders (written with `stat()`'s
+/// before the programs that can answer attached): on a btrfs subvolume or an overlayfs they
+/// differ, and with `stat()`'s alone those guards would never match.
+fn guards_by_kernel(loaded: &mut ebpf::Loaded, opts: &Options) -> Result<()> {
+    let (files, loader_ids) = {
+        let map = loaded
+            .ebpf
+            .map_mut(agent_common::names::IDENTIFY)
+            .context("the IDENTIFY map")?;
+        let mut identify = aya::maps::Array::try_from(map).context("the IDENTIFY map")?;
+        let resolver = crate::kernel::identity::KernelResolver::new(&mut identify);
+        let by_kernel = |p: &std::path::Path| resolver.existing(p);
+        (
+            guarded::identities(opts, &by_kernel),
+            loaders::identities(&by_kernel),
+        )
+    };
+    ebpf::add_identities(loaded, &files, &loader_ids)?;
+    Ok(())
 }
 
 /// Runs the daemon on the programs [`prepare`] attached, until SIGTERM or SIGINT.

@@ -35,6 +35,18 @@ pub fn protect(
     replace_delegators(loaded, delegators)
 }
 
+/// Adds `files` to `GUARDED_FILES` and `loaders` to `LOADERS`, keeping what they hold: the
+/// kernel's identities of the files [`protect`] wrote with `stat()`'s, once the programs that
+/// answer for the kernel's view are attached.
+pub fn add_identities(
+    loaded: &mut Loaded,
+    files: &[(GuardedFile, u32)],
+    loaders: &[(FileKey, u32)],
+) -> Result<(), LoadError> {
+    insert(loaded, names::GUARDED_FILES, files)?;
+    insert(loaded, names::LOADERS, loaders)
+}
+
 /// A `DELEGATORS` key (`agent_common::tamper::delegator::key`): prefix length in bits, and
 /// the zero-padded name.
 pub type DelegatorKey = (u32, [u8; NAME_MAX]);
@@ -45,9 +57,32 @@ fn replace<K: Pod + PartialEq, V: Pod>(
     name: &'static str,
     entries: &[(K, V)],
 ) -> Result<(), LoadError> {
+    put(loaded, name, entries, true)
+}
+
+/// Inserts `entries` into the pinned hash map `name`, keeping what else it holds.
+fn insert<K: Pod + PartialEq, V: Pod>(
+    loaded: &mut Loaded,
+    name: &'static str,
+    entries: &[(K, V)],
+) -> Result<(), LoadError> {
+    put(loaded, name, entries, false)
+}
+
+/// Puts `entries` into the pinned hash map `name`; with `exactly`, then removes the rest.
+fn put<K: Pod + PartialEq, V: Pod>(
+    loaded: &mut Loaded,
+    name: &'static str,
+    entries: &[(K, V)],
+    exactly: bool,
+) -> Result<(), LoadError> {
     let map_err = |source| LoadError::Map { name, source };
     let mut map: HashMap<_, K, V> = HashMap::try_from(map_mut(loaded, name)?).map_err(map_err)?;
-    let stale = map.keys().filter_map(Result::ok).collect();
+    let stale = if exactly {
+        map.keys().filter_map(Result::ok).collect()
+    } else {
+        Vec::new()
+    };
     sync(
         &mut map,
         stale,

@@ -13,7 +13,7 @@ use aya::{Ebpf, EbpfLoader};
 use thiserror::Error;
 
 pub use attach::{attach, Attached};
-pub use guards::{protect, DelegatorKey, SYSCALL_TRACEPOINTS};
+pub use guards::{add_identities, protect, DelegatorKey, SYSCALL_TRACEPOINTS};
 pub use pins::unload;
 
 /// The object built from `agent-ebpf` by build.rs.

@@ -6,7 +6,7 @@
 //! that sees the open (`file_open`, or `mark_written` in fallback mode) answers through the
 //! `IDENTIFY` map (`agent_common::identity::Identify`).
 
-use std::{cell::RefCell, fs::File, os::unix::fs::MetadataExt as _, path::Path};
+use std::{borrow::BorrowMut, cell::RefCell, fs::File, os::unix::fs::MetadataExt as _, path::Path};
 
 use agent_common::identity::{Identify, HEAD_LEN};
 use aya::maps::{Array, MapData};
@@ -14,15 +14,26 @@ use policy::{FileId, HostResolver, Resolver};
 
 /// A [`Resolver`] that asks the kernel. Paths the kernel cannot be asked about (no program
 /// answered: the hook is not attached) are resolved with `stat()` and said in the log.
-pub struct KernelResolver<'a> {
-    map: RefCell<&'a mut Array<MapData, Identify>>,
+pub struct KernelResolver<'a, T: BorrowMut<MapData> = MapData> {
+    map: RefCell<&'a mut Array<T, Identify>>,
 }
 
-impl<'a> KernelResolver<'a> {
-    pub fn new(map: &'a mut Array<MapData, Identify>) -> Self {
+impl<'a, T: BorrowMut<MapData>> KernelResolver<'a, T> {
+    pub fn new(map: &'a mut Array<T, Identify>) -> Self {
         Self {
             map: RefCell::new(map),
         }
+    }
+
+    /// The kernel's identity of whatever `path` names (symlinks followed): a file, a
+    /// directory; None when nothing is there.
+    pub fn existing(&self, path: &Path) -> Option<FileId> {
+        let md = std::fs::metadata(path).ok()?;
+        if !md.is_file() && !md.is_dir() {
+            // Opening a FIFO could block, a device do anything: stat()'s word.
+            return Some(FileId::from_stat(md.dev(), md.ino()));
+        }
+        Some(self.seen(path, &md))
     }
 
     /// The kernel's identity of the regular file `path` names (symlinks followed), or why
@@ -81,7 +92,7 @@ impl<'a> KernelResolver<'a> {
     }
 }
 
-impl Resolver for KernelResolver<'_> {
+impl<T: BorrowMut<MapData>> Resolver for KernelResolver<'_, T> {
     fn identity(&self, path: &Path) -> Option<FileId> {
         self.regular_file(path).ok()
     }
