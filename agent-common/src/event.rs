@@ -81,6 +81,9 @@ pub struct Event {
     pub dev: u64,
     /// Inode number of the executed file.
     pub ino: u64,
+    /// Exec: the file's write stamp (`crate::grant::Grant::stamp`); 0 when no watched process
+    /// wrote it (as far as the marks remember).
+    pub stamp: u64,
     /// [`EventKind`].
     pub kind: u32,
     /// The [`crate::Action`] that applied (rule or default).
@@ -135,5 +138,5 @@ pub struct Event {
 const _: () = assert!(core::mem::size_of::<Event>().is_multiple_of(8));
 const _: () = assert!(
     core::mem::size_of::<Event>()
-        == 7 * 8 + 16 * 4 + 4 * 2 + 16 + COMM_LEN + PATH_LEN + ARG_SLOT + ARGV_LEN
+        == 8 * 8 + 16 * 4 + 4 * 2 + 16 + COMM_LEN + PATH_LEN + ARG_SLOT + ARGV_LEN
 );

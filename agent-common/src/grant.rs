@@ -52,6 +52,10 @@ pub struct Grant {
     /// Exec: kernel device number and inode of the executed file.
     pub dev: u64,
     pub ino: u64,
+    /// Exec: the file's write stamp when the operation was refused (`crate::identity`,
+    /// `WRITTEN`): a session that opens the approved file for writing again changes it, so the
+    /// grant no longer binds the rewritten bytes. 0: no mark.
+    pub stamp: u64,
     /// [`kind`].
     pub kind: u32,
     /// Rule number (index + 1) that refused the operation in the policy in force.
@@ -75,6 +79,7 @@ impl Grant {
         ticket: 0,
         dev: 0,
         ino: 0,
+        stamp: 0,
         kind: 0,
         rule: 0,
         argv_len: 0,
@@ -86,5 +91,5 @@ impl Grant {
 }
 
 const _: () = assert!(core::mem::size_of::<GrantKey>() == 24);
-const _: () = assert!(core::mem::size_of::<Grant>() == 5 * 8 + 3 * 4 + 2 * 2 + 16 + ARGV_LEN);
+const _: () = assert!(core::mem::size_of::<Grant>() == 6 * 8 + 3 * 4 + 2 * 2 + 16 + ARGV_LEN);
 const _: () = assert!(core::mem::size_of::<Grant>().is_multiple_of(8));

@@ -54,6 +54,7 @@ pub fn start(
         (*e).grant_id = o.grant_id;
         (*e).dev = 0;
         (*e).ino = 0;
+        (*e).stamp = 0;
         (*e).kind = kind as u32;
         (*e).action = v.action;
         (*e).flags = o.flags;

@@ -15,11 +15,12 @@ use crate::{
 
 /// The operation a grant must bind exactly.
 pub enum Op<'a> {
-    /// An exec of `(dev, ino)` with these captured arguments (None: not known, so no grant
-    /// can be compared with it and none applies).
+    /// An exec of `(dev, ino)` at write stamp `stamp` with these captured arguments (None:
+    /// not known, so no grant can be compared with it and none applies).
     Exec {
         dev: u64,
         ino: u64,
+        stamp: u64,
         argv: Option<&'a Argv>,
     },
     Connect {
@@ -84,8 +85,17 @@ fn claim_in(scope: u64, fingerprint: u64, rule: u32, op: &Op) -> Option<u64> {
 #[inline(always)]
 fn binds(g: &Grant, op: &Op) -> u32 {
     match op {
-        Op::Exec { dev, ino, argv } => match argv {
-            Some(a) if g.kind == kind::EXEC && g.dev == *dev && g.ino == *ino => same_argv(g, a),
+        Op::Exec {
+            dev,
+            ino,
+            stamp,
+            argv,
+        } => match argv {
+            Some(a)
+                if g.kind == kind::EXEC && g.dev == *dev && g.ino == *ino && g.stamp == *stamp =>
+            {
+                same_argv(g, a)
+            }
             _ => 0,
         },
         Op::Connect {

@@ -10,7 +10,7 @@ use agent_common::{
     identity::{self, ContentKey, FileKey, Identify},
 };
 use aya_ebpf::{
-    helpers::bpf_get_current_pid_tgid,
+    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
     macros::{map, tracepoint},
     maps::{Array, PerCpuArray},
     programs::TracePointContext,
@@ -69,16 +69,20 @@ pub struct Identity {
     pub binary: u32,
     /// `flags::AGENT_WRITTEN`, `flags::COPY`.
     pub flags: u32,
+    /// The file's write stamp ([`stamp`]).
+    pub stamp: u64,
 }
 
 /// The identity of the file `b` runs, under policy generation `generation`.
 #[inline(always)]
 pub fn of_exec(generation: u32, b: &Bprm) -> Result<Identity, Error> {
     let binary = rules::binary_id(generation, b.file.dev, b.file.ino);
-    let written = agent_written(b.links, b.file.dev, b.file.ino);
+    let stamp = stamp(b.file.dev, b.file.ino);
+    let written = b.links == 0 || stamp != 0;
     let mut id = Identity {
         binary,
         flags: if written { flags::AGENT_WRITTEN } else { 0 },
+        stamp,
     };
     if binary == NO_BINARY && (written || marks_may_be_lost()) {
         let copy_of = by_content(generation, b.ptr)?;
@@ -100,7 +104,11 @@ fn opaque(id: Identity) -> Result<Identity, Error> {
     unsafe {
         core::ptr::write_volatile(slot, [id.binary, id.flags]);
         let [binary, flags] = core::ptr::read_volatile(slot);
-        Ok(Identity { binary, flags })
+        Ok(Identity {
+            binary,
+            flags,
+            stamp: id.stamp,
+        })
     }
 }
 
@@ -108,7 +116,7 @@ fn opaque(id: Identity) -> Result<Identity, Error> {
 /// its link count.
 #[inline(always)]
 pub fn agent_written(links: u32, dev: u64, ino: u64) -> bool {
-    links == 0 || written(dev, ino)
+    links == 0 || stamp(dev, ino) != 0
 }
 
 /// Whether so many files were marked that the oldest marks may have been evicted
@@ -138,11 +146,15 @@ fn count_mark() {
     }
 }
 
-/// Whether a watched process opened the file for writing (as far as the marks remember).
+/// The file's write stamp: when a watched process last opened it for writing (as far as the
+/// marks remember), else 0. The kernel refuses to run a file while it is open for writing
+/// (`ETXTBSY`), so the bytes an exec runs are those written before its stamp.
 #[inline(always)]
-fn written(dev: u64, ino: u64) -> bool {
-    // SAFETY: presence only.
-    unsafe { WRITTEN.get(&FileKey { dev, ino }) }.is_some()
+fn stamp(dev: u64, ino: u64) -> u64 {
+    // SAFETY: plain u64 copied out.
+    unsafe { WRITTEN.get(&FileKey { dev, ino }) }
+        .copied()
+        .unwrap_or(0)
 }
 
 /// The binary id whose normalised head equals this exec's, or [`NO_BINARY`].
@@ -184,8 +196,14 @@ pub fn mark_writable(file: usize) {
         dev: f.dev,
         ino: f.ino,
     };
-    // A new key only: a mark already there is not counted again.
-    if WRITTEN.insert(&key, &1, BPF_NOEXIST).is_ok() {
+    // SAFETY: helper without arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    // A mark already there gets the new stamp in place (which cannot fail) and is not counted
+    // again; a new key is counted.
+    if let Some(old) = WRITTEN.get_ptr_mut(&key) {
+        // SAFETY: an aligned u64 in a map value; a racing writer stores a stamp as new.
+        unsafe { core::ptr::write_volatile(old, now) };
+    } else if WRITTEN.insert(&key, &now, BPF_NOEXIST).is_ok() {
         count_mark();
     }
 }

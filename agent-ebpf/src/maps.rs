@@ -43,9 +43,10 @@ pub static BINARIES: HashMap<BinaryKey, u32> = HashMap::pinned(8192, 0);
 pub static CONTENTS: HashMap<ContentKey, u32> = HashMap::pinned(8192, 0);
 
 /// Files watched processes opened for writing (`identity::mark`); only these, and nameless
-/// files, are looked up in `CONTENTS` when executed.
+/// files, are looked up in `CONTENTS` when executed. Value: the write stamp, the
+/// `bpf_ktime_get_ns()` of the last such open (grants bind it: `agent_common::grant`).
 #[map]
-pub static WRITTEN: LruHashMap<FileKey, u32> = LruHashMap::pinned(MAX_WRITTEN, 0);
+pub static WRITTEN: LruHashMap<FileKey, u64> = LruHashMap::pinned(MAX_WRITTEN, 0);
 
 /// New marks given by each CPU (`identity::count_mark`).
 #[map]

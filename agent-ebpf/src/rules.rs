@@ -52,6 +52,8 @@ pub struct ExecFacts<'a> {
     pub argv: Option<&'a Argv>,
     /// How the binary was known (`flags::AGENT_WRITTEN`, `flags::COPY`), for the event.
     pub identity: u32,
+    /// Not a rule input: the file's write stamp, for the grant binding and the event.
+    pub stamp: u64,
 }
 
 /// First rule (in policy order) matching the exec, else the group default; for a file a

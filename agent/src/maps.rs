@@ -2,7 +2,7 @@
 
 use agent_common::{
     grant::{Grant, GrantKey},
-    identity::{ContentKey, Identify},
+    identity::{ContentKey, FileKey, Identify},
     names,
     policy::{
         AccountKey, BinaryKey, ExecRules, ExecRulesKey, Group, NetKey, NetRules, State, WatchKey,
@@ -27,6 +27,8 @@ pub struct Maps {
     pub contents: HashMap<MapData, ContentKey, u32>,
     /// The daemon's questions on file identities (`kernel::identity`).
     pub identify: Array<MapData, Identify>,
+    /// Write stamps of files watched processes wrote (`agent_common::identity`; an LRU map).
+    pub written: HashMap<MapData, FileKey, u64>,
     pub exec_rules: HashMap<MapData, ExecRulesKey, ExecRules>,
     pub net_rules: LpmTrie<MapData, NetKey, NetRules>,
     pub grants: HashMap<MapData, GrantKey, Grant>,
@@ -48,6 +50,7 @@ impl Maps {
             binaries: typed(ebpf, names::BINARIES)?,
             contents: typed(ebpf, names::CONTENTS)?,
             identify: typed(ebpf, names::IDENTIFY)?,
+            written: typed(ebpf, names::WRITTEN)?,
             exec_rules: typed(ebpf, names::EXEC_RULES)?,
             net_rules: typed(ebpf, names::NET_RULES)?,
             grants: typed(ebpf, names::GRANTS)?,
@@ -72,6 +75,12 @@ impl Maps {
                 name: names::STATE,
                 source,
             })
+    }
+
+    /// The write stamp of file `(dev, ino)` (kernel encoding): when a watched process last
+    /// opened it for writing, as far as the marks remember; 0 when none did.
+    pub fn write_stamp(&self, dev: u64, ino: u64) -> u64 {
+        self.written.get(&FileKey { dev, ino }, 0).unwrap_or(0)
     }
 
     /// Sum over CPUs of each counter of `STATS`.

@@ -47,6 +47,7 @@ pub fn verify(op: &pb::Operation) -> Result<(), Unbound> {
                 return Err(Unbound::Truncated);
             }
             Binding::exec(op.rule_number, device(&op.device)?, op.inode, &op.argv)
+                .stamped(op.write_stamp)
         }
     };
     if binding.id() == op.fingerprint {

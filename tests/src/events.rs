@@ -63,6 +63,9 @@ pub struct Event {
     /// Exec: the guarded binary the executed file is a copy of.
     #[serde(default)]
     pub copy_of: Option<String>,
+    /// Exec of an agent-written file: its write stamp, part of what a grant binds.
+    #[serde(default)]
+    pub write_stamp: Option<u64>,
     /// The line as the daemon wrote it, for messages.
     #[serde(skip)]
     pub line: String,

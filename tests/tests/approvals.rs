@@ -8,6 +8,8 @@
 mod ahead;
 #[path = "approvals/audit.rs"]
 mod audit;
+#[path = "approvals/copies.rs"]
+mod copies;
 #[path = "approvals/decisions.rs"]
 mod decisions;
 #[path = "approvals/delegated.rs"]

@@ -102,8 +102,15 @@ impl std::fmt::Debug for Capture {
 /// What the operation is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
-    /// An exec of the file `(dev, ino)` (kernel device encoding) with these arguments.
-    Exec { dev: u64, ino: u64, argv: Capture },
+    /// An exec of the file `(dev, ino)` (kernel device encoding) with these arguments, the
+    /// file as it was when its write stamp was `stamp` (`Grant::stamp`; 0: never written by
+    /// a watched process, as far as the marks remember).
+    Exec {
+        dev: u64,
+        ino: u64,
+        stamp: u64,
+        argv: Capture,
+    },
     /// A connect (or UDP sendmsg) to an IPv6 or IPv4-mapped address.
     Connect {
         addr: [u8; 16],
@@ -128,9 +135,18 @@ impl Binding {
             target: Target::Exec {
                 dev,
                 ino,
+                stamp: 0,
                 argv: Capture::of(argv),
             },
         }
+    }
+
+    /// The same exec of the file as it was at write stamp `stamp`.
+    pub fn stamped(mut self, stamp: u64) -> Self {
+        if let Target::Exec { stamp: s, .. } = &mut self.target {
+            *s = stamp;
+        }
+        self
     }
 
     /// A connect: the kernel sees IPv4 as IPv4-mapped IPv6, so `10.0.0.1` and
@@ -159,6 +175,7 @@ impl Binding {
                 Target::Exec {
                     dev: e.dev,
                     ino: e.ino,
+                    stamp: e.stamp,
                     argv: Capture::exact(&e.argv[..len], e.flags & flags::ARGV_TRUNCATED != 0),
                 }
             }
@@ -184,7 +201,7 @@ impl Binding {
     /// The kernel's lookup hash (the grant map key; `agent_common::hash`).
     pub fn lookup(&self) -> u64 {
         match &self.target {
-            Target::Exec { dev, ino, argv } => hash::exec_fingerprint(*dev, *ino, argv.hash()),
+            Target::Exec { dev, ino, argv, .. } => hash::exec_fingerprint(*dev, *ino, argv.hash()),
             Target::Connect {
                 addr,
                 port,
@@ -199,13 +216,24 @@ impl Binding {
         h.update(b"countersign operation v1\0");
         h.update(self.rule.to_le_bytes());
         match &self.target {
-            Target::Exec { dev, ino, argv } => {
+            Target::Exec {
+                dev,
+                ino,
+                stamp,
+                argv,
+            } => {
                 h.update(kind::EXEC.to_le_bytes());
                 h.update(dev.to_le_bytes());
                 h.update(ino.to_le_bytes());
                 h.update([u8::from(argv.truncated)]);
                 h.update(argv.len.to_le_bytes());
                 h.update(&argv.buf[..argv.len as usize]);
+                // After the length-delimited arguments, so unambiguous; absent when 0, so the
+                // ids of files nobody wrote are those of v1 daemons.
+                if *stamp != 0 {
+                    h.update(b"stamp\0");
+                    h.update(stamp.to_le_bytes());
+                }
             }
             Target::Connect {
                 addr,
@@ -231,10 +259,16 @@ impl Binding {
             ..Grant::EMPTY
         };
         match &self.target {
-            Target::Exec { dev, ino, argv } => {
+            Target::Exec {
+                dev,
+                ino,
+                stamp,
+                argv,
+            } => {
                 g.kind = kind::EXEC;
                 g.dev = *dev;
                 g.ino = *ino;
+                g.stamp = *stamp;
                 g.argv_len = argv.len;
                 g.argv = *argv.buf;
             }

@@ -68,12 +68,22 @@ fn the_id_names_kind_rule_file_and_exact_arguments() {
         Binding::exec(3, 9, 2, &["kubectl", "delete"]),
         Binding::exec(3, 1, 2, &["kubectl", "delete", ""]),
         Binding::exec(3, 1, 2, &["kubectl", "delet", "e"]),
+        Binding::exec(3, 1, 2, &["kubectl", "delete"]).stamped(5),
         Binding::connect(3, "::1".parse().expect("address"), 1, 6),
     ] {
         assert_ne!(a.id(), other.id(), "{other:?}");
         assert!(!other.bound_by(&a.grant(1, 1, 1)), "{other:?}");
     }
     assert!(a.bound_by(&a.grant(1, 1, 1)));
+    // A file rewritten since: another operation, and the grant of one binds not the other.
+    let written = a.clone().stamped(5);
+    assert_ne!(written.id(), written.clone().stamped(6).id());
+    assert!(!written.clone().stamped(6).bound_by(&written.grant(1, 1, 1)));
+    assert_eq!(
+        written.lookup(),
+        a.lookup(),
+        "the stamp only decides, never finds"
+    );
     assert!(!is_id("0123456789abcdef"));
     assert!(!is_id(&a.id().to_uppercase()));
 }

@@ -171,12 +171,14 @@ pub fn judge_committed() -> Result<(), Error> {
         parent: c.parent,
         argv: Some(image),
         identity: id.flags,
+        stamp: id.stamp,
     };
     let v = rules::judge_exec(&facts, &w.group);
     let fp = argv::fingerprint(image, b.file.dev, b.file.ino);
     let op = Op::Exec {
         dev: b.file.dev,
         ino: b.file.ino,
+        stamp: id.stamp,
         argv: Some(image),
     };
     let mut o = enforce::outcome(w, &v, fp, &op);

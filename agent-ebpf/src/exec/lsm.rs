@@ -63,6 +63,7 @@ fn decide(w: &Watched, b: &Bprm, tid: u32, known: Option<&Argv>) -> Result<i32, 
     let op = Op::Exec {
         dev: b.file.dev,
         ino: b.file.ino,
+        stamp: facts.stamp,
         argv: known,
     };
     let o = enforce::outcome(w, &v, fp, &op);

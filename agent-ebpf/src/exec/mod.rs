@@ -92,6 +92,7 @@ pub(crate) fn facts<'a>(
             parent,
             argv,
             identity: id.flags,
+            stamp: id.stamp,
         },
         ppid,
     ))
@@ -118,6 +119,7 @@ pub(crate) fn report(
         (*e).fingerprint = fp;
         (*e).dev = b.file.dev;
         (*e).ino = b.file.ino;
+        (*e).stamp = f.stamp;
         (*e).ppid = ppid;
         (*e).flags |= extra | f.identity;
         if f.identity & flags::COPY != 0 {

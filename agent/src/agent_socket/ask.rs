@@ -192,10 +192,16 @@ impl AgentApi {
             ..Default::default()
         };
         match &p.op {
-            Operation::Exec { binary, argv, .. } => {
+            Operation::Exec {
+                binary,
+                stamp,
+                argv,
+                ..
+            } => {
                 operation.binary = p.binary_path.clone();
                 operation.device = format!("{}:{}", binary.major(), binary.minor());
                 operation.inode = binary.ino;
+                operation.write_stamp = *stamp;
                 operation.argv = argv.clone();
             }
             Operation::Connect {
@@ -246,6 +252,7 @@ fn prepare(
                 text: e.argv.join(" "),
                 op: Operation::Exec {
                     binary: id,
+                    stamp: host.write_stamp(id),
                     path: e.binary.clone(),
                     argv: e.argv,
                     parent: host.exe_identity(pid),
@@ -284,7 +291,12 @@ fn prepare(
 /// The exact operation the kernel will compare for `op`, refused by rule `rule` (its number).
 fn binding_of(op: &Operation, rule: u32) -> Binding {
     match op {
-        Operation::Exec { binary, argv, .. } => Binding::exec(rule, binary.dev, binary.ino, argv),
+        Operation::Exec {
+            binary,
+            stamp,
+            argv,
+            ..
+        } => Binding::exec(rule, binary.dev, binary.ino, argv).stamped(*stamp),
         Operation::Connect {
             addr,
             port,

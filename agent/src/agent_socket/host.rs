@@ -22,6 +22,8 @@ pub struct LiveGrant {
 pub enum Operation {
     Exec {
         binary: FileId,
+        /// The file's write stamp (`agent_common::grant::Grant::stamp`) when asked.
+        stamp: u64,
         path: String,
         /// argv[0] included.
         argv: Vec<String>,
@@ -55,6 +57,8 @@ pub trait Host: Send + Sync + 'static {
     fn live_grant(&self, key: &SessionKey, fingerprint: &str) -> Option<LiveGrant>;
     /// Identity (kernel device encoding) of the file `path` as process `pid` sees it.
     fn file_identity(&self, pid: u32, path: &str) -> Result<FileId, String>;
+    /// The write stamp the kernel keeps for file `id` (0: no watched process wrote it).
+    fn write_stamp(&self, id: FileId) -> u64;
     /// Identity of process `pid`'s executable.
     fn exe_identity(&self, pid: u32) -> Option<FileId>;
     /// What the policy in force says about `op` in the session's group.

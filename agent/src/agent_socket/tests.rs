@@ -65,6 +65,9 @@ impl Host for FakeHost {
     fn exe_identity(&self, _pid: u32) -> Option<FileId> {
         None
     }
+    fn write_stamp(&self, _id: FileId) -> u64 {
+        0
+    }
     fn judge(&self, _key: &SessionKey, op: &Operation) -> Result<Decision, String> {
         let (action, id) = match op {
             Operation::Exec { .. } => (Action::Approve, "deletes"),

@@ -184,6 +184,7 @@ mod tests {
             tamper: None,
             agent_written: false,
             copy_of: None,
+            write_stamp: None,
         }
     }
 

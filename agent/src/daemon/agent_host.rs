@@ -97,6 +97,11 @@ impl Host for Daemon {
         self.kernel_id(&seen).map_err(|e| format!("{path}: {e}"))
     }
 
+    fn write_stamp(&self, id: FileId) -> u64 {
+        let maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        maps.write_stamp(id.dev, id.ino)
+    }
+
     fn exe_identity(&self, pid: u32) -> Option<FileId> {
         self.kernel_id(&PathBuf::from(format!("/proc/{pid}/exe")))
             .ok()
@@ -113,6 +118,7 @@ impl Host for Daemon {
                 path,
                 argv,
                 parent,
+                ..
             } => {
                 let attempt = ExecAttempt {
                     binary: *binary,

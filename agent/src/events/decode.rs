@@ -103,6 +103,7 @@ pub fn record(
         flags: flag_names(e.flags),
         generation: e.generation,
         tamper,
+        write_stamp: (exec && e.stamp != 0).then_some(e.stamp),
         agent_written: exec && e.flags & flags::AGENT_WRITTEN != 0,
         copy_of: (exec && e.flags & flags::COPY != 0).then(|| {
             names

@@ -58,6 +58,10 @@ pub struct Record {
     /// content. Absent when not a copy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copy_of: Option<String>,
+    /// Exec of a file a watched process wrote: the kernel's write stamp on it (CLOCK_MONOTONIC
+    /// nanoseconds of the last open for writing), part of what a grant binds. Absent when 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_stamp: Option<u64>,
     /// Policy generation the decision was made with.
     pub generation: u32,
     /// Tamper events: what was tried and at what. (Absent from other lines, so that lines

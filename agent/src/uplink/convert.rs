@@ -54,6 +54,7 @@ pub fn operation(r: &Record, launching_user: Option<String>) -> pb::Operation {
         binary: r.binary.clone().unwrap_or_default(),
         device: r.dev.clone().unwrap_or_default(),
         inode: r.ino.unwrap_or(0),
+        write_stamp: r.write_stamp.unwrap_or(0),
         argv: r.argv.clone(),
         argv_truncated: r.argv_truncated,
         parents: r

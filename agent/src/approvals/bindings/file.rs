@@ -28,6 +28,9 @@ enum Line {
         rule: u32,
         dev: u64,
         ino: u64,
+        /// The file's write stamp (absent: 0, as lines before stamps were kept).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        stamp: u64,
         /// The captured argv[1..] bytes, hex.
         argv: String,
     },
@@ -43,10 +46,16 @@ impl Line {
     /// None for a truncated capture: it is never granted, so never kept.
     fn of(b: &Binding) -> Option<Self> {
         Some(match &b.target {
-            Target::Exec { dev, ino, argv } if !argv.truncated => Self::Exec {
+            Target::Exec {
+                dev,
+                ino,
+                stamp,
+                argv,
+            } if !argv.truncated => Self::Exec {
                 rule: b.rule,
                 dev: *dev,
                 ino: *ino,
+                stamp: *stamp,
                 argv: hex::encode(&argv.buf[..argv.len as usize]),
             },
             Target::Exec { .. } => return None,
@@ -69,6 +78,7 @@ impl Line {
                 rule,
                 dev,
                 ino,
+                stamp,
                 argv,
             } => {
                 let bytes = hex::decode(&argv).ok()?;
@@ -80,6 +90,7 @@ impl Line {
                     target: Target::Exec {
                         dev,
                         ino,
+                        stamp,
                         argv: Capture::exact(&bytes, false),
                     },
                 }
@@ -92,6 +103,10 @@ impl Line {
             } => Binding::connect(rule, IpAddr::V6(addr), port, protocol),
         })
     }
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// The file.
@@ -174,8 +189,9 @@ mod tests {
     #[test]
     fn lines_keep_the_exact_operation() {
         let exec = Binding::exec(3, (8 << 20) | 1, 42, &[b"k".as_slice(), b"a\xffb", b""]);
+        let written = exec.clone().stamped(77);
         let connect = Binding::connect(2, "10.0.0.1".parse().expect("ip"), 5432, 6);
-        for b in [exec, connect] {
+        for b in [exec, written, connect] {
             let line = Line::of(&b).expect("kept");
             let text = serde_json::to_string(&line).expect("json");
             let back: Line = serde_json::from_str(&text).expect("parsed");

@@ -21,6 +21,8 @@
 //! - `exec [--argv0 X] [--wait-fifo FIFO] PATH [ARGS…]` — `execve(PATH, [X or PATH, ARGS…])`.
 //!   With `--wait-fifo` it prints `waiting` and blocks opening FIFO for reading first, so that
 //!   a test can release several processes at the same instant by opening FIFO for writing.
+//!   With `--hold-writable` it opens PATH for writing first and keeps it open through the
+//!   exec: a session that would rewrite the file while (or after) the kernel judged it.
 //! - `execveat-fd [--argv0 X] PATH [ARGS…]` — `open(PATH, O_RDONLY)` then
 //!   `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`.
 //! - `memfd-exec [--argv0 X] PATH [ARGS…]` — copies PATH into a new `memfd_create` file and
@@ -123,13 +125,20 @@ struct ExecSpec {
     path: CString,
     argv: Vec<CString>,
     wait_fifo: Option<CString>,
+    hold_writable: bool,
 }
 
 fn parse_exec(args: &[OsString]) -> Result<ExecSpec, Usage> {
     let mut argv0 = None;
     let mut wait_fifo = None;
+    let mut hold_writable = false;
     let mut i = 0;
     while let Some(flag) = args.get(i).and_then(|a| a.to_str()) {
+        if flag == "--hold-writable" {
+            hold_writable = true;
+            i += 1;
+            continue;
+        }
         let slot = match flag {
             "--argv0" => &mut argv0,
             "--wait-fifo" => &mut wait_fifo,
@@ -153,6 +162,7 @@ fn parse_exec(args: &[OsString]) -> Result<ExecSpec, Usage> {
         path,
         argv,
         wait_fifo,
+        hold_writable,
     })
 }
 
@@ -160,6 +170,13 @@ fn cmd_exec(args: &[OsString]) -> CmdResult {
     let spec = parse_exec(args)?;
     if let Some(fifo) = &spec.wait_fifo {
         wait_for_release(fifo);
+    }
+    if spec.hold_writable {
+        // SAFETY: a valid NUL-terminated path; the descriptor stays open through the exec.
+        if unsafe { libc::open(spec.path.as_ptr(), libc::O_WRONLY) } < 0 {
+            report_errno(&io::Error::last_os_error());
+            return Ok(EXIT_EXEC_OTHER);
+        }
     }
     let argv = NullTerminated::new(&spec.argv);
     let envp = environment()?;
