@@ -100,6 +100,17 @@ impl Action {
     }
 }
 
+/// How strict an action (`Action as u32`) is: allow < audit < approve < deny. A floor such as a
+/// group's `agent_written` applies when it is stricter than what the rules said.
+#[inline(always)]
+pub const fn strictness(action: u32) -> u32 {
+    match action {
+        a if a == Action::Deny as u32 => 3,
+        a if a == Action::Approve as u32 => 2,
+        a => a,
+    }
+}
+
 /// How exec refusals are enforced. Reported in every event and by `status`.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -7,6 +7,7 @@ use agent_common::{
         ExecRules, ExecRulesKey, ExecSlot, Group, NetKey, NetRules, NetSlot, AGENT_WRITTEN_RULE,
         ANY_BINARY, EXEC_SLOTS, NET_GENERATION_BITS, NET_SLOTS,
     },
+    verdict::strictness,
     Action,
 };
 use aya_ebpf::maps::lpm_trie::Key;
@@ -77,16 +78,6 @@ pub fn judge_exec(f: &ExecFacts, group: &Group) -> Verdict {
         best.rule = AGENT_WRITTEN_RULE;
     }
     best
-}
-
-/// allow < audit < approve < deny.
-#[inline(always)]
-fn strictness(action: u32) -> u32 {
-    match action {
-        a if a == Action::Deny as u32 => 3,
-        a if a == Action::Approve as u32 => 2,
-        a => a,
-    }
 }
 
 /// Whether a rule of generation `generation` denies `binary` or sends it to approval, in any

@@ -20,6 +20,9 @@ pub struct ExecAttempt {
     pub argv: Vec<Vec<u8>>,
     /// Identity of the parent process's binary, when known.
     pub parent: Option<FileId>,
+    /// A session wrote the file (the kernel's mark on it): the group's `agent_written` floor
+    /// applies.
+    pub agent_written: bool,
 }
 
 impl ExecAttempt {
@@ -46,6 +49,7 @@ impl ExecAttempt {
             binary_path: Some(found.to_path_buf()),
             argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
             parent: None,
+            agent_written: false,
         })
     }
 

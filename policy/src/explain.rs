@@ -127,7 +127,10 @@ fn render(
         decision.action.as_str().to_uppercase(),
         decision.reason
     );
-    let rule = decision.rule.as_ref().map(|r| &policy.rules[r.index]);
+    let rule = decision
+        .rule
+        .as_ref()
+        .and_then(|r| policy.rules.get(r.index));
     if let Some(d) = rule.and_then(|r| r.description.as_deref()) {
         let _ = writeln!(out, "  rule description: {d}");
     }

@@ -6,7 +6,11 @@
 
 use std::{fmt, net::IpAddr, path::PathBuf};
 
-use agent_common::hash;
+use agent_common::{
+    hash,
+    policy::{AGENT_WRITTEN_RULE, AGENT_WRITTEN_RULE_ID},
+    verdict::strictness,
+};
 
 use crate::{
     attempt::{ConnectAttempt, ExecAttempt},
@@ -222,7 +226,25 @@ impl Policy {
             .rules
             .iter()
             .position(|r| exec_mismatch(r, group, e, resolver).is_none());
-        self.decision(group, hit, group.default_exec, "exec")
+        let d = self.decision(group, hit, group.default_exec, "exec");
+        let floor = group.agent_written;
+        if e.agent_written && strictness(floor as u32) > strictness(d.action as u32) {
+            return Decision {
+                action: floor,
+                rule: Some(RuleRef {
+                    index: (AGENT_WRITTEN_RULE - 1) as usize,
+                    id: AGENT_WRITTEN_RULE_ID.to_owned(),
+                }),
+                reason: format!(
+                    "a session wrote this file: agent group '{}' says at least {} \
+                     (agent_written), stricter than {}",
+                    group.name,
+                    floor.as_str(),
+                    d.reason
+                ),
+            };
+        }
+        d
     }
 
     /// What the policy decides for a connect by a process of `group`.

@@ -86,17 +86,42 @@ impl World {
         approvers: &str,
         extra_rules: &str,
     ) -> Self {
-        Self::start_full(name, database, approvers, extra_rules, None, &[])
+        Self::start_full(
+            name,
+            database,
+            approvers,
+            extra_rules,
+            None,
+            GroupSettings::default(),
+        )
     }
 
     /// Like [`Self::start`] with `chat` as the server's chat file (`DATA_DIR/chat.yaml`).
     pub fn start_with_chat(name: &str, chat: &str) -> Self {
-        Self::start_full(name, |_| Database::Sqlite, "", "", Some(chat), &[])
+        Self::start_full(
+            name,
+            |_| Database::Sqlite,
+            "",
+            "",
+            Some(chat),
+            GroupSettings::default(),
+        )
     }
 
     /// A world whose group names `accounts` (their processes are judged wherever they run).
     pub fn start_with_accounts(name: &str, accounts: &[u32]) -> Self {
-        Self::start_full(name, |_| Database::Sqlite, "", "", None, accounts)
+        Self::start_with_settings(
+            name,
+            GroupSettings {
+                accounts,
+                ..GroupSettings::default()
+            },
+        )
+    }
+
+    /// A world whose agent group has `settings`.
+    pub fn start_with_settings(name: &str, settings: GroupSettings) -> Self {
+        Self::start_full(name, |_| Database::Sqlite, "", "", None, settings)
     }
 
     fn start_full(
@@ -105,7 +130,7 @@ impl World {
         approvers: &str,
         extra_rules: &str,
         chat: Option<&str>,
-        accounts: &[u32],
+        settings: GroupSettings,
     ) -> Self {
         let mut t = TestBed::new(name, option_env!("CARGO_BIN_EXE_cs-probe"));
         let db = database(&t);
@@ -118,10 +143,7 @@ impl World {
         cp.start();
         let guarded = t.bin("guarded");
         let policy = t.policy_with(
-            GroupSettings {
-                accounts,
-                ..GroupSettings::default()
-            },
+            settings,
             &format!("{}{extra_rules}", approve_rule(&guarded, approvers)),
         );
         let file = t.path("pushed.yaml");

@@ -63,6 +63,7 @@ pub fn explain(
                 binary_path: Some(path),
                 argv,
                 parent: None,
+                agent_written: false,
             };
             policy::explain_exec(&policy, group, &attempt, &HostResolver)
         }

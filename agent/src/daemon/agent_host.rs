@@ -115,16 +115,17 @@ impl Host for Daemon {
         Ok(match op {
             Operation::Exec {
                 binary,
+                stamp,
                 path,
                 argv,
                 parent,
-                ..
             } => {
                 let attempt = ExecAttempt {
                     binary: *binary,
                     binary_path: Some(PathBuf::from(path)),
                     argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
                     parent: *parent,
+                    agent_written: *stamp != 0,
                 };
                 let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
                 policy.decide_exec(group, &attempt, &KernelResolver::new(&mut maps.identify))

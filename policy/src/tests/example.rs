@@ -28,6 +28,7 @@ fn exec(binary: u64, argv: &[&str]) -> ExecAttempt {
         binary_path: Some("/usr/bin/kubectl".into()),
         argv,
         parent: None,
+        agent_written: false,
     }
 }
 

@@ -159,6 +159,7 @@ fn exec_verdicts_agree() {
                         binary_path: None,
                         argv,
                         parent,
+                        agent_written: false,
                     };
                     let want = user(p.decide_exec(g, &e, &host()));
                     let got = kernel_exec(&c, gi as u32 + 1, g.default_exec as u32, &e);

@@ -60,6 +60,7 @@ fn exec(binary: FileId, argv: &[&str], parent: Option<FileId>) -> ExecAttempt {
         binary_path: None,
         argv,
         parent,
+        agent_written: false,
     }
 }
 
@@ -270,4 +271,32 @@ fn arguments_too_long_to_compare_match_refusing_rules_only() {
     let e = exec(id(1), &["git", &long], None);
     let m = crate::exec_mismatch(&p.rules[0], &p.agents[0], &e, &host());
     assert_eq!(m, Some(crate::Mismatch::LongArg { position: 1 }));
+}
+
+#[test]
+fn a_file_a_session_wrote_gets_at_least_the_groups_agent_written_action() {
+    let p = policy(&POLICY.replace(
+        "    cgroup: /agents/bots\n",
+        "    cgroup: /agents/bots\n    agent_written: approve\n",
+    ));
+    let bots = p.group("bots").expect("group").clone();
+    let mut built = exec(id(99), &["./tool", "run"], None);
+    assert_eq!(p.decide_exec(&bots, &built, &host()).action, Action::Allow);
+    built.agent_written = true;
+    let d = p.decide_exec(&bots, &built, &host());
+    assert_eq!(
+        (d.action, rule_of(&d)),
+        (Action::Approve, Some("agent-written"))
+    );
+    assert_eq!(
+        d.rule.as_ref().map(|r| r.number()),
+        Some(agent_common::policy::AGENT_WRITTEN_RULE),
+        "the rule number the kernel reports, so an ask ahead binds what the kernel compares"
+    );
+    // Stricter rules stand; a group without the knob adds nothing.
+    let mut push = exec(id(13), &["git", "push", "o", "m", "--force"], None);
+    push.agent_written = true;
+    assert_eq!(p.decide_exec(&bots, &push, &host()).action, Action::Deny);
+    let ai = p.group("ai").expect("group").clone();
+    assert_eq!(p.decide_exec(&ai, &built, &host()).action, Action::Audit);
 }

@@ -5,14 +5,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tests::Verdict;
+use tests::{GroupSettings, Verdict};
 
-use crate::{request_argv, request_id, run, World};
+use crate::{request_argv, request_id, run, World, SESSION};
 
 #[test]
 fn asking_ahead_carries_the_reason_to_the_approver() {
     let w = World::start("ahead", "", "");
-    let mut asking = w.spawn_agent_cli(
+    let asking = w.spawn_agent_cli(
         &w.session,
         &[
             "request",
@@ -27,18 +27,7 @@ fn asking_ahead_carries_the_reason_to_the_approver() {
     let req = w.pending_for("alice", &["delete", "release"]);
     assert_eq!(req["reason"], "roll back the broken release", "{req}");
     assert_eq!(req["attempts"], 0, "asked ahead, never tried: {req}");
-    w.cp.cli("alice", &["approve", &request_id(&req), "--once"])
-        .assert_success();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !asking.has_exited() {
-        assert!(
-            Instant::now() < deadline,
-            "`countersign request` did not end"
-        );
-        thread::sleep(Duration::from_millis(5));
-    }
-    let asked = asking.wait();
-    asked.assert_success();
+    approve_and_wait(&w, &req, asking);
     // The grant is in the kernel before `request` reports it: the first try passes.
     w.exec(&["delete", "release"]).assert_ran();
 }
@@ -144,4 +133,63 @@ fn a_command_line_too_long_to_bind_reaches_no_approver() {
         !asked.status.success() && asked.stderr.contains("cannot be approved"),
         "{asked}"
     );
+}
+
+/// A file the session wrote, asked for ahead in a group with `agent_written: approve`: the
+/// daemon applies the floor as the kernel does — a request for a human, not an "allowed" that
+/// the kernel then refuses — and the grant binds the file as written, so the run after the
+/// approval passes.
+#[test]
+fn asking_ahead_to_run_what_the_session_wrote_waits_for_a_human() {
+    let w = World::start_with_settings(
+        "ahead-written",
+        GroupSettings {
+            agent_written: Some("approve"),
+            ..GroupSettings::default()
+        },
+    );
+    // Named `true`, so that a copy of busybox runs as that applet.
+    let built = w.t.path("work/true");
+    let copy =
+        w.t.probe(&["exec", "/bin/sh", "-c", "cp /bin/true \"$0\"", &built])
+            .in_cgroup(&w.session)
+            .run();
+    assert!(copy.status.success(), "copy in the session: {copy}");
+    let asking = w.spawn_agent_cli(
+        &w.session,
+        &[
+            "request",
+            "--reason",
+            "run what I built",
+            "--",
+            &built,
+            "--go",
+        ],
+    );
+    let req = w.cp.wait_pending("alice", "for the built file", |r| {
+        request_argv(r).first() == Some(&built) && r["operation"]["session"] == SESSION
+    });
+    assert_eq!(req["rule"], "agent-written", "{req}");
+    assert_eq!(req["attempts"], 0, "asked ahead, never tried: {req}");
+    approve_and_wait(&w, &req, asking);
+    w.t.probe(&["exec", &built, "--go"])
+        .in_cgroup(&w.session)
+        .run()
+        .assert_ran();
+}
+
+/// Approves `req` once as alice and waits for the `countersign request` that asked for it
+/// (`asking`) to end with success.
+fn approve_and_wait(w: &World, req: &serde_json::Value, mut asking: tests::process::Spawned) {
+    w.cp.cli("alice", &["approve", &request_id(req), "--once"])
+        .assert_success();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !asking.has_exited() {
+        assert!(
+            Instant::now() < deadline,
+            "`countersign request` did not end"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+    asking.wait().assert_success();
 }
