@@ -295,6 +295,20 @@ impl Agent {
         uses: u32,
         ttl: &str,
     ) -> String {
+        let out = self.try_grant(agent, session, fingerprint, uses, ttl);
+        assert!(out.status.success(), "grant failed: {out}");
+        out.stdout.trim().to_string()
+    }
+
+    /// `grant …` as [`Self::grant_in`] runs it, whatever its outcome.
+    pub fn try_grant(
+        &self,
+        agent: &str,
+        session: Option<&str>,
+        fingerprint: &str,
+        uses: u32,
+        ttl: &str,
+    ) -> Outcome {
         let uses = uses.to_string();
         let run_dir = self.run_dir();
         let mut args = vec![
@@ -313,9 +327,7 @@ impl Agent {
         if let Some(s) = session {
             args.extend(["--session", s]);
         }
-        let out = self.cli(&args);
-        assert!(out.status.success(), "grant failed: {out}");
-        out.stdout.trim().to_string()
+        self.cli(&args)
     }
 
     /// `unload --bpffs DIR`.

@@ -122,6 +122,16 @@ impl Daemon {
         uses: u32,
         ttl_ms: u64,
     ) -> Result<Response> {
+        if let Some(server) = &self.opts.server {
+            // Approvers, separation of duties and the audit trail live there: a grant made
+            // here would pass by all three.
+            bail!(
+                "this host takes its grants from the control plane at {}: approve the request \
+                 there (countersign approve REQUEST); a local grant would pass by its approvers \
+                 and its audit trail",
+                server.server
+            );
+        }
         let binding = self.binding(fp)?;
         let group = self.group_cgroup(agent)?;
         let scope_rel = match session {

@@ -182,3 +182,22 @@ fn a_revoked_grant_lets_nothing_through() {
     thread::sleep(Duration::from_secs(2));
     w.t.assert_exec_refused(&w.exec(&["delete", "cache"]));
 }
+
+/// Root on a host the control plane manages cannot grant locally: approvers, separation of
+/// duties and the audit trail are the server's, and a local grant would pass by all three.
+#[test]
+fn a_managed_host_takes_its_grants_from_the_control_plane_only() {
+    let w = World::start("local-grant", "", "");
+    let call = ["delete", "pod", "x"];
+    let out = w.exec(&call);
+    w.t.assert_exec_refused(&out);
+    let event = w.t.refusal_event(&out, crate::RULE);
+    let fp = event.fingerprint.clone().expect("fingerprint");
+    let local = w.t.agent().try_grant(w.t.name(), None, &fp, 1, "60s");
+    assert!(!local.status.success(), "{local}");
+    assert!(
+        local.stderr.contains("control plane") && local.stderr.contains("countersign approve"),
+        "root is told where grants come from: {local}"
+    );
+    w.t.assert_exec_refused(&w.exec(&call));
+}
