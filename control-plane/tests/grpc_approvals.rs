@@ -492,3 +492,82 @@ async fn forward_request_asks_ahead() {
     assert_eq!(r.attempts, 0);
     server.stop().await;
 }
+
+/// An agent that tries one distinct operation after another opens at most
+/// `RequestCaps::DEFAULT.per_session` requests (and chat cards) at once: asking ahead for one
+/// more is refused with a clear error, a kernel refusal of one more is stored and audited with
+/// the flag `not_approvable_flood` but opens nothing, attempts of an operation that has its
+/// request still join it, and another session is not held up.
+#[tokio::test]
+async fn a_request_flood_stops_at_the_cap_per_session() {
+    let server = TestServer::start(Some(POLICY)).await;
+    let mut agent = server.agent().await;
+    let cap = control_plane::store::RequestCaps::DEFAULT.per_session;
+    let ask = |label: String, session: &str| {
+        let mut op = operation("/usr/bin/kubectl", &label, "lena");
+        op.session = session.into();
+        op.cgroup = format!("/agents/coding/{session}");
+        pb::ForwardRequestRequest {
+            operation: Some(op),
+            rule: "kubectl".into(),
+            time: None,
+            attempts: 0,
+            reason: String::new(),
+        }
+    };
+    for i in 0..cap {
+        agent
+            .forward_request(ask(format!("f{i}"), "s1"))
+            .await
+            .unwrap_or_else(|e| panic!("request {i} of {cap}: {e}"));
+    }
+    let over = agent
+        .forward_request(ask("one-more".into(), "s1"))
+        .await
+        .expect_err("over the cap");
+    assert_eq!(over.code(), Code::ResourceExhausted, "{over}");
+    assert!(
+        over.message().contains("s1") && over.message().contains("open approval requests"),
+        "{over}"
+    );
+    // The same operation again joins its request; another session opens its own.
+    agent
+        .forward_request(ask("f0".into(), "s1"))
+        .await
+        .expect("joins");
+    agent
+        .forward_request(ask("elsewhere".into(), "s2"))
+        .await
+        .expect("another session");
+    // A kernel refusal over the cap: stored, audited, flagged, no request.
+    let ack = agent
+        .upload_events(pb::UploadEventsRequest {
+            events: vec![refused(
+                1,
+                "kubectl",
+                "/usr/bin/kubectl",
+                "kernel-more",
+                "lena",
+            )],
+        })
+        .await
+        .expect("upload is never stalled by the cap")
+        .into_inner();
+    assert_eq!(ack.acked_sequence, 1);
+    let pending = server
+        .approvals("alice")
+        .await
+        .list_pending(pb::ListPendingRequest::default())
+        .await
+        .expect("list pending")
+        .into_inner()
+        .requests;
+    assert_eq!(pending.len() as u32, cap + 1, "s1's cap and s2's one");
+    let trail = export_audit(&server).await;
+    let flagged = trail
+        .lines()
+        .find(|l| l.contains("kernel-more"))
+        .unwrap_or_else(|| panic!("the refusal is in the trail:\n{trail}"));
+    assert!(flagged.contains("not_approvable_flood"), "{flagged}");
+    server.stop().await;
+}

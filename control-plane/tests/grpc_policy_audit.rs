@@ -317,15 +317,6 @@ async fn audit_exports_verify_offline() {
     server.stop().await;
 }
 
-async fn collect(response: tonic::Response<tonic::Streaming<pb::ExportChunk>>) -> Vec<u8> {
-    let mut stream = response.into_inner();
-    let mut out = Vec::new();
-    while let Some(chunk) = stream.message().await.expect("chunk") {
-        out.extend_from_slice(&chunk.data);
-    }
-    out
-}
-
 /// Large records do not break the trail: the biggest a host may send (argv of control
 /// characters, each escaped to six bytes in JSON: a line of over 1 MiB), many of them, export
 /// in chunks a client decodes and verify offline; one byte more is refused by name.
@@ -370,18 +361,7 @@ async fn large_records_export_and_verify() {
         "{}",
         e.message()
     );
-    let jsonl = collect(
-        server
-            .audit("dave")
-            .await
-            .export(pb::ExportRequest {
-                filter: None,
-                format: pb::ExportFormat::Jsonl.into(),
-            })
-            .await
-            .expect("export"),
-    )
-    .await;
+    let jsonl = export_audit(&server).await.into_bytes();
     let longest = jsonl.split(|&b| b == b'\n').map(<[u8]>::len).max();
     assert!(longest > Some(1 << 20), "a line over 1 MiB: {longest:?}");
     let key = keys::read_public_key(&keys::public_key_path(&server.data())).expect("public key");

@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use control_plane::certs;
 use control_plane::server::{self, config, Config};
+use control_plane::store::RequestCaps;
 
 #[derive(Parser)]
 #[command(version, about = "Countersign control-plane server")]
@@ -17,6 +18,10 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once at start; boxing would only obscure the flags"
+)]
 enum Command {
     /// Create (if missing) a development CA, server, host and person certificates.
     DevCerts {
@@ -60,6 +65,14 @@ enum Command {
         /// Server private key (PEM).
         #[arg(long)]
         tls_key: Option<PathBuf>,
+        /// Most approval requests open at once per agent session; refusals of further
+        /// operations are stored and audited (flag `not_approvable_flood`), asking ahead is
+        /// refused with a clear error.
+        #[arg(long, default_value_t = RequestCaps::DEFAULT.per_session, value_parser = clap::value_parser!(u32).range(1..))]
+        max_open_requests_per_session: u32,
+        /// Most approval requests open at once per host.
+        #[arg(long, default_value_t = RequestCaps::DEFAULT.per_host, value_parser = clap::value_parser!(u32).range(1..))]
+        max_open_requests_per_host: u32,
     },
 }
 
@@ -101,8 +114,14 @@ async fn main() -> anyhow::Result<()> {
             tls_ca,
             tls_cert,
             tls_key,
+            max_open_requests_per_session,
+            max_open_requests_per_host,
         } => {
             let mut config = Config::new(data_dir, listen);
+            config.request_caps = RequestCaps {
+                per_session: max_open_requests_per_session,
+                per_host: max_open_requests_per_host,
+            };
             config.database = database;
             config.people = people;
             config.policy = policy;

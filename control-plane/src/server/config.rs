@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _};
 
 use crate::people::{file as people_file, People};
+use crate::store::RequestCaps;
 use countersign_api::tls::TlsFiles;
 
 /// Default data directory.
@@ -37,6 +38,8 @@ pub struct Config {
     pub server_id: String,
     /// Chat file (Slack, Teams); default `DATA_DIR/chat.yaml` when it exists.
     pub chat: Option<PathBuf>,
+    /// Most approval requests open at once per session and per host.
+    pub request_caps: RequestCaps,
 }
 
 impl Config {
@@ -54,6 +57,7 @@ impl Config {
                 .unwrap_or(NonZeroU64::MIN),
             server_id: format!("countersign-server@{host}"),
             chat: None,
+            request_caps: RequestCaps::DEFAULT,
         }
     }
 

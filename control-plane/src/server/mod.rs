@@ -79,6 +79,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let store = Store::open(&url, key, config.checkpoint_interval, &config.server_id)
         .await
         .with_context(|| format!("opening the store ({store_description})"))?;
+    store.set_request_caps(config.request_caps);
     if let Some(path) = &config.policy {
         seed_policy(&store, path).await?;
     }

@@ -33,6 +33,9 @@ pub enum StoreError {
     /// The object is not in a state that allows the operation (decided, expired, revoked …).
     #[error("{0}")]
     Precondition(String),
+    /// A limit was reached (open approval requests of a session or host).
+    #[error("{0}")]
+    Exhausted(String),
     /// A request's `judge` refused the decision.
     #[error(transparent)]
     Refused(#[from] crate::decide::Refusal),
@@ -75,6 +78,7 @@ impl From<StoreError> for tonic::Status {
                 tonic::Status::failed_precondition(m)
             }
             StoreError::Refused(refusal) => refusal.into(),
+            StoreError::Exhausted(m) => tonic::Status::resource_exhausted(m),
             StoreError::Database(e) => {
                 // Logged in full here, shown to the caller only by category.
                 tracing::error!(error = %e, "store: database error");

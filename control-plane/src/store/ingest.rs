@@ -16,6 +16,10 @@ use super::writer::Writer;
 use super::{bulk, codec, grants, hosts, stream, subjects, Store, StoreError};
 use crate::rpc::pb;
 
+/// The flag of an approve refusal that opened no request because its session or host has as
+/// many open requests as it may (`RequestCaps`).
+pub const FLOOD_FLAG: &str = "not_approvable_flood";
+
 /// An event as inserted.
 struct EventRow<'a> {
     event: &'a pb::EventRecord,
@@ -73,23 +77,33 @@ impl Store {
 
         let mut touched = Touched::default();
         let mut rows = Vec::with_capacity(batch.len());
-        for ingest in &batch {
-            let ev = &ingest.event;
+        for ingest in &mut batch {
             let mut request_id = None;
             let mut opened = None;
-            let said = Said::of(ev);
+            let said = Said::of(&ingest.event);
+            let ev = &ingest.event;
             if said.outcome == Some(Outcome::Granted) && !ev.grant_id.is_empty() {
                 request_id = grants::consume(w.conn(), host, &ev.grant_id, 1).await?;
             } else if let (true, Some(spec), Some(op)) =
                 (said.asks_approval(), &ingest.request, &ev.operation)
             {
-                let (r, how) = open_or_join(&mut w, host, op, spec, "", 1, now).await?;
-                request_id = Some(r.id.clone());
-                if how == Opened::Created {
-                    opened = Some(r.clone());
+                match open_or_join(&mut w, host, op, spec, "", 1, now).await? {
+                    (Some(r), how) => {
+                        request_id = Some(r.id.clone());
+                        if how == Opened::Created {
+                            opened = Some(r.clone());
+                        }
+                        touched.note(r, how);
+                    }
+                    (None, how) => {
+                        // Evidence all the same: stored and audited, with the reason as a flag.
+                        tracing::warn!(host, sequence = ev.sequence, why = ?how, "an approve refusal over the open request limit: stored, no request opened");
+                        ingest.event.flags.push(FLOOD_FLAG.to_owned());
+                    }
                 }
-                touched.note(r, how);
             }
+            let ingest: &Ingest = ingest;
+            let ev = &ingest.event;
             w.append(subjects::event(host, ev, &said, request_id.as_deref()), now)?;
             if let Some(r) = &opened {
                 // After the attempt that caused it.
@@ -140,7 +154,8 @@ impl Store {
                 w.decision_event(host, &stream::opened(&r), now).await?;
                 match how {
                     Opened::Created => outcome.opened.push(r),
-                    Opened::Joined => outcome.joined.push(r),
+                    // (A capped request is never touched: it does not exist.)
+                    Opened::Joined | Opened::Capped(_) => outcome.joined.push(r),
                 }
             }
         }

@@ -41,6 +41,7 @@ use crate::audit::{SigningKey, VerifyingKey};
 
 pub use chat::{ChatRefusal, LinkRow, MessageRow};
 pub use error::{AuditError, StoreError};
+pub use requests::RequestCaps;
 pub use rows::{
     Close, Decided, DecisionRow, GrantRow, Ingest, IngestOutcome, Judgement, PolicyRow,
     RequestFilter, RequestRow, RequestSpec, RequestState, Verdict,
@@ -84,6 +85,8 @@ struct Inner {
     chain: Mutex<writer::ChainSlot>,
     /// Hosts with new decision events, sent after commit.
     wake: broadcast::Sender<String>,
+    /// Most open approval requests per session and per host.
+    caps: std::sync::RwLock<RequestCaps>,
 }
 
 impl std::fmt::Debug for Store {
@@ -156,11 +159,21 @@ impl Store {
                 server_id: server_id.to_owned(),
                 chain: Mutex::new(writer::ChainSlot::default()),
                 wake,
+                caps: std::sync::RwLock::new(RequestCaps::default()),
             }),
         };
         // Load the chain head now so that a broken chain shows at start, not at first write.
         store.writer().await?.commit().await?;
         Ok(store)
+    }
+
+    /// Sets the most open approval requests per session and per host (`RequestCaps`).
+    pub fn set_request_caps(&self, caps: RequestCaps) {
+        *self.inner.caps.write().unwrap_or_else(|p| p.into_inner()) = caps;
+    }
+
+    fn request_caps(&self) -> RequestCaps {
+        *self.inner.caps.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Which database this is.

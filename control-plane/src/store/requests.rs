@@ -130,12 +130,85 @@ pub(super) async fn set_state(
 }
 
 /// Whether [`open_or_join`] created the request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Opened {
     /// A new request (its `request` audit record is the caller's to write).
     Created,
     /// An existing pending request.
     Joined,
+    /// None opened: the session or the host has as many open requests as it may (why).
+    Capped(String),
+}
+
+/// The most approval requests open at once, per session and per host: an agent that tries
+/// one distinct operation after another would otherwise open a request — and post a chat
+/// card — for each. Attempts of an operation that already has its request still join it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestCaps {
+    pub per_session: u32,
+    pub per_host: u32,
+}
+
+impl RequestCaps {
+    /// Defaults: 20 per session, 200 per host.
+    pub const DEFAULT: RequestCaps = RequestCaps {
+        per_session: 20,
+        per_host: 200,
+    };
+}
+
+impl Default for RequestCaps {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Why no request may open for `op` of `host` now, if one may not: the pending, unexpired
+/// requests of its session and of its host against the store's `RequestCaps`.
+async fn over_cap(
+    w: &mut Writer<'_>,
+    host: &str,
+    op: &pb::Operation,
+    now: SystemTime,
+) -> Result<Option<String>, StoreError> {
+    let caps = w.store().request_caps();
+    let count = |sql: &'static str, session: bool| {
+        let q = sqlx::query_scalar::<_, i64>(sql)
+            .bind(host.to_owned())
+            .bind(codec::ms(now));
+        if session {
+            q.bind(op.agent_group.clone()).bind(op.session.clone())
+        } else {
+            q
+        }
+    };
+    let session = count(
+        "SELECT COUNT(*) FROM requests WHERE host = $1 AND state = 'pending' \
+         AND expires_at > $2 AND agent_group = $3 AND session = $4",
+        true,
+    )
+    .fetch_one(w.conn())
+    .await?;
+    if session >= i64::from(caps.per_session) {
+        return Ok(Some(format!(
+            "session {:?} of agent group {:?} already has {session} open approval requests \
+             (the most per session: server option --max-open-requests-per-session): wait for \
+             their decisions, or ask for fewer, broader operations",
+            op.session, op.agent_group
+        )));
+    }
+    let all = count(
+        "SELECT COUNT(*) FROM requests WHERE host = $1 AND state = 'pending' AND expires_at > $2",
+        false,
+    )
+    .fetch_one(w.conn())
+    .await?;
+    Ok((all >= i64::from(caps.per_host)).then(|| {
+        format!(
+            "host {host:?} already has {all} open approval requests (the most per host: \
+             server option --max-open-requests-per-host)"
+        )
+    }))
 }
 
 /// Opens the pending request for (host, group, session, fingerprint of `op`) or joins it
@@ -149,7 +222,7 @@ pub(super) async fn open_or_join(
     reason: &str,
     attempts: u32,
     now: SystemTime,
-) -> Result<(RequestRow, Opened), StoreError> {
+) -> Result<(Option<RequestRow>, Opened), StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM requests WHERE host = $1 AND agent_group = $2 AND session = $3 \
          AND fingerprint = $4 AND state = 'pending'"
@@ -177,9 +250,12 @@ pub(super) async fn open_or_join(
             .bind(&r.id)
             .execute(w.conn())
             .await?;
-            return Ok((r, Opened::Joined));
+            return Ok((Some(r), Opened::Joined));
         }
         super::decisions::expire(w, r, now).await?;
+    }
+    if let Some(why) = over_cap(w, host, op, now).await? {
+        return Ok((None, Opened::Capped(why)));
     }
     let id = unused_id(w.conn()).await?;
     let r = RequestRow {
@@ -201,7 +277,7 @@ pub(super) async fn open_or_join(
         launching_user: op.launching_user.clone(),
     };
     insert(w.conn(), &r).await?;
-    Ok((r, Opened::Created))
+    Ok((Some(r), Opened::Created))
 }
 
 /// A request id not in use (40 random bits: a clash is rare, but cheap to rule out).
@@ -257,7 +333,8 @@ async fn insert(conn: &mut AnyConnection, r: &RequestRow) -> Result<(), StoreErr
 impl Store {
     /// Opens (or joins) the pending request for an operation asked ahead of time
     /// (`ForwardRequest`); attempts are not counted. Writes the `request` audit record when
-    /// it opens one and an `opened` decision event either way.
+    /// it opens one and an `opened` decision event either way. `Exhausted` when the session
+    /// or the host has as many open requests as it may (`RequestCaps`).
     pub async fn forward(
         &self,
         host: &str,
@@ -269,6 +346,13 @@ impl Store {
         let now = codec::trunc(now);
         let mut w = self.writer().await?;
         let (r, opened) = open_or_join(&mut w, host, op, spec, reason, 0, now).await?;
+        let Some(r) = r else {
+            let why = match opened {
+                Opened::Capped(why) => why,
+                _ => "no request opened".to_owned(),
+            };
+            return Err(StoreError::Exhausted(why));
+        };
         if opened == Opened::Created {
             w.append(subjects::request(&r, "local"), now)?;
         }

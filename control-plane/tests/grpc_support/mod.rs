@@ -397,3 +397,27 @@ pub async fn wait_event(
     .await;
     found.expect("decision event within 10 s")
 }
+
+/// The bytes of an export, chunk after chunk.
+pub async fn collect(response: tonic::Response<tonic::Streaming<pb::ExportChunk>>) -> Vec<u8> {
+    let mut stream = response.into_inner();
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.message().await.expect("chunk") {
+        out.extend_from_slice(&chunk.data);
+    }
+    out
+}
+
+/// The whole audit trail as JSON Lines, exported by the auditor dave.
+pub async fn export_audit(server: &TestServer) -> String {
+    let response = server
+        .audit("dave")
+        .await
+        .export(pb::ExportRequest {
+            filter: None,
+            format: pb::ExportFormat::Jsonl.into(),
+        })
+        .await
+        .expect("export");
+    String::from_utf8(collect(response).await).expect("utf-8")
+}
