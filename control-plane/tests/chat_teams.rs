@@ -114,8 +114,23 @@ impl Setup {
         self.send(activity, Some(format!("Bearer {token}"))).await
     }
 
-    /// An `adaptiveCard/action` invoke of one of our buttons, as Teams sends it.
-    fn invoke(&self, user: &str, request: &str, verb: &str, inputs: Value) -> Value {
+    /// An `adaptiveCard/action` invoke of one of our buttons, as Teams sends it: on the card
+    /// posted for `request` in the SRE channel.
+    async fn invoke(&self, user: &str, request: &str, verb: &str, inputs: Value) -> Value {
+        let card = self.posted(request, SRE).await;
+        self.invoke_on(user, request, verb, inputs, SRE, &card)
+    }
+
+    /// [`Self::invoke`] on message `card` of `conversation`, whatever was posted there.
+    fn invoke_on(
+        &self,
+        user: &str,
+        request: &str,
+        verb: &str,
+        inputs: Value,
+        conversation: &str,
+        card: &str,
+    ) -> Value {
         let mut data = json!({ "request_id": request });
         if let (Some(d), Some(i)) = (data.as_object_mut(), inputs.as_object()) {
             d.extend(i.clone());
@@ -132,9 +147,9 @@ impl Setup {
                       "userPrincipalName": "alice@example.com" },
             "conversation": { "isGroup": true, "conversationType": "channel",
                               "tenantId": "72f988bf-0000-0000-0000-000000000000",
-                              "id": format!("{SRE};messageid=1700000000001") },
+                              "id": format!("{conversation};messageid={card}") },
             "recipient": { "id": format!("28:{APP_ID}"), "name": "Countersign" },
-            "replyToId": "1700000000001",
+            "replyToId": card,
             "channelData": { "channel": { "id": SRE }, "team": { "id": "19:team@thread.tacv2" },
                              "tenant": { "id": "72f988bf-0000-0000-0000-000000000000" },
                              "source": { "name": "message" } },
@@ -217,7 +232,10 @@ async fn a_refusal_is_posted_as_a_card_and_a_valid_invoke_approves_it() {
     let activity_id = s.posted(&id, SRE).await;
 
     let (status, answer) = s
-        .send_signed(&s.invoke(ALICE, &id, "approve_once", json!({ "reason": "" })))
+        .send_signed(
+            &s.invoke(ALICE, &id, "approve_once", json!({ "reason": "" }))
+                .await,
+        )
         .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["statusCode"], 200);
@@ -286,7 +304,7 @@ async fn invokes_without_a_valid_connector_token_are_refused_and_recorded() {
     )
     .await;
     s.posted(&id, SRE).await;
-    let approve = s.invoke(ALICE, &id, "approve_once", json!({}));
+    let approve = s.invoke(ALICE, &id, "approve_once", json!({})).await;
     let bearer =
         |pem: &str, claims: &Value| Some(format!("Bearer {}", botframework::sign(pem, claims)));
 
@@ -368,7 +386,7 @@ async fn refused_clicks_are_told_to_the_clicker_and_recorded() {
 
     // Not linked.
     let (status, answer) = s
-        .send_signed(&s.invoke(NOBODY, &id, "approve_once", json!({})))
+        .send_signed(&s.invoke(NOBODY, &id, "approve_once", json!({})).await)
         .await;
     assert_eq!(status, 200);
     told(&answer, "not linked");
@@ -378,22 +396,25 @@ async fn refused_clicks_are_told_to_the_clicker_and_recorded() {
     assert_eq!(s.state(&id).await, RequestState::Pending);
     // Carol is a dba approver, not sre.
     let (_, answer) = s
-        .send_signed(&s.invoke(CAROL, &id, "approve_once", json!({})))
+        .send_signed(&s.invoke(CAROL, &id, "approve_once", json!({})).await)
         .await;
     told(&answer, "not in an approver group of rule 'kubectl'");
     // Bob launched the session.
     let (_, answer) = s
-        .send_signed(&s.invoke(BOB, &id, "approve_once", json!({})))
+        .send_signed(&s.invoke(BOB, &id, "approve_once", json!({})).await)
         .await;
     told(&answer, "launched this agent session");
     // Deny without a reason.
     let (_, answer) = s
-        .send_signed(&s.invoke(
-            ALICE,
-            &id,
-            "deny",
-            json!({ "reason": " ", "duration": "300" }),
-        ))
+        .send_signed(
+            &s.invoke(
+                ALICE,
+                &id,
+                "deny",
+                json!({ "reason": " ", "duration": "300" }),
+            )
+            .await,
+        )
         .await;
     told(&answer, "Type a reason");
     assert_eq!(s.state(&id).await, RequestState::Pending);
@@ -406,12 +427,15 @@ async fn refused_clicks_are_told_to_the_clicker_and_recorded() {
 
     // Alice approves for 5 minutes (the choice's value, in seconds); her second click is told.
     let (_, answer) = s
-        .send_signed(&s.invoke(
-            ALICE,
-            &id,
-            "approve_for",
-            json!({ "reason": "", "duration": "300" }),
-        ))
+        .send_signed(
+            &s.invoke(
+                ALICE,
+                &id,
+                "approve_for",
+                json!({ "reason": "", "duration": "300" }),
+            )
+            .await,
+        )
         .await;
     assert_eq!(
         answer["type"], "application/vnd.microsoft.card.adaptive",
@@ -433,7 +457,10 @@ async fn refused_clicks_are_told_to_the_clicker_and_recorded() {
         .expect("grant");
     assert_eq!(grant.ttl, Duration::from_secs(300));
     let (_, answer) = s
-        .send_signed(&s.invoke(ALICE, &id, "approve_for", json!({ "duration": "300" })))
+        .send_signed(
+            &s.invoke(ALICE, &id, "approve_for", json!({ "duration": "300" }))
+                .await,
+        )
         .await;
     told(&answer, "You already decided this request");
     s.server.stop().await;
@@ -463,7 +490,10 @@ async fn a_deny_with_its_reason_updates_the_card_and_rate_limits_are_honoured() 
 
     let reason = "not during the **freeze** [see](https://evil.example)";
     let (_, answer) = s
-        .send_signed(&s.invoke(ALICE, &id, "deny", json!({ "reason": reason })))
+        .send_signed(
+            &s.invoke(ALICE, &id, "deny", json!({ "reason": reason }))
+                .await,
+        )
         .await;
     assert_eq!(s.state(&id).await, RequestState::Denied, "{answer}");
     let update = s
@@ -530,9 +560,8 @@ async fn a_workflows_webhook_gets_the_card_without_buttons() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // No bot: no messaging endpoint, no token asked.
-    let (status, _) = s
-        .send_signed(&s.invoke(ALICE, &id, "approve_once", json!({})))
-        .await;
+    let click = s.invoke_on(ALICE, &id, "approve_once", json!({}), SRE, "1700000000001");
+    let (status, _) = s.send_signed(&click).await;
     assert_eq!(status, 404);
     assert!(s.peer.token_requests().is_empty());
 
@@ -564,7 +593,9 @@ async fn a_replayed_invoke_is_refused() {
     .await;
     s.posted(&id, SRE).await;
     link(&s.server, ALICE, "alice").await;
-    let deny = s.invoke(ALICE, &id, "deny", json!({ "reason": "no" }));
+    let deny = s
+        .invoke(ALICE, &id, "deny", json!({ "reason": "no" }))
+        .await;
     let (status, _) = s.send_signed(&deny).await;
     assert_eq!(status, 200);
     assert_eq!(s.state(&id).await, RequestState::Denied);
@@ -574,4 +605,53 @@ async fn a_replayed_invoke_is_refused() {
     let decisions = s.store().decisions_of(&id).await.expect("decisions");
     assert_eq!(decisions.len(), 1, "{decisions:?}");
     s.server.stop().await;
+}
+
+/// A click counts only on the card Countersign posted for that request, in that conversation:
+/// a `request_id` put on another request's card, the card's click sent as if from another
+/// conversation, or a message nobody posted decides nothing and is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_click_must_come_from_the_card_posted_for_its_request() {
+    let s = Setup::start().await;
+    let first = raise(&s.server, 1, "kubectl", "/usr/bin/kubectl", "c1", "mallory").await;
+    let second = raise(&s.server, 2, "kubectl", "/usr/bin/kubectl", "c2", "mallory").await;
+    let first_card = s.posted(&first, SRE).await;
+    s.posted(&second, SRE).await;
+    for forged in [
+        // The second request, clicked on the first request's card.
+        s.invoke_on(ALICE, &second, "approve_once", json!({}), SRE, &first_card),
+        // The first request's card, as if in another conversation.
+        s.invoke_on(
+            ALICE,
+            &first,
+            "approve_once",
+            json!({}),
+            "19:elsewhere@thread.tacv2",
+            &first_card,
+        ),
+        // A message that was never posted.
+        s.invoke_on(
+            ALICE,
+            &first,
+            "approve_once",
+            json!({}),
+            SRE,
+            "1699999999999",
+        ),
+    ] {
+        let (status, answer) = s.send_signed(&forged).await;
+        assert_eq!(status, 200, "{answer}");
+        let text = answer["value"].as_str().unwrap_or("");
+        assert!(text.contains("not one Countersign posted"), "{answer}");
+        let r = s.wait_refusal("foreign_card").await;
+        assert!(r.subject.request_id.is_some(), "{r:?}");
+    }
+    assert_eq!(s.state(&first).await, RequestState::Pending);
+    assert_eq!(s.state(&second).await, RequestState::Pending);
+    // The real card still works.
+    let (status, _) = s
+        .send_signed(&s.invoke(ALICE, &second, "approve_once", json!({})).await)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(s.state(&second).await, RequestState::Approved);
 }

@@ -157,6 +157,9 @@ async fn invoke(bridge: &Bridge, activity: &Value) -> Value {
         Some(card::DENY) => ClickAction::Deny(data[card::REASON].as_str().unwrap_or("").to_owned()),
         _ => return error("unknown verb"),
     };
+    if let Some(refused) = foreign_card(bridge, request_id, activity).await {
+        return refused;
+    }
     // Teams sends object ids in lower case; links are compared as given.
     let Some(user) = activity["from"]["aadObjectId"]
         .as_str()
@@ -205,6 +208,53 @@ async fn invoke(bridge: &Bridge, activity: &Value) -> Value {
         // the message, and would tell the refusal to nobody else anyway.)
         Reply::Refused { text, .. } => message(&text),
     }
+}
+
+/// The answer when the click did not come from a card Countersign posted for `request_id`:
+/// the message it was on (`replyToId`, in the conversation the activity names) must be one the
+/// server stored for that request. A click replayed onto another conversation, a card copied
+/// elsewhere or a crafted `request_id` is refused (and recorded); None when it is ours.
+async fn foreign_card(bridge: &Bridge, request_id: &str, activity: &Value) -> Option<Value> {
+    // A channel thread's conversation id carries `;messageid=…` after the channel's.
+    let conversation = activity["conversation"]["id"]
+        .as_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("");
+    let message_ref = activity["replyToId"].as_str().unwrap_or("");
+    let ours = match bridge.store.chat_messages(request_id, "teams").await {
+        Ok(posted) => posted.iter().any(|m| {
+            !message_ref.is_empty() && m.target == conversation && m.message_ref == message_ref
+        }),
+        Err(err) => {
+            tracing::warn!(error = %err, "teams: cannot read the posted cards");
+            return Some(error("Countersign cannot check this card now: try again."));
+        }
+    };
+    if ours {
+        return None;
+    }
+    let text = format!(
+        "This card is not one Countersign posted for request {request_id} in this \
+         conversation: nothing was decided."
+    );
+    let record = ChatRefusal {
+        chat: "teams".into(),
+        actor: String::new(),
+        code: "foreign_card".into(),
+        message: text.clone(),
+        request_id: Some(request_id.to_owned()),
+        chat_user: activity["from"]["aadObjectId"].as_str().map(str::to_owned),
+        left_out: 0,
+    };
+    bridge.record_refusal(&record).await;
+    tracing::warn!(
+        request = request_id,
+        conversation,
+        "teams: a click on a card we did not post for this request"
+    );
+    Some(message(&text))
 }
 
 fn message(text: &str) -> Value {
