@@ -3,6 +3,8 @@
 
 mod grpc_support;
 
+use std::time::Duration;
+
 use control_plane::audit;
 use control_plane::server::keys;
 use countersign_api::pb;
@@ -367,4 +369,41 @@ async fn large_records_export_and_verify() {
     let key = keys::read_public_key(&keys::public_key_path(&server.data())).expect("public key");
     let summary = audit::verify(jsonl.as_slice(), &key).expect("verifies");
     assert!(summary.records >= 24, "{summary:?}");
+}
+
+/// A quiet server still signs what it wrote: the records since the last checkpoint are signed
+/// on a timer (`--checkpoint-every`), not only every N records or at an export, and a timer
+/// with nothing new to sign writes nothing.
+#[tokio::test]
+async fn the_unsigned_tail_is_signed_on_a_timer() {
+    let server = TestServer::start_configured(Some(POLICY), None, |c| {
+        c.checkpoint_every = Duration::from_millis(200);
+    })
+    .await;
+    raise(&server, 1, "kubectl", "/usr/bin/kubectl", "t1", "lena").await;
+    let store = &server.running.as_ref().expect("running").store;
+    let last_kind = || async {
+        let records = store.audit_records(None, 0).await.expect("records");
+        let last = records.last().expect("a record");
+        (last.seq, last.kind)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let (seq, kind) = loop {
+        let (seq, kind) = last_kind().await;
+        if kind == audit::Kind::Checkpoint {
+            break (seq, kind);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint within 5 s of the last record (seq {seq}, {kind:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        last_kind().await,
+        (seq, kind),
+        "nothing new, nothing signed"
+    );
+    server.stop().await;
 }

@@ -70,6 +70,11 @@ enum Command {
         /// refused with a clear error.
         #[arg(long, default_value_t = RequestCaps::DEFAULT.per_session, value_parser = clap::value_parser!(u32).range(1..))]
         max_open_requests_per_session: u32,
+        /// Signs the audit records written since the last checkpoint this often (besides
+        /// a checkpoint every 1000 records and one at the end of each export), so that the
+        /// trail's unsigned tail stays short on a quiet server.
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        checkpoint_every: std::time::Duration,
         /// Most approval requests open at once per host.
         #[arg(long, default_value_t = RequestCaps::DEFAULT.per_host, value_parser = clap::value_parser!(u32).range(1..))]
         max_open_requests_per_host: u32,
@@ -116,8 +121,13 @@ async fn main() -> anyhow::Result<()> {
             tls_key,
             max_open_requests_per_session,
             max_open_requests_per_host,
+            checkpoint_every,
         } => {
+            if checkpoint_every.is_zero() {
+                anyhow::bail!("--checkpoint-every must be longer than 0s");
+            }
             let mut config = Config::new(data_dir, listen);
+            config.checkpoint_every = checkpoint_every;
             config.request_caps = RequestCaps {
                 per_session: max_open_requests_per_session,
                 per_host: max_open_requests_per_host,

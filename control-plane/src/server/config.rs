@@ -16,6 +16,8 @@ pub const DEFAULT_DATA_DIR: &str = "/var/lib/countersign-server";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7443";
 /// Records between two periodic audit checkpoints (exports add one at their end anyway).
 pub const DEFAULT_CHECKPOINT_INTERVAL: u64 = 1000;
+/// Time after which records written since the last checkpoint are signed.
+pub const DEFAULT_CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Server configuration.
 #[derive(Clone, Debug)]
@@ -34,6 +36,8 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// Records between audit checkpoints.
     pub checkpoint_interval: NonZeroU64,
+    /// Time between checkpoints of the records written since the last one.
+    pub checkpoint_every: std::time::Duration,
     /// Actor id of the server's own audit records (expiries, checkpoints).
     pub server_id: String,
     /// Chat file (Slack, Teams); default `DATA_DIR/chat.yaml` when it exists.
@@ -55,6 +59,7 @@ impl Config {
             tls: None,
             checkpoint_interval: NonZeroU64::new(DEFAULT_CHECKPOINT_INTERVAL)
                 .unwrap_or(NonZeroU64::MIN),
+            checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
             server_id: format!("countersign-server@{host}"),
             chat: None,
             request_caps: RequestCaps::DEFAULT,

@@ -91,6 +91,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let mut background = vec![
         tokio::spawn(tasks::expire(store.clone())),
+        tokio::spawn(tasks::checkpoint(store.clone(), config.checkpoint_every)),
         tokio::spawn(tasks::record_logins(store.clone(), login_rx)),
     ];
     let mut endpoints = vec![endpoints::listener(addr, "grpc")];

@@ -1,5 +1,5 @@
-//! Background work of a running server: expiring requests nobody decided, and writing the
-//! login audit records that authentication reports.
+//! Background work of a running server: expiring requests nobody decided, signing the audit
+//! trail's tail on a timer, and writing the login audit records that authentication reports.
 
 use std::time::{Duration, SystemTime};
 
@@ -33,6 +33,35 @@ pub async fn expire(store: Store) {
             // Logged once per failure streak: a database outage must not flood the log.
             Err(e) if !failing => {
                 tracing::warn!(error = %e, "expiring requests failed (retrying every 250 ms)");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Every `every`, signs the records written since the last checkpoint, if any, forever
+/// (abort the task to stop it): the count-based checkpoints alone leave a quiet server's
+/// latest records unsigned for as long as it stays quiet.
+pub async fn checkpoint(store: Store, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await; // the first tick is now: nothing to sign yet
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        match store.audit_checkpoint_if_unsigned(SystemTime::now()).await {
+            Ok(signed) => {
+                if failing {
+                    tracing::info!("periodic audit checkpoints work again");
+                    failing = false;
+                }
+                if signed {
+                    tracing::debug!("periodic audit checkpoint written");
+                }
+            }
+            Err(e) if !failing => {
+                tracing::warn!(error = %e, "periodic audit checkpoint failed (retrying)");
                 failing = true;
             }
             Err(_) => {}

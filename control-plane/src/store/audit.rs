@@ -62,6 +62,19 @@ impl Store {
         w.commit().await
     }
 
+    /// Writes a checkpoint when records were written since the last one (the periodic
+    /// checkpoint: the unsigned tail of the trail stays short however few records come).
+    /// Returns whether it wrote one.
+    pub async fn audit_checkpoint_if_unsigned(&self, now: SystemTime) -> Result<bool, StoreError> {
+        let mut w = self.writer().await?;
+        if w.unsigned() == 0 {
+            return Ok(false);
+        }
+        w.checkpoint(now)?;
+        w.commit().await?;
+        Ok(true)
+    }
+
     /// Re-verifies every stored record (hashes, links, checkpoint signatures) with the
     /// store's key. A bad chain is `StoreError::Audit(AuditError::Verify(e))`, `e.seq()`
     /// naming the first bad record; an empty chain is `VerifyError::Empty`.

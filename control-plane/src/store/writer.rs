@@ -179,6 +179,11 @@ impl Writer<'_> {
         Ok(&self.records[index])
     }
 
+    /// Records written since the last checkpoint (none signed them yet).
+    pub(super) fn unsigned(&self) -> u64 {
+        self.held.slot.since_checkpoint
+    }
+
     /// Writes a checkpoint over the current head (`ChainError::Empty` on an empty chain).
     pub(super) fn checkpoint(&mut self, now: SystemTime) -> Result<&Record, StoreError> {
         let slot = &mut *self.held.slot;

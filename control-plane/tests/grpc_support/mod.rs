@@ -96,6 +96,16 @@ impl TestServer {
     /// Starts a server as [`TestServer::start`] does, with `chat` as its `DATA_DIR/chat.yaml`
     /// (listen on 127.0.0.1:0 unless the text says otherwise).
     pub async fn start_with_chat(policy: Option<&str>, chat: Option<&str>) -> TestServer {
+        TestServer::start_configured(policy, chat, |_| {}).await
+    }
+
+    /// Starts a server as [`TestServer::start_with_chat`] does, after `configure` had its say
+    /// on the configuration.
+    pub async fn start_configured(
+        policy: Option<&str>,
+        chat: Option<&str>,
+        configure: impl FnOnce(&mut Config),
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).expect("data dir");
@@ -116,6 +126,7 @@ impl TestServer {
             std::fs::write(&path, text).expect("policy file");
             config.policy = Some(path);
         }
+        configure(&mut config);
         let running = server::start(config).await.expect("server starts");
         // The daemon of the tests.
         certs::issue_client(&data.join("certs"), &PeerIdentity::new(Role::Host, HOST))
