@@ -15,53 +15,56 @@ pub const EXPIRE_EVERY: Duration = Duration::from_millis(250);
 
 /// Expires due requests every [`EXPIRE_EVERY`], forever (abort the task to stop it).
 pub async fn expire(store: Store) {
-    let mut tick = tokio::time::interval(EXPIRE_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut failing = false;
-    loop {
-        tick.tick().await;
-        match store.expire_due(SystemTime::now()).await {
-            Ok(expired) => {
-                if failing {
-                    tracing::info!("request expiry works again");
-                    failing = false;
-                }
-                for r in expired {
-                    tracing::info!(request = %r.id, host = %r.host, rule = %r.spec.rule, "request expired undecided");
-                }
-            }
-            // Logged once per failure streak: a database outage must not flood the log.
-            Err(e) if !failing => {
-                tracing::warn!(error = %e, "expiring requests failed (retrying every 250 ms)");
-                failing = true;
-            }
-            Err(_) => {}
+    let work = || {
+        let store = store.clone();
+        async move { store.expire_due(SystemTime::now()).await }
+    };
+    every(EXPIRE_EVERY, "request expiry", work, |expired| {
+        for r in expired {
+            tracing::info!(request = %r.id, host = %r.host, rule = %r.spec.rule, "request expired undecided");
         }
-    }
+    })
+    .await;
 }
 
-/// Every `every`, signs the records written since the last checkpoint, if any, forever
+/// Every `period`, signs the records written since the last checkpoint, if any, forever
 /// (abort the task to stop it): the count-based checkpoints alone leave a quiet server's
 /// latest records unsigned for as long as it stays quiet.
-pub async fn checkpoint(store: Store, every: Duration) {
-    let mut tick = tokio::time::interval(every);
+pub async fn checkpoint(store: Store, period: Duration) {
+    let work = || {
+        let store = store.clone();
+        async move { store.audit_checkpoint_if_unsigned(SystemTime::now()).await }
+    };
+    every(period, "periodic audit checkpoint", work, |signed| {
+        if signed {
+            tracing::debug!("periodic audit checkpoint written");
+        }
+    })
+    .await;
+}
+
+/// Runs `work` every `period`, forever, handing what it returns to `done`. A failure is
+/// logged once per streak (a database outage must not flood the log), and its end too.
+async fn every<T, F, Fut>(period: Duration, what: &str, mut work: F, mut done: impl FnMut(T))
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, crate::store::StoreError>>,
+{
+    let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await; // the first tick is now: nothing to sign yet
     let mut failing = false;
     loop {
         tick.tick().await;
-        match store.audit_checkpoint_if_unsigned(SystemTime::now()).await {
-            Ok(signed) => {
+        match work().await {
+            Ok(value) => {
                 if failing {
-                    tracing::info!("periodic audit checkpoints work again");
+                    tracing::info!("{what} works again");
                     failing = false;
                 }
-                if signed {
-                    tracing::debug!("periodic audit checkpoint written");
-                }
+                done(value);
             }
             Err(e) if !failing => {
-                tracing::warn!(error = %e, "periodic audit checkpoint failed (retrying)");
+                tracing::warn!(error = %e, "{what} failed (retrying every {period:?})");
                 failing = true;
             }
             Err(_) => {}
