@@ -78,7 +78,7 @@ pub struct Identity {
 pub fn of_exec(generation: u32, b: &Bprm) -> Result<Identity, Error> {
     let binary = rules::binary_id(generation, b.file.dev, b.file.ino);
     let stamp = stamp(b.file.dev, b.file.ino);
-    let written = b.links == 0 || stamp != 0;
+    let written = agent_written(b.links, stamp);
     let mut id = Identity {
         binary,
         flags: if written { flags::AGENT_WRITTEN } else { 0 },
@@ -113,10 +113,10 @@ fn opaque(id: Identity) -> Result<Identity, Error> {
 }
 
 /// A file a session wrote, or one without a name (memfd, `O_TMPFILE`, unlinked): `links` is
-/// its link count.
+/// its link count, `stamp` its [`stamp`].
 #[inline(always)]
-pub fn agent_written(links: u32, dev: u64, ino: u64) -> bool {
-    links == 0 || stamp(dev, ino) != 0
+pub fn agent_written(links: u32, stamp: u64) -> bool {
+    links == 0 || stamp != 0
 }
 
 /// Whether so many files were marked that the oldest marks may have been evicted
@@ -150,7 +150,7 @@ fn count_mark() {
 /// marks remember), else 0. The kernel refuses to run a file while it is open for writing
 /// (`ETXTBSY`), so the bytes an exec runs are those written before its stamp.
 #[inline(always)]
-fn stamp(dev: u64, ino: u64) -> u64 {
+pub fn stamp(dev: u64, ino: u64) -> u64 {
     // SAFETY: plain u64 copied out.
     unsafe { WRITTEN.get(&FileKey { dev, ino }) }
         .copied()

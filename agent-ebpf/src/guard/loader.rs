@@ -70,7 +70,10 @@ pub fn mapped(file: usize) -> Option<Attempt> {
     // When marks may have been evicted, any file may be a session's: a loader run as a
     // program then maps nothing (it fails: closed).
     if !guarded
-        && !identity::agent_written(kernel::file_links(file).unwrap_or(1), id.dev, id.ino)
+        && !identity::agent_written(
+            kernel::file_links(file).unwrap_or(1),
+            identity::stamp(id.dev, id.ino),
+        )
         && !identity::marks_may_be_lost()
     {
         return None;
