@@ -53,24 +53,44 @@ pub fn by_stat(path: &Path) -> Option<FileId> {
     Some(FileId::from_stat(md.dev(), md.ino()))
 }
 
-/// The identities to guard, with their kind (`agent_common::tamper::guarded`): the daemon's
-/// files, then the spools that exist on this host.
-pub fn identities(opts: &Options, id: Identify) -> Vec<(GuardedFile, u32)> {
-    let mut out = own(opts, id);
+/// What to guard: the daemon's files, then the spools that exist on this host, each with its
+/// kind (`agent_common::tamper::guarded`). Found once per start; [`identities`] gives them
+/// the identities the programs compare.
+pub fn paths(opts: &Options) -> Vec<(PathBuf, u32)> {
+    let mut out = Vec::new();
+    kinds(&own(opts), guarded::FILE, guarded::DIRECTORY, &mut out);
     let mut spools = Vec::new();
     for spool in SPOOLS {
         directories(Path::new(spool), SPOOL_DEPTH, &mut spools);
     }
-    out.extend(
-        spools
-            .iter()
-            .filter_map(|p| identity(p, id, guarded::SPOOL_FILE, guarded::SPOOL_DIRECTORY)),
+    kinds(
+        &spools,
+        guarded::SPOOL_FILE,
+        guarded::SPOOL_DIRECTORY,
+        &mut out,
     );
     out
 }
 
+/// The identities of `paths` as `id` finds them (missing files left out).
+pub fn identities(paths: &[(PathBuf, u32)], id: Identify) -> Vec<(GuardedFile, u32)> {
+    paths
+        .iter()
+        .filter_map(|(p, kind)| {
+            let id = id(p)?;
+            Some((
+                GuardedFile {
+                    dev: id.dev,
+                    ino: id.ino,
+                },
+                *kind,
+            ))
+        })
+        .collect()
+}
+
 /// The daemon's own files and directories.
-fn own(opts: &Options, id: Identify) -> Vec<(GuardedFile, u32)> {
+fn own(opts: &Options) -> Vec<PathBuf> {
     for sub in STATE_SUBDIRS {
         if let Err(e) = fs::create_dir_all(opts.state_dir.join(sub)) {
             tracing::warn!(dir = %opts.state_dir.join(sub).display(), error = %e, "cannot create");
@@ -87,9 +107,6 @@ fn own(opts: &Options, id: Identify) -> Vec<(GuardedFile, u32)> {
         paths.push(exe);
     }
     paths
-        .iter()
-        .filter_map(|p| identity(p, id, guarded::FILE, guarded::DIRECTORY))
-        .collect()
 }
 
 /// `dir` and the directories below it, `depth` levels deep.
@@ -108,19 +125,11 @@ fn directories(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// `path`'s identity, as `file` or `dir` by what it is; None when it does not exist.
-fn identity(path: &Path, id: Identify, file: u32, dir: u32) -> Option<(GuardedFile, u32)> {
-    let kind = if fs::metadata(path).ok()?.is_dir() {
-        dir
-    } else {
-        file
-    };
-    let id = id(path)?;
-    Some((
-        GuardedFile {
-            dev: id.dev,
-            ino: id.ino,
-        },
-        kind,
-    ))
+/// Each existing path of `paths`, as `file` or `dir` by what it is, into `out`.
+fn kinds(paths: &[PathBuf], file: u32, dir: u32, out: &mut Vec<(PathBuf, u32)>) {
+    for p in paths {
+        if let Ok(md) = fs::metadata(p) {
+            out.push((p.clone(), if md.is_dir() { dir } else { file }));
+        }
+    }
 }

@@ -3,7 +3,7 @@
 //! so the exec of that file is never judged. The interpreter the daemon's own binary names
 //! (`PT_INTERP`) and the usual paths of glibc's and musl's loaders, as far as they exist here.
 
-use std::{fs, path::PathBuf};
+use std::{fs, io::Read as _, path::PathBuf};
 
 use agent_common::identity::FileKey;
 
@@ -19,16 +19,19 @@ const KNOWN: &[&str] = &[
     "/lib/ld-musl-aarch64.so.1",
 ];
 
-/// `(identity, 1)` of each loader found, each once, as `id` finds them (`stat()`'s before the
-/// programs that answer for the kernel's view attach, the kernel's after).
-pub fn identities(id: Identify) -> Vec<(FileKey, u32)> {
+/// Where this host's loaders may be: the known paths and the daemon's own interpreter.
+pub fn paths() -> Vec<PathBuf> {
     let mut paths: Vec<PathBuf> = KNOWN.iter().map(PathBuf::from).collect();
-    if let Some(own) = own_interpreter() {
-        paths.push(own);
-    }
+    paths.extend(own_interpreter());
+    paths
+}
+
+/// `(identity, 1)` of each loader of `paths` found, each once, as `id` finds them (`stat()`'s
+/// before the programs that answer for the kernel's view attach, the kernel's after).
+pub fn identities(paths: &[PathBuf], id: Identify) -> Vec<(FileKey, u32)> {
     let mut out: Vec<(FileKey, u32)> = Vec::new();
     for p in paths {
-        let Some(id) = id(&p) else { continue };
+        let Some(id) = id(p) else { continue };
         let key = FileKey {
             dev: id.dev,
             ino: id.ino,
@@ -40,10 +43,20 @@ pub fn identities(id: Identify) -> Vec<(FileKey, u32)> {
     out
 }
 
+/// How much of the daemon's binary is read for its `PT_INTERP`: linkers put the program
+/// headers and the interpreter's name at the start of the file (the whole binary can be
+/// hundreds of MiB, read at every start).
+const HEAD: u64 = 64 * 1024;
+
 /// The `PT_INTERP` path of the daemon's own binary (None for a static build).
 fn own_interpreter() -> Option<PathBuf> {
-    let elf = fs::read("/proc/self/exe").ok()?;
-    interpreter(&elf)
+    let mut head = Vec::new();
+    fs::File::open("/proc/self/exe")
+        .ok()?
+        .take(HEAD)
+        .read_to_end(&mut head)
+        .ok()?;
+    interpreter(&head)
 }
 
 /// The `PT_INTERP` path of a 64-bit little-endian ELF image.
@@ -76,8 +89,7 @@ mod tests {
 
     #[test]
     fn the_test_binary_names_its_loader() {
-        let elf = fs::read("/proc/self/exe").expect("own binary");
-        let interp = interpreter(&elf).expect("a dynamically linked test binary");
+        let interp = own_interpreter().expect("a dynamically linked test binary, read in part");
         assert!(
             interp.to_string_lossy().contains("ld-"),
             "{}",

@@ -134,13 +134,15 @@ pub fn prepare(opts: &Options) -> Result<Prepared> {
     let offsets =
         btf::resolve_offsets(&btf).context("resolving kernel structure offsets from BTF")?;
     let hierarchy = Hierarchy::discover()?;
+    let guarded_paths = guarded::paths(opts);
+    let loader_paths = loaders::paths();
     let started = std::time::Instant::now();
     let mut loaded = ebpf::load(&opts.bpffs, &offsets)?;
     ebpf::protect(
         &mut loaded,
-        &guarded::identities(opts, &guarded::by_stat),
+        &guarded::identities(&guarded_paths, &guarded::by_stat),
         &delegators::keys(delegators::BUILT_IN),
-        &loaders::identities(&guarded::by_stat),
+        &loaders::identities(&loader_paths, &guarded::by_stat),
     )?;
     ebpf::marks::set_threshold(&mut loaded)?;
     if ebpf::marks::lost(&loaded) {
@@ -164,7 +166,7 @@ pub fn prepare(opts: &Options) -> Result<Prepared> {
         ms = started.elapsed().as_millis() as u64,
         "kernel programs loaded and attached"
     );
-    guards_by_kernel(&mut loaded, opts)?;
+    guards_by_kernel(&mut loaded, &guarded_paths, &loader_paths)?;
     Ok(Prepared {
         hierarchy,
         loaded,
@@ -175,7 +177,11 @@ pub fn prepare(opts: &Options) -> Result<Prepared> {
 /// Adds the kernel's identities of the guarded files and the loaders (written with `stat()`'s
 /// before the programs that can answer attached): on a btrfs subvolume or an overlayfs they
 /// differ, and with `stat()`'s alone those guards would never match.
-fn guards_by_kernel(loaded: &mut ebpf::Loaded, opts: &Options) -> Result<()> {
+fn guards_by_kernel(
+    loaded: &mut ebpf::Loaded,
+    guarded_paths: &[(std::path::PathBuf, u32)],
+    loader_paths: &[std::path::PathBuf],
+) -> Result<()> {
     let (files, loader_ids) = {
         let map = loaded
             .ebpf
@@ -185,8 +191,8 @@ fn guards_by_kernel(loaded: &mut ebpf::Loaded, opts: &Options) -> Result<()> {
         let resolver = crate::kernel::identity::KernelResolver::new(&mut identify);
         let by_kernel = |p: &std::path::Path| resolver.existing(p);
         (
-            guarded::identities(opts, &by_kernel),
-            loaders::identities(&by_kernel),
+            guarded::identities(guarded_paths, &by_kernel),
+            loaders::identities(loader_paths, &by_kernel),
         )
     };
     ebpf::add_identities(loaded, &files, &loader_ids)?;

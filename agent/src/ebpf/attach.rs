@@ -11,7 +11,7 @@ use aya::programs::{
     links::FdLink, CgroupAttachMode, CgroupSock, CgroupSockAddr, Lsm, RawTracePoint, TracePoint,
 };
 
-use super::{guards, pins, LoadError, Loaded};
+use super::{guards, pins, verify, LoadError, Loaded};
 
 /// What is attached, for `status`.
 pub struct Attached {
@@ -44,8 +44,14 @@ pub fn attach(
         guards: Vec::new(),
         _unpinned: Vec::new(),
     };
-    if mode == Mode::Lsm {
-        match attach_lsm(loaded) {
+    let btf = (mode == Mode::Lsm).then(|| {
+        aya::Btf::from_sys_fs().map_err(|e| LoadError::Other(format!("reading kernel BTF: {e}")))
+    });
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let ready_btf = btf.as_ref().and_then(|b| b.as_ref().ok());
+    verify::preload(loaded, mode, ready_btf, threads);
+    if let Some(btf) = btf {
+        match btf.and_then(|btf| attach_lsm(loaded, btf)) {
             Ok(btf) => {
                 a.programs.push((
                     names::PROG_BPRM_CHECK,
@@ -82,7 +88,9 @@ pub fn attach(
     }
     install_exec_judge(loaded)?;
     let p: &mut RawTracePoint = program(loaded, names::PROG_PROCESS_EXEC)?;
-    p.load().map_err(prog_err(names::PROG_PROCESS_EXEC))?;
+    if p.fd().is_err() {
+        p.load().map_err(prog_err(names::PROG_PROCESS_EXEC))?;
+    }
     let id = p
         .attach("sched_process_exec")
         .map_err(prog_err(names::PROG_PROCESS_EXEC))?;
@@ -109,7 +117,9 @@ pub fn attach(
         names::PROG_SENDMSG6,
     ] {
         let p: &mut CgroupSockAddr = program(loaded, prog)?;
-        p.load().map_err(prog_err(prog))?;
+        if p.fd().is_err() {
+            p.load().map_err(prog_err(prog))?;
+        }
         let link = p
             .attach(&root, CgroupAttachMode::Single)
             .and_then(|id| p.take_link(id))
@@ -120,7 +130,9 @@ pub fn attach(
     if a.mode == Mode::Fallback {
         let prog = names::PROG_SOCK_CREATE;
         let p: &mut CgroupSock = program(loaded, prog)?;
-        p.load().map_err(prog_err(prog))?;
+        if p.fd().is_err() {
+            p.load().map_err(prog_err(prog))?;
+        }
         let link = p
             .attach(&root, CgroupAttachMode::Single)
             .and_then(|id| p.take_link(id))
@@ -190,11 +202,13 @@ where
     ))
 }
 
-/// Loads `exec_judge` and puts it where `sched_process_exec` tail-calls it (before that one
+/// Loads `exec_judge` (unless [`verify::preload`] did) and puts it where `sched_process_exec` tail-calls it (before that one
 /// is attached, so that no exec meets an empty slot).
 fn install_exec_judge(loaded: &mut Loaded) -> Result<(), LoadError> {
     let judge: &mut RawTracePoint = program(loaded, names::PROG_EXEC_JUDGE)?;
-    judge.load().map_err(prog_err(names::PROG_EXEC_JUDGE))?;
+    if judge.fd().is_err() {
+        judge.load().map_err(prog_err(names::PROG_EXEC_JUDGE))?;
+    }
     let fd = judge
         .fd()
         .map_err(prog_err(names::PROG_EXEC_JUDGE))?
@@ -214,13 +228,13 @@ fn install_exec_judge(loaded: &mut Loaded) -> Result<(), LoadError> {
     })
 }
 
-/// Attaches the exec hook; returns the kernel's BTF for the guards.
-fn attach_lsm(loaded: &mut Loaded) -> Result<aya::Btf, LoadError> {
-    let btf = aya::Btf::from_sys_fs()
-        .map_err(|e| LoadError::Other(format!("reading kernel BTF: {e}")))?;
+/// Attaches the exec hook; returns the kernel's BTF `btf` for the guards.
+fn attach_lsm(loaded: &mut Loaded, btf: aya::Btf) -> Result<aya::Btf, LoadError> {
     let p: &mut Lsm = program(loaded, names::PROG_BPRM_CHECK)?;
-    p.load("bprm_check_security", &btf)
-        .map_err(prog_err(names::PROG_BPRM_CHECK))?;
+    if p.fd().is_err() {
+        p.load(names::PROG_BPRM_CHECK, &btf)
+            .map_err(prog_err(names::PROG_BPRM_CHECK))?;
+    }
     let id = p.attach().map_err(prog_err(names::PROG_BPRM_CHECK))?;
     let link = p.take_link(id).map_err(prog_err(names::PROG_BPRM_CHECK))?;
     pins::replace(&loaded.bpffs, names::PROG_BPRM_CHECK, FdLink::from(link))?;

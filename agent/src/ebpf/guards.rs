@@ -170,7 +170,9 @@ fn attach_one(loaded: &mut Loaded, btf: &Btf, hook: &'static str) -> Result<(), 
         source,
     };
     let p: &mut Lsm = program(loaded, hook)?;
-    p.load(hook, btf).map_err(err)?;
+    if p.fd().is_err() {
+        p.load(hook, btf).map_err(err)?;
+    }
     let id = p.attach().map_err(err)?;
     let link = p.take_link(id).map_err(err)?;
     pins::replace(&loaded.bpffs, hook, FdLink::from(link))

@@ -5,6 +5,7 @@ mod attach;
 mod guards;
 pub mod marks;
 mod pins;
+mod verify;
 
 use std::path::{Path, PathBuf};
 
