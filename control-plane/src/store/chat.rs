@@ -329,6 +329,27 @@ pub struct ChatRefusal {
     pub left_out: u32,
 }
 
+impl ChatRefusal {
+    /// A refusal of a callback from `chat` whose clicker is not (yet) known as a person.
+    pub fn unattributed(chat: &str, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            chat: chat.into(),
+            actor: String::new(),
+            code: code.into(),
+            message: message.into(),
+            request_id: None,
+            chat_user: None,
+            left_out: 0,
+        }
+    }
+
+    /// The same refusal, about request `id`.
+    pub fn about(mut self, id: &str) -> Self {
+        self.request_id = Some(id.to_owned());
+        self
+    }
+}
+
 impl Store {
     /// Writes the `chat_refusal` audit record of `r` (with the request's host, agent and rule
     /// when the request exists).

@@ -100,15 +100,7 @@ async fn receive(
 }
 
 async fn refuse(bridge: &Bridge, code: &str, message: String) -> (StatusCode, String) {
-    let record = ChatRefusal {
-        chat: "slack".into(),
-        actor: String::new(),
-        code: code.to_owned(),
-        message: message.clone(),
-        request_id: None,
-        chat_user: None,
-        left_out: 0,
-    };
+    let record = ChatRefusal::unattributed("slack", code, message.clone());
     bridge.record_refusal(&record).await;
     tracing::warn!(code, "slack: interactivity request refused");
     (StatusCode::UNAUTHORIZED, message)

@@ -98,15 +98,11 @@ async fn replayed(bridge: &Bridge, activity: &Value) -> Option<Response> {
     {
         Ok(true) => None,
         Ok(false) => {
-            let record = ChatRefusal {
-                chat: "teams".into(),
-                actor: String::new(),
-                code: "replay".into(),
-                message: "invoke refused: already received (replay)".into(),
-                request_id: None,
-                chat_user: None,
-                left_out: 0,
-            };
+            let record = ChatRefusal::unattributed(
+                "teams",
+                "replay",
+                "invoke refused: already received (replay)",
+            );
             bridge.record_refusal(&record).await;
             tracing::warn!("teams: a replayed invoke refused");
             Some((StatusCode::UNAUTHORIZED, "already received (replay)").into_response())
@@ -124,15 +120,7 @@ async fn refuse(bridge: &Bridge, r: &Rejection) -> Response {
         tracing::warn!(why = %why, "teams: cannot verify an activity");
         return (StatusCode::SERVICE_UNAVAILABLE, r.message()).into_response();
     }
-    let record = ChatRefusal {
-        chat: "teams".into(),
-        actor: String::new(),
-        code: r.code().to_owned(),
-        message: r.message(),
-        request_id: None,
-        chat_user: None,
-        left_out: 0,
-    };
+    let record = ChatRefusal::unattributed("teams", r.code(), r.message());
     bridge.record_refusal(&record).await;
     tracing::warn!(code = r.code(), "teams: activity refused");
     (StatusCode::UNAUTHORIZED, r.message()).into_response()
@@ -168,15 +156,7 @@ async fn invoke(bridge: &Bridge, activity: &Value) -> Value {
     else {
         let text = "Countersign cannot tell who you are: Teams sent no Entra ID account with \
                     this click, so it cannot decide.";
-        let record = ChatRefusal {
-            chat: "teams".into(),
-            actor: String::new(),
-            code: "no_account".into(),
-            message: text.into(),
-            request_id: Some(request_id.to_owned()),
-            chat_user: None,
-            left_out: 0,
-        };
+        let record = ChatRefusal::unattributed("teams", "no_account", text).about(request_id);
         bridge.record_refusal(&record).await;
         return message(text);
     };
@@ -240,13 +220,8 @@ async fn foreign_card(bridge: &Bridge, request_id: &str, activity: &Value) -> Op
          conversation: nothing was decided."
     );
     let record = ChatRefusal {
-        chat: "teams".into(),
-        actor: String::new(),
-        code: "foreign_card".into(),
-        message: text.clone(),
-        request_id: Some(request_id.to_owned()),
         chat_user: activity["from"]["aadObjectId"].as_str().map(str::to_owned),
-        left_out: 0,
+        ..ChatRefusal::unattributed("teams", "foreign_card", text.clone()).about(request_id)
     };
     bridge.record_refusal(&record).await;
     tracing::warn!(
