@@ -39,8 +39,13 @@ fn wanted(mode: Mode) -> Vec<&'static str> {
     out
 }
 
-/// Loads the programs of `mode` on up to `threads` threads; `btf` is the kernel's, for LSM
-/// programs (without it they are left to the attach code). Errors are left there too.
+/// Most programs verified at once: each verification holds its own state lists in kernel
+/// memory, and past a few threads a start is bound by its longest program anyway.
+const MAX_THREADS: usize = 4;
+
+/// Loads the programs of `mode` on up to `threads` threads (at most [`MAX_THREADS`]); `btf` is
+/// the kernel's, for LSM programs (without it they are left to the attach code). Errors are
+/// left there too.
 pub fn preload(loaded: &mut Loaded, mode: Mode, btf: Option<&Btf>, threads: usize) {
     let order = wanted(mode);
     let mut queue: Vec<(usize, &str, &mut Program)> = loaded
@@ -52,7 +57,7 @@ pub fn preload(loaded: &mut Loaded, mode: Mode, btf: Option<&Btf>, threads: usiz
     queue.sort_by_key(|(rank, _, _)| std::cmp::Reverse(*rank));
     let queue = Mutex::new(queue);
     std::thread::scope(|s| {
-        for _ in 0..threads.max(1) {
+        for _ in 0..threads.clamp(1, MAX_THREADS) {
             s.spawn(|| loop {
                 let next = queue.lock().map(|mut q| q.pop()).ok().flatten();
                 let Some((_, name, program)) = next else {

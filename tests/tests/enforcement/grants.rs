@@ -79,6 +79,31 @@ fn one_use_grant_lets_exactly_the_next_identical_exec_through() {
     t.refusal_event(&again, RULE);
 }
 
+/// A grant of three uses is three one-use slots: each retry claims the next whose ticket is
+/// still there (slots already used stay in the map until the daemon's sweep), three run, and
+/// the fourth is refused.
+#[test]
+fn a_grant_of_three_uses_lets_exactly_three_identical_execs_through() {
+    let mut t = testbed("grant-three");
+    let guarded = start_approving(&mut t);
+    let call = [guarded.as_str(), "delete", "pod", "x"];
+    let fp = refused_fingerprint(&t, &call);
+    t.agent().grant(t.name(), &fp, 3, "60s");
+    for use_ in 1..=3 {
+        let retry = t.exec(&call);
+        assert_eq!(
+            retry.verdict(),
+            Verdict::Ran { code: 0 },
+            "use {use_}: {retry}"
+        );
+        let event = t.events().wait_for_pid("exec", retry.pid);
+        assert_eq!(event.outcome, "granted", "use {use_}: {}", event.line);
+    }
+    let fourth = t.exec(&call);
+    t.assert_exec_refused(&fourth);
+    t.refusal_event(&fourth, RULE);
+}
+
 #[test]
 fn racing_retries_use_a_one_use_grant_once() {
     let mut t = testbed("grant-race");
