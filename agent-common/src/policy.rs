@@ -30,6 +30,9 @@ pub mod group_flags {
     pub const PERMIT_PACKET_SOCKETS: u32 = 1 << 3;
     /// `permit: [delegators]`: connecting to the delegators' unix sockets (docker…).
     pub const PERMIT_DELEGATORS: u32 = 1 << 4;
+    /// `permit: [io_uring]`: setting up an io_uring in fallback mode (what a ring writes is
+    /// then not marked, so not checked by content when executed).
+    pub const PERMIT_IO_URING: u32 = 1 << 5;
 
     /// The names a policy group's `permit:` takes, with their flags.
     pub const PERMITS: &[(&str, u32)] = &[
@@ -37,6 +40,7 @@ pub mod group_flags {
         ("raw_sockets", PERMIT_RAW_SOCKETS),
         ("packet_sockets", PERMIT_PACKET_SOCKETS),
         ("delegators", PERMIT_DELEGATORS),
+        ("io_uring", PERMIT_IO_URING),
     ];
 }
 

@@ -61,6 +61,10 @@ pub enum Tamper {
     /// running it (`ld.so BINARY`) would run it unjudged. `dev`, `ino`: the binary; `path`:
     /// its name.
     Loader = 16,
+    /// Fallback mode: set up an io_uring. Its opens pass no system call exit, where fallback
+    /// mode marks the files a session opens for writing, so a file written through a ring
+    /// would not be checked by content when executed. `ino`: the entries asked for.
+    IoUring = 17,
 }
 
 crate::verdict::names!(Tamper {
@@ -80,6 +84,7 @@ crate::verdict::names!(Tamper {
     Delegator => "delegator",
     CgroupDir => "cgroup_dir",
     Loader => "loader",
+    IoUring => "io_uring",
 });
 
 impl Tamper {
@@ -102,6 +107,7 @@ impl Tamper {
                 PERMIT_RAW_SOCKETS | PERMIT_PACKET_SOCKETS
             }
             Tamper::Delegator => PERMIT_DELEGATORS,
+            Tamper::IoUring => PERMIT_IO_URING,
             _ => 0,
         }
     }
@@ -292,6 +298,8 @@ pub mod syscall {
     /// `mmap` with `PROT_EXEC` of a file the loader guard refuses (`super::loader`): the
     /// process dies before it runs the mapped code.
     pub const MMAP: u32 = 19;
+    /// `io_uring_setup(entries, params)`: fallback mode cannot mark what a ring opens.
+    pub const IO_URING_SETUP: u32 = 20;
 
     /// `CLONE_INTO_CGROUP` (uapi `linux/sched.h`).
     pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;

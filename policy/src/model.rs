@@ -43,7 +43,7 @@ pub struct AgentGroup {
     /// or ssh outside the session is judged by the group's rules.
     pub accounts: Vec<String>,
     /// Guards the group opts out of (`agent_common::policy::group_flags::PERMITS` names:
-    /// `ping`, `raw_sockets`, `packet_sockets`, `delegators`).
+    /// `ping`, `raw_sockets`, `packet_sockets`, `delegators`, `io_uring`).
     pub permit: Vec<String>,
     /// What at least happens when a session executes a file a session wrote (or a memfd):
     /// the stricter of this and what the rules say. Allow (the default) adds nothing.

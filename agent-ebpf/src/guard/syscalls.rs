@@ -174,6 +174,7 @@ fn attempt(guard: u32, arg: impl Fn(usize) -> u64) -> Option<Attempt> {
             }
             (Tamper::CloneIntoCgroup, value(0, flags))
         }
+        sc::IO_URING_SETUP => (Tamper::IoUring, value(arg(0) as u32 as u64, 0)),
         _ => return None,
     };
     Some(Attempt::new(what, target))

@@ -29,7 +29,7 @@ fn copied_binaries(mode: Mode, guards: &[&str]) -> Protection {
             Enforced,
             "a file a session wrote with open(2)/openat(2)/creat(2) (or a memfd) that is a copy \
              of a guarded binary, recognised by content, is judged by that binary's rule; files \
-             written through io_uring are not marked",
+             written through io_uring are not marked (the io_uring protection)",
         ),
     }
 }
@@ -188,6 +188,23 @@ const GUARDED: &[Guarded] = &[
                   mprotect(2) making a readable mapping executable is not seen",
         },
         permits: 0,
+    },
+    Guarded {
+        name: "io_uring",
+        needs: &["file_open"],
+        enforced: "files a session writes through an io_uring are marked in file_open like \
+                   any other (BPF LSM): rings are not refused",
+        absent: "files a session writes through an io_uring are not marked: a copy of a \
+                 guarded binary written so runs unchecked (in LSM mode without file_open, no \
+                 file a session writes is marked)",
+        fallback: Fallback::Killed {
+            needs: &["sys_enter_io_uring_setup"],
+            state: ProtectionState::Enforced,
+            how: "a process setting up an io_uring is killed on entry and reported, before it \
+                  gets the ring: a ring's opens pass no system call exit, where fallback mode \
+                  marks the files a session writes",
+        },
+        permits: group_flags::PERMIT_IO_URING,
     },
     Guarded {
         name: "packet_sockets",
@@ -460,6 +477,7 @@ mod tests {
         let without_guards = [
             "delegation",
             "loader",
+            "io_uring",
             "packet_sockets",
             "host_administration",
             "cgroup_escape_by_root",
@@ -524,6 +542,7 @@ mod tests {
         assert_eq!(escape, ProtectionState::Absent);
         assert!(how.contains("clone3"), "{how}");
         assert_eq!(state(&all, "raw_sockets").0, ProtectionState::Enforced);
+        assert_eq!(state(&all, "io_uring").0, ProtectionState::Enforced);
         // A kernel without modules: no module tracepoints, nothing said to be detected there.
         let no_modules: Vec<&str> = every
             .iter()

@@ -172,7 +172,7 @@ pub fn attach(
 /// Fallback mode: the exits of the system calls that open files, where `mark_written` marks
 /// the ones a watched process opened for writing (LSM mode marks them in `file_open`). Every
 /// kernel has `openat`; the others are attached where the architecture has them. `io_uring`
-/// opens pass no system call exit: docs/architecture.md says so.
+/// opens pass no system call exit: setting up a ring is a fallback guard (`io_uring`).
 const WRITE_OPENS: [&str; 4] = [
     "sys_exit_openat",
     "sys_exit_openat2",

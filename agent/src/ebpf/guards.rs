@@ -235,6 +235,11 @@ pub const SYSCALL_TRACEPOINTS: &[(&str, libc::c_long, u32)] = &[
     ("sys_enter_umount", libc::SYS_umount2, syscall::UMOUNT),
     ("sys_enter_socket", libc::SYS_socket, syscall::SOCKET),
     ("sys_enter_clone3", libc::SYS_clone3, syscall::CLONE3),
+    (
+        "sys_enter_io_uring_setup",
+        libc::SYS_io_uring_setup,
+        syscall::IO_URING_SETUP,
+    ),
 ];
 
 /// Fallback mode: attaches `tamper_syscall` to every guarded syscall tracepoint this kernel

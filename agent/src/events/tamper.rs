@@ -84,6 +84,10 @@ pub fn attempt(e: &Event) -> Option<TamperAttempt> {
                 "a binary exec rules guard"
             }
         ),
+        Tamper::IoUring => format!(
+            "an io_uring of {} entries (fallback mode cannot mark the files it writes)",
+            e.ino
+        ),
     };
     Some(TamperAttempt { what, target })
 }

@@ -164,7 +164,7 @@ fn permits() {
     assert_eq!(
         e,
         [
-            "p.yaml:7: agent 'ai': unknown permit 'bpf' (known: ping, raw_sockets, packet_sockets, delegators)",
+            "p.yaml:7: agent 'ai': unknown permit 'bpf' (known: ping, raw_sockets, packet_sockets, delegators, io_uring)",
             "p.yaml:8: agent 'ai': permit 'ping' is listed twice",
         ]
     );

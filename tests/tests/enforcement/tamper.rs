@@ -543,6 +543,40 @@ fn a_group_opts_out_of_exactly_the_guards_it_names() {
     }
 }
 
+/// Fallback mode marks the files a session opens for writing at the exits of the open
+/// system calls, which io_uring's opens never pass: there, setting up a ring kills the caller
+/// (what it wrote through the ring would run unchecked by content), unless the group permits
+/// `io_uring`. LSM mode marks in `file_open`, which a ring's opens pass too: nothing refuses it.
+#[test]
+fn an_io_uring_is_fatal_only_where_its_opens_would_go_unmarked() {
+    let mut t = testbed("io-uring");
+    t.start_agent(&t.policy(""));
+    let ring = attempt(&t, &["io-uring-setup"]);
+    if t.mode() == Mode::Fallback {
+        assert_killed(&t, &ring, "io_uring", "an io_uring of 4 entries");
+    } else {
+        assert_not_killed(&ring);
+    }
+    t.write_policy(&t.policy_with(
+        GroupSettings {
+            permit: &["io_uring"],
+            ..GroupSettings::default()
+        },
+        "",
+    ));
+    t.agent().reload();
+    assert_not_killed(&attempt(&t, &["io-uring-setup"]));
+}
+
+/// The probe lived through its call: the kernel's own answer (a ring, or `io_uring_disabled`'s
+/// refusal) is whatever it is.
+fn assert_not_killed(out: &Outcome) {
+    assert!(
+        !matches!(out.verdict(), Verdict::Killed { .. }),
+        "not killed: {out}"
+    );
+}
+
 /// Whether `net.ipv4.ping_group_range` lets gid 0 create ICMP datagram sockets.
 fn ping_sockets_open_to_root() -> bool {
     let range = fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap_or_default();

@@ -101,6 +101,7 @@ pub fn run(args: &[OsString]) -> CmdResult {
             fd
         } as i64),
         "init-module" => init_module(),
+        "io-uring-setup" => io_uring_setup(),
         "read" => fs::read(arg(1)?).map(drop),
         "write" => fs::OpenOptions::new()
             .append(true)
@@ -123,6 +124,19 @@ pub fn run(args: &[OsString]) -> CmdResult {
         other => return Err(Usage(format!("tamper: unknown attempt {other}"))),
     };
     Ok(report(result))
+}
+
+/// `io_uring_setup(4, &params)`; the ring's fd is closed at once.
+fn io_uring_setup() -> io::Result<()> {
+    // `sizeof(struct io_uring_params)`, all zero: no flags.
+    let mut params = [0u8; 120];
+    // SAFETY: `params` is a writable buffer of the size the kernel reads and writes.
+    let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, 4u32, params.as_mut_ptr()) };
+    if fd >= 0 {
+        // SAFETY: the fd the call returned, closed once.
+        unsafe { libc::close(fd as i32) };
+    }
+    check(fd)
 }
 
 fn check(ret: i64) -> io::Result<()> {
