@@ -36,8 +36,8 @@ pub enum Op<'a> {
 /// Two passes: [`candidate`] finds the first live, unclaimed slot whose binding equals the
 /// operation in everything but the argument bytes; then that one slot is compared whole
 /// ([`binds`]) and claimed. Comparing the 512 argument bytes once instead of in each of the
-/// 16 slots keeps the exec programs small for the verifier (on 5.10 the byte loop in every
-/// slot was a third of the daemon's program load time, at every start). Two slots differ only
+/// 16 slots keeps the exec programs small for the verifier (the byte loops were a third of
+/// `exec_judge`'s verified instructions, paid at every daemon start). Two slots differ only
 /// in their argument bytes when their argv lengths and lookup hashes are equal too: a crafted
 /// collision costs its crafter the grant (only the first such slot is compared), never another.
 #[inline(always)]
