@@ -35,7 +35,7 @@ pub enum Op<'a> {
 ///
 /// Two passes: [`candidate`] finds the first live, unclaimed slot whose binding equals the
 /// operation in everything but the argument bytes; then that one slot is compared whole
-/// ([`binds`]) and claimed. Comparing the 512 argument bytes once instead of in each of the
+/// ([`difference`] again, then [`same_bytes`]) and claimed. Comparing the 512 argument bytes once instead of in each of the
 /// 16 slots keeps the exec programs small for the verifier (the byte loops were a third of
 /// `exec_judge`'s verified instructions, paid at every daemon start). Two slots differ only
 /// in their argument bytes when their argv lengths and lookup hashes are equal too: a crafted
@@ -55,7 +55,7 @@ pub fn claim(w: &Watched, fingerprint: u64, rule: u32, op: &Op) -> Option<u64> {
     // and the map is not preallocated, so it cannot change under us. It is compared whole
     // again: the slot may have been replaced since `candidate` read it.
     let g: &Grant = unsafe { &*GRANTS.get_ptr(&key)? };
-    if g.expires_ns <= now || g.rule != rule || binds(g, op) == 0 {
+    if g.expires_ns <= now || difference(g, rule, op) != 0 || same_bytes(g, op) == 0 {
         return None;
     }
     if g.ticket == 0 {
@@ -136,12 +136,9 @@ fn difference(g: &Grant, rule: u32, op: &Op) -> u64 {
     }
 }
 
-/// 1 when grant `g` binds exactly the operation `op` (its rule aside), else 0.
+/// 1 when grant `g` holds the argument bytes of `op` (a connect has none), else 0.
 #[inline(always)]
-fn binds(g: &Grant, op: &Op) -> u32 {
-    if difference(g, g.rule, op) != 0 {
-        return 0;
-    }
+fn same_bytes(g: &Grant, op: &Op) -> u32 {
     match op {
         Op::Exec { argv: Some(a), .. } => same_argv(g, a),
         Op::Exec { argv: None, .. } => 0,

@@ -27,6 +27,34 @@ pub struct Attached {
     _unpinned: Vec<Box<dyn Any + Send + Sync>>,
 }
 
+/// The programs [`attach`] loads in `mode` (and `guards`: the LSM guards, fallback mode's
+/// `tamper_syscall`), the longest to verify first: what [`verify::preload`] loads on every
+/// core. A program attached below but missing here is still loaded, one after another.
+fn programs(mode: Mode) -> Vec<&'static str> {
+    let mut out = vec![
+        names::PROG_EXEC_JUDGE,
+        names::PROG_ENTER_EXECVE,
+        names::PROG_ENTER_EXECVEAT,
+        names::PROG_PROCESS_EXEC,
+        names::PROG_CONNECT4,
+        names::PROG_CONNECT6,
+        names::PROG_SENDMSG4,
+        names::PROG_SENDMSG6,
+    ];
+    match mode {
+        Mode::Lsm => {
+            out.insert(1, names::PROG_BPRM_CHECK);
+            out.extend(names::GUARDS);
+        }
+        Mode::Fallback => out.extend([
+            names::PROG_TAMPER_SYSCALL,
+            names::PROG_MARK_WRITTEN,
+            names::PROG_SOCK_CREATE,
+        ]),
+    }
+    out
+}
+
 /// Attaches every program the mode needs. With `lsm_optional`, an LSM program the kernel
 /// refuses makes the daemon fall back (and say why) instead of failing.
 pub fn attach(
@@ -47,9 +75,8 @@ pub fn attach(
     let btf = (mode == Mode::Lsm).then(|| {
         aya::Btf::from_sys_fs().map_err(|e| LoadError::Other(format!("reading kernel BTF: {e}")))
     });
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let ready_btf = btf.as_ref().and_then(|b| b.as_ref().ok());
-    verify::preload(loaded, mode, ready_btf, threads);
+    verify::preload(loaded, &programs(mode), ready_btf);
     if let Some(btf) = btf {
         match btf.and_then(|btf| attach_lsm(loaded, btf)) {
             Ok(btf) => {
@@ -202,8 +229,9 @@ where
     ))
 }
 
-/// Loads `exec_judge` (unless [`verify::preload`] did) and puts it where `sched_process_exec` tail-calls it (before that one
-/// is attached, so that no exec meets an empty slot).
+/// Loads `exec_judge` (unless [`verify::preload`] did) and puts it where
+/// `sched_process_exec` tail-calls it (before that one is attached, so that no exec meets an
+/// empty slot).
 fn install_exec_judge(loaded: &mut Loaded) -> Result<(), LoadError> {
     let judge: &mut RawTracePoint = program(loaded, names::PROG_EXEC_JUDGE)?;
     if judge.fd().is_err() {

@@ -7,47 +7,20 @@
 
 use std::sync::Mutex;
 
-use agent_common::{names, Mode};
 use aya::{programs::Program, Btf};
 
 use super::Loaded;
-
-/// The programs `mode` loads, the longest to verify first (a worker that starts with the
-/// longest one finishes with the short ones).
-fn wanted(mode: Mode) -> Vec<&'static str> {
-    let mut out = vec![
-        names::PROG_EXEC_JUDGE,
-        names::PROG_ENTER_EXECVE,
-        names::PROG_ENTER_EXECVEAT,
-        names::PROG_PROCESS_EXEC,
-        names::PROG_CONNECT4,
-        names::PROG_CONNECT6,
-        names::PROG_SENDMSG4,
-        names::PROG_SENDMSG6,
-    ];
-    match mode {
-        Mode::Lsm => {
-            out.insert(1, names::PROG_BPRM_CHECK);
-            out.extend(names::GUARDS);
-        }
-        Mode::Fallback => out.extend([
-            names::PROG_TAMPER_SYSCALL,
-            names::PROG_MARK_WRITTEN,
-            names::PROG_SOCK_CREATE,
-        ]),
-    }
-    out
-}
 
 /// Most programs verified at once: each verification holds its own state lists in kernel
 /// memory, and past a few threads a start is bound by its longest program anyway.
 const MAX_THREADS: usize = 4;
 
-/// Loads the programs of `mode` on up to `threads` threads (at most [`MAX_THREADS`]); `btf` is
-/// the kernel's, for LSM programs (without it they are left to the attach code). Errors are
-/// left there too.
-pub fn preload(loaded: &mut Loaded, mode: Mode, btf: Option<&Btf>, threads: usize) {
-    let order = wanted(mode);
+/// Loads the programs named in `order` (the longest to verify first: a worker that starts
+/// with the longest one finishes with the short ones) on one thread per core, at most
+/// [`MAX_THREADS`]; `btf` is the kernel's, for LSM programs (without it they are left to the
+/// attach code). Errors are left there too.
+pub fn preload(loaded: &mut Loaded, order: &[&str], btf: Option<&Btf>) {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let mut queue: Vec<(usize, &str, &mut Program)> = loaded
         .ebpf
         .programs_mut()

@@ -50,13 +50,21 @@ fn refused_fingerprint(t: &TestBed, call: &[&str]) -> String {
     fp
 }
 
+/// Starts the daemon with `bin/guarded` needing approval, has `guarded delete pod x` refused
+/// and granted `uses` times (0: unlimited) for `ttl`; returns the guarded path and the
+/// operation's fingerprint.
+fn granted(t: &mut TestBed, uses: u32, ttl: &str) -> (String, String) {
+    let guarded = start_approving(t);
+    let fp = refused_fingerprint(t, &[guarded.as_str(), "delete", "pod", "x"]);
+    eprintln!("grant: {}", t.agent().grant(t.name(), &fp, uses, ttl));
+    (guarded, fp)
+}
+
 #[test]
 fn one_use_grant_lets_exactly_the_next_identical_exec_through() {
     let mut t = testbed("grant-once");
-    let guarded = start_approving(&mut t);
+    let (guarded, fp) = granted(&mut t, 1, "60s");
     let call = [guarded.as_str(), "delete", "pod", "x"];
-    let fp = refused_fingerprint(&t, &call);
-    eprintln!("grant: {}", t.agent().grant(t.name(), &fp, 1, "60s"));
 
     let retry = t.exec(&call);
     retry.assert_ran();
@@ -85,10 +93,8 @@ fn one_use_grant_lets_exactly_the_next_identical_exec_through() {
 #[test]
 fn a_grant_of_three_uses_lets_exactly_three_identical_execs_through() {
     let mut t = testbed("grant-three");
-    let guarded = start_approving(&mut t);
+    let (guarded, _) = granted(&mut t, 3, "60s");
     let call = [guarded.as_str(), "delete", "pod", "x"];
-    let fp = refused_fingerprint(&t, &call);
-    t.agent().grant(t.name(), &fp, 3, "60s");
     for use_ in 1..=3 {
         let retry = t.exec(&call);
         assert_eq!(
@@ -107,10 +113,8 @@ fn a_grant_of_three_uses_lets_exactly_three_identical_execs_through() {
 #[test]
 fn racing_retries_use_a_one_use_grant_once() {
     let mut t = testbed("grant-race");
-    let guarded = start_approving(&mut t);
+    let (guarded, _) = granted(&mut t, 1, "60s");
     let call = [guarded.as_str(), "delete", "pod", "x"];
-    let fp = refused_fingerprint(&t, &call);
-    t.agent().grant(t.name(), &fp, 1, "60s");
 
     let fifo = t.path("release.fifo");
     let c_fifo = CString::new(fifo.as_str()).expect("fifo path");
@@ -168,10 +172,8 @@ fn open_writer(fifo: &str) -> std::fs::File {
 #[test]
 fn expired_grant_lets_nothing_through() {
     let mut t = testbed("grant-expired");
-    let guarded = start_approving(&mut t);
+    let (guarded, _) = granted(&mut t, 1, "1s");
     let call = [guarded.as_str(), "delete", "pod", "x"];
-    let fp = refused_fingerprint(&t, &call);
-    t.agent().grant(t.name(), &fp, 1, "1s");
     thread::sleep(Duration::from_secs(2));
 
     let late: Outcome = t.exec(&call);
@@ -182,10 +184,8 @@ fn expired_grant_lets_nothing_through() {
 #[test]
 fn grant_is_bound_to_the_exact_arguments() {
     let mut t = testbed("grant-argv");
-    let guarded = start_approving(&mut t);
+    let (guarded, fp) = granted(&mut t, 1, "60s");
     let approved = [guarded.as_str(), "delete", "pod", "x"];
-    let fp = refused_fingerprint(&t, &approved);
-    t.agent().grant(t.name(), &fp, 1, "60s");
 
     refused_as_another_operation(&t, &[guarded.as_str(), "delete", "pod", "y"], &fp);
 
@@ -416,10 +416,8 @@ fn a_refusal_flood_does_not_erase_another_sessions_grant_use() {
 #[test]
 fn a_grant_does_not_pass_under_another_rule_after_a_reload() {
     let mut t = testbed("grant-rule");
-    let guarded = start_approving(&mut t);
+    let (guarded, _) = granted(&mut t, 0, "60s");
     let call = [guarded.as_str(), "delete", "pod", "x"];
-    let fp = refused_fingerprint(&t, &call);
-    t.agent().grant(t.name(), &fp, 0, "60s");
 
     let stricter = t.policy(&format!(
         "{}{}",
