@@ -11,7 +11,8 @@ pub const AGENT_BIN: &str = "COUNTERSIGN_AGENT_BIN";
 pub const PROBE_BIN: &str = "COUNTERSIGN_PROBE_BIN";
 /// `lsm` or `fallback`: the mode the agent must pick (and report) on this kernel.
 pub const EXPECT_MODE: &str = "COUNTERSIGN_EXPECT_MODE";
-/// `host` or `vm`: where the tests run (for messages only).
+/// `host` or `vm`: where the tests run (for messages, and for what only a VM must be able to
+/// do: the VM runner brings the tools and kernel modules a test needs).
 pub const RUN_ENV: &str = "COUNTERSIGN_ENV";
 /// Optional `--mode` given to the daemon (default `auto`: the detection itself is under test).
 pub const AGENT_MODE: &str = "COUNTERSIGN_AGENT_MODE";

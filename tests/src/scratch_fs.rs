@@ -60,7 +60,10 @@ pub fn btrfs_subvolume(dir: &Path) -> Result<(Mounted, PathBuf), String> {
     file.set_len(256 << 20).expect("size the image");
     run(Command::new("mkfs.btrfs").arg("-q").arg(&image));
     let at = dir.join("btrfs");
-    let mounted = mount(&["-o", "loop", image.to_str().expect("utf-8")], &at);
+    let mounted = mount(
+        &["-t", "btrfs", "-o", "loop", image.to_str().expect("utf-8")],
+        &at,
+    );
     let sub = at.join("subvolume");
     run(Command::new("btrfs")
         .args(["-q", "subvolume", "create"])

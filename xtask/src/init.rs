@@ -47,6 +47,9 @@ try mount -t bpf bpf /sys/fs/bpf
 # tracefs has its own mount point since 4.1; older setups only reach it through debugfs.
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || try mount -t debugfs debugfs /sys/kernel/debug
 try mount -t tmpfs tmpfs /tmp
+# Modules of the booted kernel that the tests need (loop devices, btrfs, overlayfs), named so
+# that name order loads every dependency first.
+for m in /lib/modules/*.ko; do [ -e "$m" ] && try insmod "$m"; done
 try mount -t tmpfs tmpfs /run
 try ip link set lo up
 cd /tmp

@@ -1,5 +1,6 @@
 //! The VM's root filesystem: busybox, the binaries under test with the shared libraries they
-//! link, and an `/init` that prepares the kernel interfaces, runs one command and powers off.
+//! link, the kernel's modules the tests need, and an `/init` that prepares the kernel
+//! interfaces, runs one command and powers off.
 
 use std::{
     collections::BTreeMap,
@@ -26,8 +27,9 @@ pub struct Spec {
     pub cmd: Vec<String>,
 }
 
-/// Writes the gzip-compressed newc archive for `spec` to `out`.
-pub fn build(spec: &Spec, out: &Path) -> Result<()> {
+/// Writes the gzip-compressed newc archive for `spec` to `out`, with `modules` (the booted
+/// kernel's, in load order) under `/lib/modules`, where `/init` loads them.
+pub fn build(spec: &Spec, modules: &[PathBuf], out: &Path) -> Result<()> {
     let mut tree = Tree::default();
     for dir in [
         "bin", "sbin", "etc", "dev", "proc", "sys", "tmp", "run", "root", "var/lib", "lib64",
@@ -43,6 +45,14 @@ pub fn build(spec: &Spec, out: &Path) -> Result<()> {
         },
     );
     add_busybox(&mut tree)?;
+    for module in modules {
+        let name = module.file_name().context("module file name")?;
+        tree.file(
+            &format!("lib/modules/{}", name.to_string_lossy()),
+            0o644,
+            read(module)?,
+        );
+    }
     let scratch = out.with_extension("strip");
     for (src, name) in &spec.bins {
         // Debug info is most of a Rust test binary's size and useless in the VM.

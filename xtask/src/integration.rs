@@ -186,9 +186,14 @@ pub fn in_vm(
             .iter()
             .map(|s| (s.binary(bins).to_owned(), s.name().to_owned())),
     );
-    // busybox's `ip` lacks `netns`, which the network tests use.
-    if let Ok(ip) = util::output(Command::new("sh").args(["-c", "command -v ip"])) {
-        binaries.push((PathBuf::from(ip.trim()), "ip".to_owned()));
+    // Host tools the tests use where busybox has none: `ip` (busybox's lacks `netns`), and
+    // btrfs-progs for the file identity test's btrfs subvolume.
+    for tool in ["ip", "mkfs.btrfs", "btrfs"] {
+        if let Ok(path) =
+            util::output(Command::new("sh").args(["-c", &format!("command -v {tool}")]))
+        {
+            binaries.push((PathBuf::from(path.trim()), tool.to_owned()));
+        }
     }
     let mut vars = env(
         [

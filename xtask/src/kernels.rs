@@ -12,6 +12,7 @@ use anyhow::{bail, Context as _, Result};
 use clap::ValueEnum;
 
 use crate::{
+    kernel_modules,
     private_apt::{self, PrivateApt},
     util,
 };
@@ -56,19 +57,32 @@ impl fmt::Display for Series {
 /// Downloads every series that is missing and prints the path of each kernel image.
 pub fn run(series: &[Series]) -> Result<()> {
     for &s in series {
-        println!("{s}: {}", ensure(s)?.display());
+        println!("{s}: {}", ensure(s)?.image.display());
     }
     Ok(())
 }
 
-/// The kernel image of `series`, downloaded first if absent.
-pub fn ensure(series: Series) -> Result<PathBuf> {
+/// A kernel to boot: its image and the modules the VM loads at boot, in load order.
+pub struct Kernel {
+    pub image: PathBuf,
+    pub modules: Vec<PathBuf>,
+}
+
+/// The kernel of `series`, downloaded first if absent (or cached before its modules were).
+pub fn ensure(series: Series) -> Result<Kernel> {
     let dir = util::cache_dir("kernels").join(series.to_string());
-    if let Some(image) = find_image(&dir)? {
-        return Ok(image);
-    }
-    download(series, &dir)?;
-    find_image(&dir)?.with_context(|| format!("no boot/vmlinuz-* in {}", dir.display()))
+    let modules = dir.join("modules");
+    let image = match find_image(&dir)? {
+        Some(image) if modules.is_dir() => image,
+        _ => {
+            download(series, &dir)?;
+            find_image(&dir)?.with_context(|| format!("no boot/vmlinuz-* in {}", dir.display()))?
+        }
+    };
+    Ok(Kernel {
+        image,
+        modules: kernel_modules::list(&modules)?,
+    })
 }
 
 fn find_image(dir: &Path) -> Result<Option<PathBuf>> {
@@ -127,8 +141,15 @@ fn download(series: Series, dir: &Path) -> Result<()> {
         .find(|p| p.extension().is_some_and(|e| e == "deb"))
         .with_context(|| format!("apt-get download left no .deb in {}", debs.display()))?;
     util::run(Command::new("dpkg").arg("-x").arg(&deb).arg(dir))?;
-    // Only boot/ is needed: modules are not loaded in the VM, and the tree is large. The
-    // package lists are fetched afresh whenever a kernel is missing.
+    let lib_modules = version_dir(dir)?;
+    let modules = dir.join("modules");
+    if modules.exists() {
+        fs::remove_dir_all(&modules).with_context(|| format!("removing {}", modules.display()))?;
+    }
+    let count = kernel_modules::extract(&lib_modules, &modules)?;
+    println!("kernels: Linux {series}: {count} modules kept for the VM");
+    // Only boot/ and the modules kept are needed; the module tree is large. The package
+    // lists are fetched afresh whenever a kernel is missing.
     for path in [
         dir.join("lib"),
         dir.join("usr"),
@@ -140,6 +161,32 @@ fn download(series: Series, dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `lib/modules/<version>` of the package unpacked at `root` (a merged-/usr package's
+/// `usr/lib/modules` is linked there), with the `modules.dep` that `depmod` writes at install.
+fn version_dir(root: &Path) -> Result<PathBuf> {
+    let lib = root.join("lib");
+    if !lib.exists() && root.join("usr/lib/modules").is_dir() {
+        std::os::unix::fs::symlink("usr/lib", &lib)
+            .with_context(|| format!("linking {}", lib.display()))?;
+    }
+    let base = lib.join("modules");
+    let dir = fs::read_dir(&base)
+        .with_context(|| format!("listing {}", base.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.join("kernel").is_dir())
+        .with_context(|| format!("no kernel module tree under {}", base.display()))?;
+    if !dir.join("modules.dep").exists() {
+        let version = dir
+            .file_name()
+            .context("version")?
+            .to_string_lossy()
+            .into_owned();
+        util::run(Command::new("depmod").arg("-b").arg(root).arg(&version))
+            .context("depmod (kmod; cargo xtask setup)")?;
+    }
+    Ok(dir)
 }
 
 /// How many package versions to try before giving up.

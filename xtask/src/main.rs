@@ -9,6 +9,7 @@ mod demo;
 mod init;
 mod initramfs;
 mod integration;
+mod kernel_modules;
 mod kernels;
 mod libtest;
 mod linker;

@@ -8,8 +8,9 @@ use anyhow::{Context as _, Result};
 use crate::{linker, postgres, qemu, util};
 
 /// Debian packages: qemu boots the test kernels, busybox fills the initramfs, binutils
-/// strips the binaries copied into it, iproute2 and kmod serve the network tests, btrfs-progs
-/// makes the btrfs subvolume of the file identity test.
+/// strips the binaries copied into it, iproute2 and kmod serve the network tests (kmod's
+/// depmod also orders the VM's modules, xz-utils unpacks them), btrfs-progs makes the btrfs
+/// subvolume of the file identity test, on the host and in the VMs.
 const PACKAGES: &[&str] = &[
     "btrfs-progs",
     "qemu-system-x86",
@@ -18,6 +19,7 @@ const PACKAGES: &[&str] = &[
     "iproute2",
     "binutils",
     "kmod",
+    "xz-utils",
 ];
 
 /// Pseudo filesystems the agent needs on the host: (mount point, filesystem type).

@@ -75,7 +75,7 @@ impl Vm {
             self.label(),
             std::process::id()
         ));
-        initramfs::build(&self.spec, &initrd)?;
+        initramfs::build(&self.spec, &kernel.modules, &initrd)?;
         let size = fs::metadata(&initrd).map(|m| m.len()).unwrap_or(0);
         println!(
             "vm: {} ({:.1} MiB)",
@@ -100,7 +100,7 @@ impl Vm {
         ])
         // No network card: nothing to probe for (iPXE) and nothing to reach.
         .args(["-nographic", "-no-reboot", "-net", "none", "-kernel"])
-        .arg(&kernel)
+        .arg(&kernel.image)
         .arg("-initrd")
         .arg(&initrd)
         .arg("-append")
