@@ -75,6 +75,12 @@ enum Command {
         /// trail's unsigned tail stays short on a quiet server.
         #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
         checkpoint_every: std::time::Duration,
+        /// File every signed audit checkpoint is appended to, outside the database (ship it,
+        /// or the server log's "audit checkpoint signed" lines, off this host): `countersign
+        /// audit verify --published FILE` then proves an export was not rewritten or cut
+        /// [default: DATA_DIR/audit-checkpoints.jsonl].
+        #[arg(long)]
+        checkpoint_log: Option<PathBuf>,
         /// Most approval requests open at once per host.
         #[arg(long, default_value_t = RequestCaps::DEFAULT.per_host, value_parser = clap::value_parser!(u32).range(1..))]
         max_open_requests_per_host: u32,
@@ -122,12 +128,14 @@ async fn main() -> anyhow::Result<()> {
             max_open_requests_per_session,
             max_open_requests_per_host,
             checkpoint_every,
+            checkpoint_log,
         } => {
             if checkpoint_every.is_zero() {
                 anyhow::bail!("--checkpoint-every must be longer than 0s");
             }
             let mut config = Config::new(data_dir, listen);
             config.checkpoint_every = checkpoint_every;
+            config.checkpoint_log = checkpoint_log;
             config.request_caps = RequestCaps {
                 per_session: max_open_requests_per_session,
                 per_host: max_open_requests_per_host,

@@ -44,6 +44,9 @@ pub struct Config {
     pub chat: Option<PathBuf>,
     /// Most approval requests open at once per session and per host.
     pub request_caps: RequestCaps,
+    /// File every signed checkpoint is appended to; default
+    /// `DATA_DIR/audit-checkpoints.jsonl`.
+    pub checkpoint_log: Option<PathBuf>,
 }
 
 impl Config {
@@ -63,7 +66,15 @@ impl Config {
             server_id: format!("countersign-server@{host}"),
             chat: None,
             request_caps: RequestCaps::DEFAULT,
+            checkpoint_log: None,
         }
+    }
+
+    /// Where signed checkpoints are published (`store::CheckpointLog`).
+    pub fn checkpoint_log_path(&self) -> PathBuf {
+        self.checkpoint_log
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("audit-checkpoints.jsonl"))
     }
 
     /// The database URL to open.

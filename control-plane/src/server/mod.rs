@@ -27,7 +27,7 @@ pub use config::Config;
 use crate::people::logins::Logins;
 use crate::people::People;
 use crate::rpc::{self, Ctx};
-use crate::store::Store;
+use crate::store::{CheckpointLog, Store};
 
 /// How long a shutdown waits for calls in flight.
 pub const DRAIN: Duration = Duration::from_secs(10);
@@ -80,6 +80,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("opening the store ({store_description})"))?;
     store.set_request_caps(config.request_caps);
+    let published = config.checkpoint_log_path();
+    let log = CheckpointLog::open(&published)
+        .with_context(|| format!("opening the checkpoint log {}", published.display()))?;
+    let _ = store.publish_checkpoints_to(log);
     if let Some(path) = &config.policy {
         seed_policy(&store, path).await?;
     }

@@ -12,6 +12,7 @@
 mod audit;
 mod bulk;
 mod chat;
+mod checkpoint_log;
 mod codec;
 mod decisions;
 mod error;
@@ -40,6 +41,7 @@ use tokio::sync::{broadcast, Mutex};
 use crate::audit::{SigningKey, VerifyingKey};
 
 pub use chat::{ChatRefusal, LinkRow, MessageRow};
+pub use checkpoint_log::CheckpointLog;
 pub use error::{AuditError, StoreError};
 pub use requests::RequestCaps;
 pub use rows::{
@@ -87,6 +89,8 @@ struct Inner {
     wake: broadcast::Sender<String>,
     /// Most open approval requests per session and per host.
     caps: std::sync::RwLock<RequestCaps>,
+    /// Where committed checkpoints are published besides the server's log.
+    checkpoint_log: std::sync::OnceLock<CheckpointLog>,
 }
 
 impl std::fmt::Debug for Store {
@@ -160,6 +164,7 @@ impl Store {
                 chain: Mutex::new(writer::ChainSlot::default()),
                 wake,
                 caps: std::sync::RwLock::new(RequestCaps::default()),
+                checkpoint_log: std::sync::OnceLock::new(),
             }),
         };
         // Load the chain head now so that a broken chain shows at start, not at first write.
@@ -170,6 +175,12 @@ impl Store {
     /// Sets the most open approval requests per session and per host (`RequestCaps`).
     pub fn set_request_caps(&self, caps: RequestCaps) {
         *self.inner.caps.write().unwrap_or_else(|p| p.into_inner()) = caps;
+    }
+
+    /// Publishes every checkpoint committed from now on to `log` too (once per store: a
+    /// second call is refused and returns the log).
+    pub fn publish_checkpoints_to(&self, log: CheckpointLog) -> Result<(), CheckpointLog> {
+        self.inner.checkpoint_log.set(log)
     }
 
     fn request_caps(&self) -> RequestCaps {

@@ -17,7 +17,7 @@ use sqlx::{Any, Row as _, Transaction};
 use tokio::sync::MutexGuard;
 
 use super::audit::parse_record;
-use super::{codec, AuditError, Store, StoreError};
+use super::{codec, AuditError, CheckpointLog, Store, StoreError};
 use crate::audit::{canonical, ChainState, Digest, Entry, Kind, Record, Timestamp, VerifyError};
 
 /// The in-memory chain writer state.
@@ -247,6 +247,7 @@ impl Writer<'_> {
         tx.commit().await?;
         held.committed = true;
         drop(held);
+        CheckpointLog::publish(store.inner.checkpoint_log.get(), &records);
         for host in woken {
             // No receiver is fine: nobody is streaming.
             let _ = store.inner.wake.send(host);

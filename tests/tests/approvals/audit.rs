@@ -1,5 +1,5 @@
 //! The auditor's side: exports in three formats, and `audit verify` catching an edited, a
-//! removed and a reordered record, naming it.
+//! removed and a reordered record, naming it, and a cut against the published checkpoints.
 
 use std::fs;
 
@@ -51,6 +51,26 @@ fn exports_verify_and_tampering_is_named() {
         w.cp.cli("carol", &["audit", "verify", &file, "--key", &key]);
     ok.assert_success();
     assert!(ok.stdout.starts_with("ok"), "{ok}");
+    // Against the checkpoints the server published outside its database as it signed them.
+    let published =
+        w.cp.data_dir()
+            .join("audit-checkpoints.jsonl")
+            .display()
+            .to_string();
+    let ok = w.cp.cli(
+        "carol",
+        &[
+            "audit",
+            "verify",
+            &file,
+            "--key",
+            &key,
+            "--published",
+            &published,
+        ],
+    );
+    ok.assert_success();
+    assert!(ok.stdout.contains("published: "), "{ok}");
 
     let lines: Vec<String> = fs::read_to_string(&file)
         .unwrap_or_else(|e| panic!("reading {file}: {e}"))
@@ -78,6 +98,14 @@ fn exports_verify_and_tampering_is_named() {
     if earlier {
         assert!(said.contains("NOT PROVEN: records seq"), "{out}");
         verify_cut(&["--allow-unsigned-tail"]).assert_success();
+        // Accepted as an unsigned tail, but the checkpoint cut off was published: a cut.
+        let out = verify_cut(&["--allow-unsigned-tail", "--published", &published]);
+        out.assert_exit(1);
+        let said = format!("{}{}", out.stdout, out.stderr);
+        assert!(
+            said.contains("TAMPERED: the server published a checkpoint at seq"),
+            "{out}"
+        );
     } else {
         assert!(
             said.contains("NOT PROVEN: no checkpoint signed by this key"),

@@ -7,7 +7,8 @@
 //! what is not proven: records after the last checkpoint (accepted, named, with
 //! `--allow-unsigned-tail`), an export that starts mid-chain elsewhere, no signature at all.
 //! An export filtered by host, agent, rule or person skips records in the middle: that cannot
-//! be told apart from removal, and the message says both.
+//! be told apart from removal, and the message says both. `--published` also compares the
+//! export with the checkpoints the server published outside its database (`published`).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -21,6 +22,9 @@ use countersign_audit::{CheckpointError, VerifyingKey};
 
 use crate::exit::{Failure, Outcome, OK};
 use crate::output::outln;
+
+mod published;
+use published::Published;
 
 /// Where the server writes its public key.
 pub const DEFAULT_KEY: &str = "/var/lib/countersign-server/audit-key.pub";
@@ -41,6 +45,13 @@ pub struct VerifyArgs {
     /// write the store could have made or removed them.
     #[arg(long)]
     pub allow_unsigned_tail: bool,
+    /// Checkpoints the server published outside its database as it signed them (its
+    /// `--checkpoint-log`, default /var/lib/countersign-server/audit-checkpoints.jsonl, best a
+    /// copy kept off its host): each one in the export's range must be there unchanged, and
+    /// none may come after its end. Proves the trail was not rewritten or cut since, even by
+    /// a holder of the key.
+    #[arg(long, value_name = "FILE")]
+    pub published: Option<PathBuf>,
 }
 
 /// Runs `audit verify`.
@@ -63,10 +74,28 @@ pub fn run(args: &VerifyArgs) -> Outcome {
         Some(anchor) => Verifier::resume(key, anchor),
         None => Verifier::new(key),
     };
+    let published = match &args.published {
+        Some(path) => {
+            let file =
+                File::open(path).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+            Some(
+                Published::read(BufReader::new(file), &path.display().to_string())
+                    .map_err(Failure::usage)?,
+            )
+        }
+        None => None,
+    };
     match verify_with(open()?, verifier) {
         Ok(summary) => match unproven(&summary, args.allow_unsigned_tail) {
             None => {
-                outln!("{}", ok_text(&summary, anchor.is_some()));
+                let mut text = ok_text(&summary, anchor.is_some());
+                if let Some(published) = &published {
+                    let note = published
+                        .compare(open()?, &summary)
+                        .map_err(Failure::refused)?;
+                    text.push_str(&format!("\n  {note}"));
+                }
+                outln!("{text}");
                 Ok(OK)
             }
             Some(problem) => Err(Failure::refused(format!(

@@ -17,6 +17,11 @@ fn export(n: u64) -> Vec<String> {
 
 /// An export of `n` records with a checkpoint every `every`, as JSON lines.
 fn export_every(n: u64, every: u64) -> Vec<String> {
+    export_from_hosts(n, every, |i| format!("host-{}", i % 2))
+}
+
+/// [`export_every`] with record `i` about host `host(i)`.
+fn export_from_hosts(n: u64, every: u64, host: impl Fn(u64) -> String) -> Vec<String> {
     let interval = NonZeroU64::new(every).expect("nonzero");
     let mut chain = Chain::new(signing_key(), interval, "test-server");
     for i in 0..n {
@@ -28,7 +33,7 @@ fn export_every(n: u64, every: u64) -> Vec<String> {
                 channel: None,
             },
             subject: Subject {
-                host: Some(format!("host-{}", i % 2)),
+                host: Some(host(i)),
                 ..Subject::default()
             },
         };
@@ -76,7 +81,20 @@ impl Files {
             key: self.dir.path().join("key.pub"),
             from_checkpoint: None,
             allow_unsigned_tail: false,
+            published: None,
         }
+    }
+
+    /// Verifies `lines` against `published` lines (the server's checkpoint log).
+    fn verify_published(&self, lines: &[String], published: &[String]) -> Outcome {
+        let file = self.dir.path().join("trail.jsonl");
+        std::fs::write(&file, lines.join("\n") + "\n").expect("write");
+        let log = self.dir.path().join("published.jsonl");
+        std::fs::write(&log, published.join("\n") + "\n").expect("write");
+        run(&VerifyArgs {
+            published: Some(log),
+            ..self.args(file)
+        })
     }
 }
 
@@ -332,4 +350,91 @@ fn keys() {
     assert!(parse_key(&format!("  {}\n", key.to_uppercase())).is_some());
     assert!(parse_key("abc").is_none());
     assert!(parse_key(&"zz".repeat(32)).is_none());
+}
+
+/// The checkpoint lines of an export: what the server published as it signed them.
+fn published_of(lines: &[String]) -> Vec<String> {
+    checkpoints(lines)
+        .into_iter()
+        .map(|i| lines[i].clone())
+        .collect()
+}
+
+#[test]
+fn an_export_with_its_published_checkpoints_verifies() {
+    let files = Files::new();
+    let lines = signed(export(10));
+    assert_eq!(
+        files.verify_published(&lines, &published_of(&lines)),
+        Ok(OK)
+    );
+}
+
+/// Whoever holds the database and the key can rewrite the trail and sign it again: the
+/// signatures verify, the checkpoints published before do not match.
+#[test]
+fn a_trail_rewritten_and_signed_again_differs_from_its_published_checkpoints() {
+    let files = Files::new();
+    let original = signed(export(10));
+    let rewritten = signed(export_from_hosts(10, 4, |i| {
+        if i == 2 {
+            "not-what-happened".to_owned()
+        } else {
+            format!("host-{}", i % 2)
+        }
+    }));
+    assert_eq!(
+        files.verify(&rewritten),
+        Ok(OK),
+        "signed again: valid alone"
+    );
+    let f = failure(files.verify_published(&rewritten, &published_of(&original)));
+    assert!(
+        f.message
+            .starts_with("TAMPERED: record seq 4 is not the checkpoint the server published"),
+        "{}",
+        f.message
+    );
+}
+
+/// Cutting the newest records off at an earlier checkpoint leaves a valid signed trail; a
+/// checkpoint published after its end shows the cut.
+#[test]
+fn a_trail_cut_after_a_published_checkpoint_is_caught() {
+    let files = Files::new();
+    let whole = signed(export(20));
+    let marks = checkpoints(&whole);
+    let cut: Vec<String> = whole[..=marks[1]].to_vec();
+    assert_eq!(
+        files.verify(&cut),
+        Ok(OK),
+        "cut at a checkpoint: valid alone"
+    );
+    let f = failure(files.verify_published(&cut, &published_of(&whole)));
+    assert!(
+        f.message.starts_with(&format!(
+            "TAMPERED: the server published a checkpoint at seq {}",
+            marks[2]
+        )) && f
+            .message
+            .contains(&format!("last record (seq {})", marks[1])),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn a_published_file_without_checkpoints_in_range_proves_nothing() {
+    let files = Files::new();
+    let lines = signed(export(10));
+    let f = failure(files.verify_published(&lines, &[]));
+    assert!(
+        f.message
+            .starts_with("NOT PROVEN: none of the 0 published checkpoints"),
+        "{}",
+        f.message
+    );
+    let f = failure(files.verify_published(&lines, &[lines[0].clone()]));
+    assert_eq!(f.code, 2, "{}", f.message);
+    assert!(f.message.contains("not a checkpoint"), "{}", f.message);
 }
