@@ -1,5 +1,5 @@
 //! `PeopleService` over real mTLS: admins link chat accounts to people, checked and
-//! audited; nobody else may.
+//! audited; nobody else may; a link acts once the person linked confirmed it.
 
 mod grpc_support;
 
@@ -28,8 +28,12 @@ async fn admins_link_chat_accounts_checked_and_audited() {
         .expect("admin links")
         .into_inner();
     assert_eq!(
-        (made.person.as_str(), made.linked_by.as_str()),
-        ("alice", "erin")
+        (
+            made.person.as_str(),
+            made.linked_by.as_str(),
+            made.confirmed
+        ),
+        ("alice", "erin", false)
     );
     // Teams sends object ids in lower case: one typed in upper case is stored that way.
     let teams = erin
@@ -74,6 +78,7 @@ async fn admins_link_chat_accounts_checked_and_audited() {
         .await
         .expect_err("an approver cannot link (herself or anyone)");
     assert_eq!(e.code(), Code::PermissionDenied);
+    assert!(e.message().contains("awaits your confirmation"), "{e:?}");
 
     let links = PeopleServiceClient::new(server.person("dave").await)
         .list_links(pb::ListLinksRequest {
@@ -123,10 +128,89 @@ async fn admins_link_chat_accounts_checked_and_audited() {
     assert_eq!(
         actions,
         vec![
-            ("erin".to_owned(), json!("link"), json!("alice")),
-            ("erin".to_owned(), json!("link"), json!("bob")),
-            ("erin".to_owned(), json!("link"), json!("bob")),
+            ("erin".to_owned(), json!("propose"), json!("alice")),
+            ("erin".to_owned(), json!("propose"), json!("bob")),
+            ("erin".to_owned(), json!("propose"), json!("bob")),
             ("erin".to_owned(), json!("unlink"), json!("bob")),
+        ]
+    );
+    server.stop().await;
+}
+
+/// An admin who links their own chat account to an approver would approve as that approver:
+/// the link acts as nobody until the approver confirms it with their own credential, and
+/// nobody else can confirm it. An admin's link of their own account acts at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_acts_only_once_its_person_confirms_it() {
+    let server = TestServer::start(None).await;
+    let store = &server.running.as_ref().expect("running").store;
+    let mut erin = PeopleServiceClient::new(server.person("erin").await);
+    let proposed = erin
+        .link(link("alice", "slack", "U0ERIN"))
+        .await
+        .expect("admin links her account to alice")
+        .into_inner();
+    assert!(!proposed.confirmed, "{proposed:?}");
+    assert_eq!(
+        store.linked_person("slack", "U0ERIN").await.expect("read"),
+        None,
+        "an unconfirmed link acts as nobody"
+    );
+    for who in ["bob", "erin"] {
+        let e = PeopleServiceClient::new(server.person(who).await)
+            .link(link("bob", "slack", "U0ERIN"))
+            .await;
+        if who == "erin" {
+            // An admin may relink it, to bob, still unconfirmed.
+            assert!(!e.expect("relink").into_inner().confirmed);
+            erin.link(link("alice", "slack", "U0ERIN"))
+                .await
+                .expect("back to alice");
+        } else {
+            let e = e.expect_err("bob confirms nothing for alice");
+            assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+        }
+    }
+    let confirmed = PeopleServiceClient::new(server.person("alice").await)
+        .link(link("alice", "slack", "U0ERIN"))
+        .await
+        .expect("alice confirms")
+        .into_inner();
+    assert!(confirmed.confirmed, "{confirmed:?}");
+    assert_eq!(confirmed.linked_by, "erin");
+    assert_eq!(
+        store
+            .linked_person("slack", "U0ERIN")
+            .await
+            .expect("read")
+            .as_deref(),
+        Some("alice")
+    );
+    let own = erin
+        .link(link(
+            "erin",
+            "teams",
+            "6b9c2f3e-1d2a-4b5c-9e8f-0a1b2c3d4e5f",
+        ))
+        .await
+        .expect("an admin links her own account")
+        .into_inner();
+    assert!(own.confirmed, "{own:?}");
+
+    let records = store.audit_records(None, 0).await.expect("audit");
+    let actions: Vec<_> = records
+        .iter()
+        .filter(|r| r.kind == Kind::ChatLink)
+        .map(|r| (r.actor.id.clone(), r.subject.details["action"].clone()))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            ("erin".to_owned(), json!("propose")),
+            ("erin".to_owned(), json!("propose")),
+            ("erin".to_owned(), json!("propose")),
+            ("alice".to_owned(), json!("confirm")),
+            ("erin".to_owned(), json!("link")),
         ]
     );
     server.stop().await;

@@ -1,5 +1,6 @@
-//! `countersign people`: chat accounts linked to people (admins). A click in Slack or Teams
-//! counts only from a linked account, as the person it is linked to.
+//! `countersign people`: chat accounts linked to people. An admin links, the person linked
+//! confirms with the same command; a click in Slack or Teams counts only from an account whose
+//! link its person confirmed, as that person.
 
 use std::time::SystemTime;
 
@@ -36,7 +37,8 @@ impl Account {
 /// `people` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum PeopleCommand {
-    /// Link a chat account to a person of the server's people file.
+    /// Link a chat account to a person of the server's people file (admins); the link acts
+    /// once that person confirms it by running the same command themselves.
     Link {
         /// Person (as in the people file).
         person: String,
@@ -70,12 +72,19 @@ pub async fn run(conn: &Connection, command: &PeopleCommand) -> Outcome {
                 })
                 .await?
                 .into_inner();
-            outln!(
-                "linked {} account {} to {}",
+            let (chat, id, person) = (
                 clean(&link.chat),
                 clean(&link.external_id),
-                clean(&link.person)
+                clean(&link.person),
             );
+            if link.confirmed {
+                outln!("linked {chat} account {id} to {person} (confirmed by {person})");
+            } else {
+                outln!(
+                    "proposed: {chat} account {id} linked to {person}; it acts as {person} once \
+                     {person} confirms it: countersign people link {person} --{chat} {id}"
+                );
+            }
         }
         PeopleCommand::Unlink { account } => {
             let (chat, external_id) = account.parts();
@@ -104,7 +113,14 @@ pub async fn run(conn: &Connection, command: &PeopleCommand) -> Outcome {
                 .into_inner()
                 .links;
             let now = SystemTime::now();
-            let mut t = Table::new(&["CHAT", "ACCOUNT", "PERSON", "LINKED BY", "LINKED"]);
+            let mut t = Table::new(&[
+                "CHAT",
+                "ACCOUNT",
+                "PERSON",
+                "LINKED BY",
+                "LINKED",
+                "CONFIRMED",
+            ]);
             for l in &links {
                 let at = from_pb(l.linked_at.as_ref()).map_or_else(
                     || "-".into(),
@@ -116,6 +132,11 @@ pub async fn run(conn: &Connection, command: &PeopleCommand) -> Outcome {
                     clean(&l.person).into_owned(),
                     clean(&l.linked_by).into_owned(),
                     at,
+                    if l.confirmed {
+                        "yes".to_owned()
+                    } else {
+                        format!("awaits {}", clean(&l.person))
+                    },
                 ]);
             }
             out!("{}", t.render());

@@ -117,8 +117,10 @@ async fn attempt(bridge: &Bridge, click: &Click) -> Result<Reply, Refusal> {
                 &unlinked,
                 "not_linked",
                 format!(
-                    "Your {} account ({}) is not linked to a Countersign person, so it cannot \
-                     decide. An admin links it with: countersign people link NAME --{} {}",
+                    "Your {} account ({}) is not linked to a Countersign person, or its link \
+                     awaits that person's confirmation, so it cannot decide. An admin links it \
+                     with: countersign people link NAME --{} {} (and NAME confirms with the same \
+                     command)",
                     click.chat, click.user, click.chat, click.user
                 ),
             )

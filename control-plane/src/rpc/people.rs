@@ -1,5 +1,7 @@
 //! `PeopleService`: admins link chat accounts (Slack user ids, Teams AAD object ids) to
-//! people of the people file. Links are stored (shared by replicas) and audited.
+//! people of the people file, and each link acts only once its person confirmed it — with
+//! their own credential, the same call — so an admin cannot make their own chat account act
+//! as an approver. Links are stored (shared by replicas) and audited.
 
 use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
@@ -76,6 +78,7 @@ fn to_pb(l: &LinkRow) -> ChatLink {
         person: l.person.clone(),
         linked_by: l.linked_by.clone(),
         linked_at: Some(l.linked_at.into()),
+        confirmed: l.confirmed(),
     }
 }
 
@@ -83,25 +86,65 @@ fn to_pb(l: &LinkRow) -> ChatLink {
 impl PeopleService for PeopleApi {
     async fn link(&self, request: Request<LinkRequest>) -> Result<Response<ChatLink>, Status> {
         let caller = Caller::person(&request)?;
-        caller.person.require(Role::Admin)?;
         let mut ask = request.into_inner();
         canonical(&mut ask.chat, &mut ask.external_id);
         check_account(&ask.chat, &ask.external_id)?;
+        let me = caller.person.name.clone();
+        let store = &self.ctx.store;
+        if ask.person == me {
+            match store
+                .confirm_chat_link(
+                    &ask.chat,
+                    &ask.external_id,
+                    &me,
+                    &caller.channel,
+                    crate::store::now(),
+                )
+                .await
+            {
+                Ok(link) => {
+                    tracing::info!(chat = %link.channel, account = %link.external_id, person = %link.person, "chat account link confirmed");
+                    return Ok(Response::new(to_pb(&link)));
+                }
+                Err(crate::store::StoreError::NotFound(_)) if caller.person.has(Role::Admin) => {}
+                Err(crate::store::StoreError::NotFound(_)) => {
+                    return Err(Status::permission_denied(format!(
+                        "no link of {} account {} to you awaits your confirmation: a \
+                         security admin links it first (countersign people link {me} --{} {}), \
+                         then you confirm it with the same command",
+                        ask.chat, ask.external_id, ask.chat, ask.external_id
+                    )))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        caller.person.require(Role::Admin)?;
         if self.ctx.people.get(&ask.person).is_none() {
             return Err(Status::not_found(format!(
                 "no person '{}' in the server's people file",
                 super::check::shorten(&ask.person)
             )));
         }
+        let own = ask.person == me;
         let link = LinkRow {
             channel: ask.chat,
             external_id: ask.external_id,
             person: ask.person,
-            linked_by: caller.person.name.clone(),
+            linked_by: me,
             linked_at: crate::store::now(),
+            // An admin's own account needs no one else; anyone else's waits for them.
+            confirmed_by: if own {
+                caller.person.name.clone()
+            } else {
+                String::new()
+            },
         };
-        self.ctx.store.link_chat(&link, &caller.channel).await?;
-        tracing::info!(chat = %link.channel, account = %link.external_id, person = %link.person, by = %link.linked_by, "chat account linked");
+        store.link_chat(&link, &caller.channel).await?;
+        if own {
+            tracing::info!(chat = %link.channel, account = %link.external_id, person = %link.person, "chat account linked (the admin's own)");
+        } else {
+            tracing::info!(chat = %link.channel, account = %link.external_id, person = %link.person, by = %link.linked_by, "chat account link proposed: it acts once its person confirms it");
+        }
         Ok(Response::new(to_pb(&link)))
     }
 

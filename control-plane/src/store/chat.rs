@@ -24,6 +24,16 @@ pub struct LinkRow {
     pub linked_by: String,
     /// When.
     pub linked_at: SystemTime,
+    /// The person, once they confirmed the link; empty while it awaits them. Only a confirmed
+    /// link lets the account act as the person.
+    pub confirmed_by: String,
+}
+
+impl LinkRow {
+    /// Whether the account acts as the person.
+    pub fn confirmed(&self) -> bool {
+        !self.confirmed_by.is_empty()
+    }
 }
 
 /// A chat message standing for a request in one conversation.
@@ -69,13 +79,14 @@ fn link_from(row: &sqlx::any::AnyRow) -> Result<LinkRow, StoreError> {
         person: row.try_get(2)?,
         linked_by: row.try_get(3)?,
         linked_at: codec::time(row.try_get(4)?),
+        confirmed_by: row.try_get(5)?,
     })
 }
 
 /// How long a claimed post may stay unposted before another caller may post it.
 pub const CLAIM_TIMEOUT: Duration = Duration::from_secs(30);
 
-const LINK_COLUMNS: &str = "channel, external_id, person, linked_by, linked_at";
+const LINK_COLUMNS: &str = "channel, external_id, person, linked_by, linked_at, confirmed_by";
 
 impl Store {
     /// Links a chat account to `link.person` (replacing an earlier link of that account),
@@ -89,17 +100,60 @@ impl Store {
             .execute(w.conn())
             .await?;
         sqlx::query(&format!(
-            "INSERT INTO chat_links ({LINK_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
+            "INSERT INTO chat_links ({LINK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
         ))
         .bind(&link.channel)
         .bind(&link.external_id)
         .bind(&link.person)
         .bind(&link.linked_by)
         .bind(codec::ms(now))
+        .bind(&link.confirmed_by)
         .execute(w.conn())
         .await?;
-        w.append(link_entry("link", link, &link.linked_by, via), now)?;
+        let action = if link.confirmed() { "link" } else { "propose" };
+        w.append(link_entry(action, link, &link.linked_by, via), now)?;
         w.commit().await
+    }
+
+    /// `person` confirms the link of their chat account awaiting them (audit record
+    /// `chat_link`, action `confirm`); returns it, or `NotFound` when no such link awaits them.
+    pub async fn confirm_chat_link(
+        &self,
+        channel: &str,
+        external_id: &str,
+        person: &str,
+        via: &str,
+        now: SystemTime,
+    ) -> Result<LinkRow, StoreError> {
+        let now = codec::trunc(now);
+        let mut w = self.writer().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {LINK_COLUMNS} FROM chat_links \
+             WHERE channel = $1 AND external_id = $2 AND person = $3 AND confirmed_by = ''"
+        ))
+        .bind(channel)
+        .bind(external_id)
+        .bind(person)
+        .fetch_optional(w.conn())
+        .await?
+        .ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "no link of {channel} account {external_id} to {person} awaits confirmation"
+            ))
+        })?;
+        let mut link = link_from(&row)?;
+        sqlx::query(
+            "UPDATE chat_links SET confirmed_by = $1 WHERE channel = $2 AND external_id = $3",
+        )
+        .bind(person)
+        .bind(channel)
+        .bind(external_id)
+        .execute(w.conn())
+        .await?;
+        link.confirmed_by = person.to_owned();
+        w.append(link_entry("confirm", &link, person, via), now)?;
+        w.commit().await?;
+        Ok(link)
     }
 
     /// Removes the link of a chat account (audit record `chat_link`, action `unlink`);
@@ -147,18 +201,20 @@ impl Store {
         rows.iter().map(link_from).collect()
     }
 
-    /// The person a chat account is linked to.
+    /// The person a chat account acts as: linked, and the link confirmed by that person.
     pub async fn linked_person(
         &self,
         channel: &str,
         external_id: &str,
     ) -> Result<Option<String>, StoreError> {
-        let row =
-            sqlx::query("SELECT person FROM chat_links WHERE channel = $1 AND external_id = $2")
-                .bind(channel)
-                .bind(external_id)
-                .fetch_optional(self.pool())
-                .await?;
+        let row = sqlx::query(
+            "SELECT person FROM chat_links \
+             WHERE channel = $1 AND external_id = $2 AND confirmed_by <> ''",
+        )
+        .bind(channel)
+        .bind(external_id)
+        .fetch_optional(self.pool())
+        .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 

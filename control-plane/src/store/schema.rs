@@ -187,6 +187,14 @@ const STEPS: &[Step] = &[Step {
             updated BIGINT NOT NULL,
             PRIMARY KEY (host, cgroup_id))",
     ],
+}, Step {
+    version: 4,
+    name: "chat links confirmed by their person",
+    statements: &[
+        // Who confirmed a link: the person linked, or '' while it awaits them. Links made
+        // before this step await their person too (an admin alone could link any account).
+        "ALTER TABLE chat_links ADD COLUMN confirmed_by TEXT NOT NULL DEFAULT ''",
+    ],
 }];
 
 /// The DDL of `statement` for `backend`.

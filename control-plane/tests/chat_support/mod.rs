@@ -26,7 +26,7 @@ pub fn store(server: &TestServer) -> &Store {
     &server.running.as_ref().expect("running").store
 }
 
-/// Links `user` of `chat` to `person` (as the admin erin would).
+/// Links `user` of `chat` to `person` (as the admin erin would), confirmed by `person`.
 pub async fn link(server: &TestServer, chat: &str, user: &str, person: &str) {
     let link = LinkRow {
         channel: chat.into(),
@@ -34,8 +34,13 @@ pub async fn link(server: &TestServer, chat: &str, user: &str, person: &str) {
         person: person.into(),
         linked_by: "erin".into(),
         linked_at: SystemTime::now(),
+        confirmed_by: String::new(),
     };
     store(server).link_chat(&link, "test").await.expect("link");
+    store(server)
+        .confirm_chat_link(chat, user, person, "test", SystemTime::now())
+        .await
+        .expect("confirm");
 }
 
 /// The state of `request` now.

@@ -16,6 +16,7 @@ fn link(id: &str, person: &str) -> LinkRow {
         person: person.into(),
         linked_by: "erin".into(),
         linked_at: t0(),
+        confirmed_by: String::new(),
     }
 }
 
@@ -34,6 +35,28 @@ async fn links_claims_replays_and_the_feed(db: &Db) {
         .link_chat(&link("U2", "carol"), "cli")
         .await
         .expect("link");
+    // An admin's link acts as nobody until its person confirms it; only that person can.
+    assert_eq!(
+        store.linked_person("slack", "U1").await.expect("read"),
+        None
+    );
+    assert!(matches!(
+        store
+            .confirm_chat_link("slack", "U1", "alice", "cli", t0())
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    let confirmed = store
+        .confirm_chat_link("slack", "U1", "bob", "cli", t0())
+        .await
+        .expect("confirm");
+    assert_eq!(confirmed.confirmed_by, "bob");
+    assert!(matches!(
+        store
+            .confirm_chat_link("slack", "U1", "bob", "cli", t0())
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
     assert_eq!(
         store
             .linked_person("slack", "U1")

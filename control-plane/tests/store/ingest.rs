@@ -12,7 +12,7 @@ async fn migrations_are_idempotent(db: &Db) {
     let store = db.open().await;
     assert_eq!(
         store.schema_versions().await.expect("versions"),
-        vec![1, 2, 3]
+        vec![1, 2, 3, 4]
     );
     store.close().await;
     // Reopening (a restart, or a second replica) applies nothing twice.
@@ -20,11 +20,11 @@ async fn migrations_are_idempotent(db: &Db) {
     let other = db.open_as("cs-2").await;
     assert_eq!(
         again.schema_versions().await.expect("versions"),
-        vec![1, 2, 3]
+        vec![1, 2, 3, 4]
     );
     assert_eq!(
         other.schema_versions().await.expect("versions"),
-        vec![1, 2, 3]
+        vec![1, 2, 3, 4]
     );
     again.close().await;
     other.close().await;
@@ -38,6 +38,7 @@ async fn migrations_are_idempotent(db: &Db) {
         "DROP TABLE session_counters",
         "DELETE FROM schema_migrations WHERE version = 2",
         "DELETE FROM schema_migrations WHERE version = 3",
+        "DELETE FROM schema_migrations WHERE version = 4",
     ] {
         sqlx::query(statement)
             .execute(&mut raw)
@@ -47,7 +48,7 @@ async fn migrations_are_idempotent(db: &Db) {
     let upgraded = db.open().await;
     assert_eq!(
         upgraded.schema_versions().await.expect("versions"),
-        vec![1, 2, 3]
+        vec![1, 2, 3, 4]
     );
     assert!(upgraded
         .chat_links(None)

@@ -41,6 +41,9 @@ fn a_slack_click_approves_and_the_retry_passes() {
     // The security admin links alice's Slack account (the CLI, over mTLS).
     w.cp.cli("carol", &["people", "link", "alice", "--slack", "UALICE"])
         .assert_success();
+    // A link acts once its person confirms it, with her own credential.
+    w.cp.cli("alice", &["people", "link", "alice", "--slack", "UALICE"])
+        .assert_success();
 
     let started = Instant::now();
     let waiting = w.spawn_exec(&["delete", "cache"]);

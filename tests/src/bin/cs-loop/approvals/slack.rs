@@ -80,17 +80,21 @@ impl Slack {
         })
     }
 
-    /// Links alice's Slack account to her, as the security admin (`carol`) does.
-    pub async fn link(admin: &Channel) -> Result<(), String> {
-        PeopleServiceClient::new(admin.clone())
-            .link(LinkRequest {
-                person: APPROVER.into(),
-                chat: "slack".into(),
-                external_id: USER.into(),
-            })
-            .await
-            .map(drop)
-            .map_err(|s| grpc::failed("PeopleService.Link", &s))
+    /// Links alice's Slack account to her, as the security admin (`carol`) does, and alice
+    /// confirms it (a link acts only then).
+    pub async fn link(admin: &Channel, approver: &Channel) -> Result<(), String> {
+        for (who, step) in [(admin, "link"), (approver, "confirm")] {
+            PeopleServiceClient::new(who.clone())
+                .link(LinkRequest {
+                    person: APPROVER.into(),
+                    chat: "slack".into(),
+                    external_id: USER.into(),
+                })
+                .await
+                .map(drop)
+                .map_err(|s| grpc::failed(&format!("PeopleService.Link ({step})"), &s))?;
+        }
+        Ok(())
     }
 
     /// Waits until the approvers' channel received the message of `guarded LABEL`.

@@ -111,7 +111,8 @@ impl World {
                 .await
                 .map_err(|s| grpc::failed("PolicyService.Put", &s))?;
             if self.slack.is_some() {
-                Slack::link(&carol).await?;
+                let alice = grpc::connect(&self.cp.url(), &self.pki().person(APPROVER)).await?;
+                Slack::link(&carol, &alice).await?;
             }
             Ok::<_, String>(())
         })?;
