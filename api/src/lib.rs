@@ -9,11 +9,13 @@
 //!   wire, and the one reading of an uploaded record's verdict;
 //! - [`agent_socket`]: the JSON-lines protocol of the daemon's agent socket;
 //! - [`private_dir`]: state directories only their service may enter;
-//! - [`display`]: agent-chosen text made safe to show a person, the same on every channel.
+//! - [`display`]: agent-chosen text made safe to show a person, the same on every channel;
+//! - [`adversarial`]: the command lines every channel's view is tested with.
 //!
 //! Nothing here depends on storage, chat or the kernel: a client of the API builds this crate
 //! and nothing of the server's.
 
+pub mod adversarial;
 pub mod agent_socket;
 pub mod binding;
 pub mod display;

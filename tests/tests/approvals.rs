@@ -30,6 +30,13 @@ mod slack;
 #[path = "../../control-plane/tests/chat_support/slack.rs"]
 #[allow(dead_code, reason = "the approvals suite uses a part")]
 mod slack_peer;
+/// The local Teams (Bot Framework) of the control plane's chat tests.
+#[path = "../../control-plane/tests/chat_support/botframework.rs"]
+#[allow(dead_code, reason = "the approvals suite uses a part")]
+mod teams_peer;
+#[path = "approvals/views.rs"]
+mod views;
+use slack_peer::until;
 
 use std::{
     process::Command,

@@ -22,29 +22,60 @@ pub struct Binaries {
     approvals: PathBuf,
 }
 
-/// One test binary of the `tests` crate.
+/// One suite of the `tests` crate's test binaries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Suite {
     /// Kernel enforcement: the daemon alone.
     Enforcement,
-    /// The approval loop: daemon, server and CLI.
+    /// The approval loop: daemon, server and CLI (but its `views` module).
     Approvals,
+    /// What approvers read: the adversarial argv corpus, refused by the kernel, through the
+    /// CLI, a local Slack and a local Teams (the `approvals` binary's `views` module).
+    Views,
 }
 
+/// The `approvals` module of the approver views.
+const VIEWS: &str = "views::";
+
 impl Suite {
-    /// The test target's name (also its file name in the VM's `/bin`).
+    /// The suite's name (also its test binary's file name in the VM's `/bin`).
     pub fn name(self) -> &'static str {
         match self {
             Suite::Enforcement => "enforcement",
             Suite::Approvals => "approvals",
+            Suite::Views => "approver views",
+        }
+    }
+
+    /// The test binary's file name in the VM's `/bin`.
+    fn file(self) -> &'static str {
+        match self {
+            Suite::Enforcement => "enforcement",
+            Suite::Approvals | Suite::Views => "approvals",
         }
     }
 
     fn binary(self, bins: &Binaries) -> &Path {
         match self {
             Suite::Enforcement => &bins.enforcement,
-            Suite::Approvals => &bins.approvals,
+            Suite::Approvals | Suite::Views => &bins.approvals,
         }
+    }
+
+    /// Which of the binary's tests this suite runs, given the run's filter: None when none
+    /// (a filter that names no approver view leaves that suite out).
+    fn selection(self, filter: Option<&str>) -> Option<Vec<String>> {
+        let mut args: Vec<String> = filter.map(str::to_owned).into_iter().collect();
+        match self {
+            Suite::Enforcement => {}
+            Suite::Approvals => args.extend(["--skip".to_owned(), VIEWS.to_owned()]),
+            Suite::Views => match filter {
+                None => args.push(VIEWS.to_owned()),
+                Some(f) if f.contains("views") || f.contains("escaped") => {}
+                Some(_) => return None,
+            },
+        }
+        Some(args)
     }
 }
 
@@ -113,13 +144,14 @@ pub struct VmRun {
 }
 
 impl Settings {
-    fn args(&self) -> Vec<String> {
+    /// The test binary's arguments for `suite`; None when the filter leaves it nothing.
+    fn args(&self, suite: Suite) -> Option<Vec<String>> {
         let mut args = vec!["--test-threads=1".to_owned(), "--color=never".to_owned()];
         if self.nocapture {
             args.push("--nocapture".to_owned());
         }
-        args.extend(self.filter.clone());
-        args
+        args.extend(suite.selection(self.filter.as_deref())?);
+        Some(args)
     }
 }
 
@@ -153,8 +185,12 @@ pub fn host(
     extra_env: &[(String, String)],
 ) -> Result<libtest::Run> {
     let paths = [&bins.agent, &bins.server, &bins.cli, &bins.probe].map(|p| p.to_string_lossy());
+    let Some(args) = settings.args(suite) else {
+        println!("{}: no test matches the filter", suite.name());
+        return Ok(libtest::Run::default());
+    };
     let mut cmd = Command::new(suite.binary(bins));
-    cmd.args(settings.args())
+    cmd.args(args)
         .envs(env(
             [&paths[0], &paths[1], &paths[2], &paths[3]].map(|p| &**p),
             "fallback",
@@ -174,7 +210,7 @@ pub fn in_vm(
     suites: &[Suite],
 ) -> Result<VmRun> {
     let mode = if bpf_lsm { "lsm" } else { "fallback" };
-    let cmd = vm_command(suites, &settings.args());
+    let cmd = vm_command(suites, settings);
     let mut binaries = vec![
         (bins.agent.clone(), "countersign-agent".to_owned()),
         (bins.server.clone(), "countersign-server".to_owned()),
@@ -184,7 +220,7 @@ pub fn in_vm(
     binaries.extend(
         suites
             .iter()
-            .map(|s| (s.binary(bins).to_owned(), s.name().to_owned())),
+            .map(|s| (s.binary(bins).to_owned(), s.file().to_owned())),
     );
     // Host tools the tests use where busybox has none: `ip` (busybox's lacks `netns`), and
     // btrfs-progs for the file identity test's btrfs subvolume.
@@ -229,16 +265,19 @@ pub fn in_vm(
 
 /// The VM's one command: every suite in turn (all run even when one fails), failing when any
 /// failed.
-fn vm_command(suites: &[Suite], args: &[String]) -> Vec<String> {
-    let quoted: Vec<String> = args
-        .iter()
-        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
-        .collect();
+fn vm_command(suites: &[Suite], settings: &Settings) -> Vec<String> {
     let mut script = String::from("rc=0");
     for suite in suites {
+        let Some(args) = settings.args(*suite) else {
+            continue;
+        };
+        let quoted: Vec<String> = args
+            .iter()
+            .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+            .collect();
         script.push_str(&format!(
             "; /bin/{} {} || rc=1",
-            suite.name(),
+            suite.file(),
             quoted.join(" ")
         ));
     }
@@ -250,16 +289,45 @@ fn vm_command(suites: &[Suite], args: &[String]) -> Vec<String> {
 mod tests {
     use super::*;
 
+    fn settings(filter: Option<&str>) -> Settings {
+        Settings {
+            filter: filter.map(str::to_owned),
+            timeout: Duration::from_secs(1),
+            env: Vec::new(),
+            nocapture: false,
+        }
+    }
+
     #[test]
     fn vm_command_runs_every_suite_and_keeps_failures() {
         let cmd = vm_command(
             &[Suite::Enforcement, Suite::Approvals],
-            &["--test-threads=1".into(), "it's".into()],
+            &settings(Some("it's")),
         );
         assert_eq!(
             cmd[2],
-            "rc=0; /bin/enforcement '--test-threads=1' 'it'\\''s' || rc=1; \
-             /bin/approvals '--test-threads=1' 'it'\\''s' || rc=1; exit $rc"
+            "rc=0; /bin/enforcement '--test-threads=1' '--color=never' 'it'\\''s' || rc=1; \
+             /bin/approvals '--test-threads=1' '--color=never' 'it'\\''s' '--skip' 'views::' \
+             || rc=1; exit $rc"
         );
+    }
+
+    /// The approver views run as their own suite, and only there.
+    #[test]
+    fn the_approver_views_are_a_suite_of_their_own() {
+        let s = settings(None);
+        assert_eq!(
+            s.args(Suite::Views)
+                .expect("views")
+                .last()
+                .map(String::as_str),
+            Some("views::")
+        );
+        assert!(s
+            .args(Suite::Approvals)
+            .expect("approvals")
+            .ends_with(&["--skip".to_owned(), "views::".to_owned()]));
+        assert_eq!(settings(Some("connect")).args(Suite::Views), None);
+        assert!(settings(Some("views::the")).args(Suite::Views).is_some());
     }
 }

@@ -8,6 +8,7 @@ use anyhow::Result;
 use crate::util;
 
 /// What one test run produced.
+#[derive(Default)]
 pub struct Run {
     /// Its summed summary lines.
     pub counts: Counts,

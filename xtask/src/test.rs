@@ -172,7 +172,7 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
         nocapture: opts.nocapture,
     };
     if opts.runs.host() {
-        for suite in [Suite::Enforcement, Suite::Approvals] {
+        for suite in [Suite::Enforcement, Suite::Approvals, Suite::Views] {
             report.tests(
                 &format!("{} tests on the host (fallback mode)", suite.name()),
                 || integration::host(&bins, &settings, suite, &pg_env),

@@ -1,54 +1,16 @@
-//! The adversarial corpus every channel is tested with: argv an agent crafts so that the
-//! approver reads another command than the one that runs (bidirectional overrides,
-//! zero-width characters, newlines, terminal escapes, chat markup and mentions). Slack, Teams
-//! and the CLI must all show the text of `countersign_api::display`, and none may show a
-//! hidden character raw.
+//! The adversarial corpus (`countersign_api::adversarial`) through every channel's renderer:
+//! Slack, Teams and the CLI must all show the text of `countersign_api::display`, and none may
+//! show a hidden character raw. (The `approvals` suite's `views` stage runs the same corpus
+//! end to end: kernel refusal, server, a local Slack and Teams, the CLI binary.)
 
 use std::time::{Duration, SystemTime};
 
+use countersign_api::adversarial::{strings, ARGVS};
 use countersign_api::display::{hidden, shell_join};
-use serde_json::Value;
 
 use crate::chat::view::RequestView;
 use crate::rpc::pb;
 use crate::store::{DecisionRow, RequestRow, RequestSpec, RequestState, Verdict};
-
-/// The nastiest argv we know, each shown to an approver.
-pub const ARGVS: &[&[&str]] = &[
-    &["kubectl", "delete", "pod", "web\u{202e}lo\u{202c}"],
-    &["kubectl", "get", "pods\u{200b}", "--all"],
-    &["kubectl", "apply", "-f", "ok.yaml\nkubectl delete ns prod"],
-    &["kubectl", "\u{1b}[2K\rkubectl get pods"],
-    &[
-        "kubectl",
-        "<!channel>",
-        "<@U012AB3CD>",
-        "<https://evil.example|ok>",
-    ],
-    &[
-        "kubectl",
-        "**bold**",
-        "[x](https://evil.example)",
-        "`code`",
-        "&amp;",
-    ],
-    &["kubectl", "\u{2066}get\u{2069}", "\u{feff}", "it's"],
-];
-
-/// Every string in `v` (a Slack message or a Teams card), with where it is.
-fn strings(v: &Value, at: &str, out: &mut Vec<(String, String)>) {
-    match v {
-        Value::String(s) => out.push((at.to_owned(), s.clone())),
-        Value::Array(a) => a
-            .iter()
-            .enumerate()
-            .for_each(|(i, x)| strings(x, &format!("{at}[{i}]"), out)),
-        Value::Object(o) => o
-            .iter()
-            .for_each(|(k, x)| strings(x, &format!("{at}.{k}"), out)),
-        _ => {}
-    }
-}
 
 /// A request in `state` by the `coding` group whose reason tries Markdown, a link and a
 /// mention.
@@ -126,8 +88,8 @@ fn every_channel_shows_the_same_escaped_command() {
         let card =
             crate::chat::teams::card::card(&v, now, crate::chat::teams::card::Actions::Execute);
         let mut all = vec![("slack.text".to_owned(), text.clone())];
-        strings(&blocks, "slack", &mut all);
-        strings(&card, "teams", &mut all);
+        all.extend(strings(&blocks, "slack"));
+        all.extend(strings(&card, "teams"));
         all.push((
             "teams.summary".into(),
             crate::chat::teams::card::summary(&v, now),

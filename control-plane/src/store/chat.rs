@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{json, Map};
 use sqlx::Row as _;
 
+use super::writer::Writer;
 use super::{codec, Store, StoreError};
 use crate::audit::{Actor, ActorKind, Entry, Kind, Subject};
 use crate::rpc::pb;
@@ -83,6 +84,24 @@ fn link_from(row: &sqlx::any::AnyRow) -> Result<LinkRow, StoreError> {
     })
 }
 
+/// The stored link of a chat account, read in the writer's transaction.
+async fn stored_link(
+    w: &mut Writer<'_>,
+    channel: &str,
+    external_id: &str,
+) -> Result<Option<LinkRow>, StoreError> {
+    sqlx::query(&format!(
+        "SELECT {LINK_COLUMNS} FROM chat_links WHERE channel = $1 AND external_id = $2"
+    ))
+    .bind(channel)
+    .bind(external_id)
+    .fetch_optional(w.conn())
+    .await?
+    .as_ref()
+    .map(link_from)
+    .transpose()
+}
+
 /// How long a claimed post may stay unposted before another caller may post it.
 pub const CLAIM_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -127,21 +146,14 @@ impl Store {
     ) -> Result<LinkRow, StoreError> {
         let now = codec::trunc(now);
         let mut w = self.writer().await?;
-        let row = sqlx::query(&format!(
-            "SELECT {LINK_COLUMNS} FROM chat_links \
-             WHERE channel = $1 AND external_id = $2 AND person = $3 AND confirmed_by = ''"
-        ))
-        .bind(channel)
-        .bind(external_id)
-        .bind(person)
-        .fetch_optional(w.conn())
-        .await?
-        .ok_or_else(|| {
-            StoreError::NotFound(format!(
-                "no link of {channel} account {external_id} to {person} awaits confirmation"
-            ))
-        })?;
-        let mut link = link_from(&row)?;
+        let mut link = stored_link(&mut w, channel, external_id)
+            .await?
+            .filter(|l| l.person == person && !l.confirmed())
+            .ok_or_else(|| {
+                StoreError::NotFound(format!(
+                    "no link of {channel} account {external_id} to {person} awaits confirmation"
+                ))
+            })?;
         sqlx::query(
             "UPDATE chat_links SET confirmed_by = $1 WHERE channel = $2 AND external_id = $3",
         )
@@ -168,17 +180,11 @@ impl Store {
     ) -> Result<LinkRow, StoreError> {
         let now = codec::trunc(now);
         let mut w = self.writer().await?;
-        let row = sqlx::query(&format!(
-            "SELECT {LINK_COLUMNS} FROM chat_links WHERE channel = $1 AND external_id = $2"
-        ))
-        .bind(channel)
-        .bind(external_id)
-        .fetch_optional(w.conn())
-        .await?
-        .ok_or_else(|| {
-            StoreError::NotFound(format!("no {channel} account {external_id} is linked"))
-        })?;
-        let link = link_from(&row)?;
+        let link = stored_link(&mut w, channel, external_id)
+            .await?
+            .ok_or_else(|| {
+                StoreError::NotFound(format!("no {channel} account {external_id} is linked"))
+            })?;
         sqlx::query("DELETE FROM chat_links WHERE channel = $1 AND external_id = $2")
             .bind(channel)
             .bind(external_id)

@@ -11,7 +11,7 @@ use crate::slack_peer::{SlackPeer, BOT_TOKEN, SIGNING_SECRET};
 use crate::{finish, World};
 
 /// A free loopback port for the chat endpoints (bound and released).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -22,12 +22,8 @@ fn free_port() -> u16 {
 fn a_slack_click_approves_and_the_retry_passes() {
     let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("runtime: {e}"));
     let peer = runtime.block_on(SlackPeer::start());
-    let secrets = tempfile_dir();
-    let write = |name: &str, value: &str| {
-        let path = format!("{secrets}/{name}");
-        std::fs::write(&path, value).unwrap_or_else(|e| panic!("{path}: {e}"));
-        format!("file:{path}")
-    };
+    let secrets = secrets_dir("slack");
+    let write = |name: &str, value: &str| secret_file(&secrets, name, value);
     let port = free_port();
     let chat = format!(
         "listen: 127.0.0.1:{port}\nslack:\n  api_url: {}\n  bot_token: {}\n  signing_secret: {}\n  channels: {{ sre: C0SRE }}\n",
@@ -108,10 +104,17 @@ fn a_slack_click_approves_and_the_retry_passes() {
 }
 
 /// A directory for the secret files that lives as long as the test process.
-fn tempfile_dir() -> String {
-    let dir = std::env::temp_dir().join(format!("cs-slack-{}", std::process::id()));
+pub fn secrets_dir(test: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("cs-{test}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     dir.display().to_string()
+}
+
+/// Writes a chat secret to `dir/name`; returns its `file:` reference for the chat file.
+pub fn secret_file(dir: &str, name: &str, value: &str) -> String {
+    let path = format!("{dir}/{name}");
+    std::fs::write(&path, value).unwrap_or_else(|e| panic!("{path}: {e}"));
+    format!("file:{path}")
 }
 
 /// `application/x-www-form-urlencoded` value encoding.
