@@ -82,6 +82,17 @@ pub fn shell_join<S: AsRef<str>>(argv: &[S]) -> String {
     words.join(" ")
 }
 
+/// A request's kernel refusals of other operations of its session that opened no request of
+/// their own (the open-request cap), as every view words it.
+pub fn over_cap(n: u32) -> String {
+    let (count, verb) = if n == 1 {
+        ("1 other operation".to_owned(), "was")
+    } else {
+        (format!("{n} other operations"), "were")
+    };
+    format!("{count} of this session {verb} refused over the open-request cap, not requested")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -93,6 +93,7 @@ pub fn request(r: &pb::ApprovalRequest) -> Value {
         "first_seen": time(r.first_seen.as_ref()),
         "last_seen": time(r.last_seen.as_ref()),
         "attempts": r.attempts,
+        "over_cap": r.over_cap,
         "expires_at": time(r.expires_at.as_ref()),
         "state": state_name(r.state()),
         "approvals_required": r.approvals_required,

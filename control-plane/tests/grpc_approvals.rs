@@ -563,6 +563,15 @@ async fn a_request_flood_stops_at_the_cap_per_session() {
         .into_inner()
         .requests;
     assert_eq!(pending.len() as u32, cap + 1, "s1's cap and s2's one");
+    // The refusal over the cap is counted on s1's newest open request: its approvers see
+    // the flood behind it.
+    let counted: Vec<&pb::ApprovalRequest> = pending.iter().filter(|r| r.over_cap > 0).collect();
+    assert_eq!(counted.len(), 1, "{counted:?}");
+    assert_eq!(counted[0].over_cap, 1);
+    assert_eq!(
+        counted[0].operation.as_ref().map(|o| o.session.as_str()),
+        Some("s1")
+    );
     let trail = export_audit(&server).await;
     let flagged = trail
         .lines()

@@ -99,7 +99,10 @@ pub fn table(requests: &[pb::ApprovalRequest], now: SystemTime) -> Table {
             or_dash(op.map_or("", |o| o.launching_user.as_str())),
             op.map_or_else(|| "-".into(), operation::text),
             or_dash(&r.rule),
-            r.attempts.to_string(),
+            match r.over_cap {
+                0 => r.attempts.to_string(),
+                n => format!("{} (+{n} over cap)", r.attempts),
+            },
             when(r.first_seen.as_ref()),
             when(r.expires_at.as_ref()),
         ]);

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
+use countersign_api::display::over_cap;
 use countersign_api::pb;
 
 use crate::connect::Connection;
@@ -103,6 +104,9 @@ pub fn details(r: &pb::ApprovalRequest, now: SystemTime) -> String {
     line(&mut out, "first seen", when(r.first_seen.as_ref()));
     line(&mut out, "last seen", when(r.last_seen.as_ref()));
     line(&mut out, "attempts", r.attempts.to_string());
+    if r.over_cap > 0 {
+        line(&mut out, "over the cap", over_cap(r.over_cap));
+    }
     line(&mut out, "expires", when(r.expires_at.as_ref()));
     let groups: Vec<_> = r.approver_groups.iter().map(|g| clean(g)).collect();
     line(

@@ -46,6 +46,7 @@ pub fn view(state: RequestState) -> RequestView {
         expires_at: now + Duration::from_secs(600),
         grant_id: None,
         launching_user: "mallory".into(),
+        over_cap: 0,
     };
     let decisions = if state == RequestState::Denied {
         vec![DecisionRow {

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use countersign_api::display::{clean, shell_join};
+use countersign_api::display::{clean, over_cap, shell_join};
 
 use crate::decide;
 use crate::store::{DecisionRow, GrantRow, RequestRow, RequestState, Store, StoreError};
@@ -112,12 +112,18 @@ impl RequestView {
         Some(clean(&self.request.reason).into_owned()).filter(|r| !r.is_empty())
     }
 
-    /// "3 refused attempts" / "asked ahead" / "1 refused attempt".
+    /// "3 refused attempts" / "asked ahead" / "1 refused attempt", and the refusals of the
+    /// session over the open-request cap counted here ("; 37 other operations of this session
+    /// refused over the open-request cap").
     pub fn attempts(&self) -> String {
-        match self.request.attempts {
+        let attempts = match self.request.attempts {
             0 => "asked ahead, not tried yet".to_owned(),
             1 => "1 refused attempt".to_owned(),
             n => format!("{n} refused attempts"),
+        };
+        match self.request.over_cap {
+            0 => attempts,
+            n => format!("{attempts}; {}", over_cap(n)),
         }
     }
 
@@ -213,4 +219,25 @@ impl RequestView {
 /// "15m", "1h", "8h": a duration as the buttons say it.
 pub fn short_duration(d: Duration) -> String {
     policy::format_duration(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::chat::corpus;
+    use crate::store::RequestState;
+
+    /// Slack and Teams show the flood behind a request beside its attempts.
+    #[test]
+    fn refusals_over_the_cap_are_told_with_the_attempts() {
+        let mut v = corpus::view(RequestState::Pending);
+        assert_eq!(v.attempts(), "2 refused attempts");
+        v.request.over_cap = 37;
+        assert_eq!(
+            v.attempts(),
+            "2 refused attempts; 37 other operations of this session were refused over the \
+             open-request cap, not requested"
+        );
+        v.request.over_cap = 1;
+        assert!(v.attempts().ends_with("; 1 other operation of this session was refused over the open-request cap, not requested"), "{}", v.attempts());
+    }
 }

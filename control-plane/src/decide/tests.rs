@@ -47,6 +47,7 @@ fn request(spec: RequestSpec) -> RequestRow {
         expires_at: t(3600),
         grant_id: None,
         launching_user: "lena".into(),
+        over_cap: 0,
     }
 }
 

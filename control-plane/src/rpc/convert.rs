@@ -27,6 +27,7 @@ pub fn approval_request(row: &RequestRow, decisions: &[DecisionRow]) -> pb::Appr
         grant_id: row.grant_id.clone().unwrap_or_default(),
         max_grant_ttl: prost_types::Duration::try_from(row.spec.max_grant_ttl).ok(),
         max_grant_uses: row.spec.max_grant_uses,
+        over_cap: row.over_cap,
     }
 }
 

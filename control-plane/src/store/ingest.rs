@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use countersign_api::verdict::{Action, Outcome, Said};
 use sqlx::Row as _;
 
-use super::requests::{open_or_join, Opened};
+use super::requests::{self, open_or_join, Opened};
 use super::rows::{Ingest, IngestOutcome, RequestRow};
 use super::writer::Writer;
 use super::{bulk, codec, grants, hosts, stream, subjects, Store, StoreError};
@@ -96,8 +96,12 @@ impl Store {
                         touched.note(r, how);
                     }
                     (None, how) => {
-                        // Evidence all the same: stored and audited, with the reason as a flag.
+                        // Evidence all the same: stored and audited, with the reason as a flag,
+                        // and counted on the session's newest open request for its approvers.
                         tracing::warn!(host, sequence = ev.sequence, why = ?how, "an approve refusal over the open request limit: stored, no request opened");
+                        if let Some(r) = requests::count_over_cap(&mut w, host, op).await? {
+                            touched.note(r, Opened::Joined);
+                        }
                         ingest.event.flags.push(FLOOD_FLAG.to_owned());
                     }
                 }

@@ -18,7 +18,7 @@ use crate::rpc::pb;
 pub(super) const COLUMNS: &str = "id, host, agent_group, session, fingerprint, kind, operation, \
     rule, rule_description, approver_groups, approvals_required, expires_in, max_grant_ttl, \
     max_grant_uses, allow_launcher, reason, state, attempts, first_seen, last_seen, expires_at, \
-    grant_id, launching_user";
+    grant_id, launching_user, over_cap";
 
 /// Reads a row selected with [`COLUMNS`].
 pub(super) fn request_from(row: &AnyRow) -> Result<RequestRow, StoreError> {
@@ -52,6 +52,7 @@ pub(super) fn request_from(row: &AnyRow) -> Result<RequestRow, StoreError> {
         expires_at: codec::time(row.try_get(20)?),
         grant_id: row.try_get(21)?,
         launching_user: row.try_get(22)?,
+        over_cap: codec::u32_of(row.try_get(23)?, "over_cap")?,
         id,
     })
 }
@@ -275,9 +276,40 @@ pub(super) async fn open_or_join(
         expires_at: now + spec.expires_in,
         grant_id: None,
         launching_user: op.launching_user.clone(),
+        over_cap: 0,
     };
     insert(w.conn(), &r).await?;
     Ok((Some(r), Opened::Created))
+}
+
+/// Counts a kernel refusal of `op` that opened no request (over the cap) on the newest
+/// pending request of its session, which approvers then see with the flood behind it;
+/// returns that request, or None when the session has none (the host's cap was reached).
+pub(super) async fn count_over_cap(
+    w: &mut Writer<'_>,
+    host: &str,
+    op: &pb::Operation,
+) -> Result<Option<RequestRow>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM requests WHERE host = $1 AND agent_group = $2 AND session = $3 \
+         AND state = 'pending' ORDER BY first_seen DESC, id DESC LIMIT 1"
+    );
+    let row = sqlx::query(&sql)
+        .bind(host)
+        .bind(&op.agent_group)
+        .bind(&op.session)
+        .fetch_optional(w.conn())
+        .await?;
+    let Some(mut r) = row.as_ref().map(request_from).transpose()? else {
+        return Ok(None);
+    };
+    r.over_cap = r.over_cap.saturating_add(1);
+    sqlx::query("UPDATE requests SET over_cap = $1 WHERE id = $2")
+        .bind(i64::from(r.over_cap))
+        .bind(&r.id)
+        .execute(w.conn())
+        .await?;
+    Ok(Some(r))
 }
 
 /// A request id not in use (40 random bits: a clash is rare, but cheap to rule out).

@@ -120,6 +120,9 @@ pub struct RequestRow {
     pub state: RequestState,
     /// Refused attempts seen (0 when only asked ahead).
     pub attempts: u32,
+    /// Kernel refusals of other operations of this session, after it opened, that opened no
+    /// request because the session or host had as many open as it may: the flood behind it.
+    pub over_cap: u32,
     /// Creation and last attempt.
     pub first_seen: SystemTime,
     /// Last attempt (or creation).

@@ -195,6 +195,14 @@ const STEPS: &[Step] = &[Step {
         // before this step await their person too (an admin alone could link any account).
         "ALTER TABLE chat_links ADD COLUMN confirmed_by TEXT NOT NULL DEFAULT ''",
     ],
+}, Step {
+    version: 5,
+    name: "refusals over the request cap",
+    statements: &[
+        // Kernel refusals of the request's session that opened no request of their own
+        // because the session or host had as many open as it may (`RequestCaps`).
+        "ALTER TABLE requests ADD COLUMN over_cap BIGINT NOT NULL DEFAULT 0",
+    ],
 }];
 
 /// The DDL of `statement` for `backend`.

@@ -12,7 +12,7 @@ async fn migrations_are_idempotent(db: &Db) {
     let store = db.open().await;
     assert_eq!(
         store.schema_versions().await.expect("versions"),
-        vec![1, 2, 3, 4]
+        vec![1, 2, 3, 4, 5]
     );
     store.close().await;
     // Reopening (a restart, or a second replica) applies nothing twice.
@@ -20,11 +20,11 @@ async fn migrations_are_idempotent(db: &Db) {
     let other = db.open_as("cs-2").await;
     assert_eq!(
         again.schema_versions().await.expect("versions"),
-        vec![1, 2, 3, 4]
+        vec![1, 2, 3, 4, 5]
     );
     assert_eq!(
         other.schema_versions().await.expect("versions"),
-        vec![1, 2, 3, 4]
+        vec![1, 2, 3, 4, 5]
     );
     again.close().await;
     other.close().await;
@@ -36,9 +36,11 @@ async fn migrations_are_idempotent(db: &Db) {
         "DROP TABLE chat_messages",
         "DROP TABLE chat_replays",
         "DROP TABLE session_counters",
+        "ALTER TABLE requests DROP COLUMN over_cap",
         "DELETE FROM schema_migrations WHERE version = 2",
         "DELETE FROM schema_migrations WHERE version = 3",
         "DELETE FROM schema_migrations WHERE version = 4",
+        "DELETE FROM schema_migrations WHERE version = 5",
     ] {
         sqlx::query(statement)
             .execute(&mut raw)
@@ -48,7 +50,7 @@ async fn migrations_are_idempotent(db: &Db) {
     let upgraded = db.open().await;
     assert_eq!(
         upgraded.schema_versions().await.expect("versions"),
-        vec![1, 2, 3, 4]
+        vec![1, 2, 3, 4, 5]
     );
     assert!(upgraded
         .chat_links(None)
