@@ -115,10 +115,15 @@ impl World {
         )
     }
 
-    /// A world whose group names `accounts` (their processes are judged wherever they run).
-    pub fn start_with_accounts(name: &str, accounts: &[u32]) -> Self {
-        Self::start_with_settings(
+    /// A world whose group names `accounts` (their processes are judged wherever they run),
+    /// with `approvers` for [`RULE`] (as in [`Self::start`]).
+    pub fn start_with_accounts(name: &str, accounts: &[u32], approvers: &str) -> Self {
+        Self::start_full(
             name,
+            |_| Database::Sqlite,
+            approvers,
+            "",
+            None,
             GroupSettings {
                 accounts,
                 ..GroupSettings::default()

@@ -71,12 +71,27 @@ pub fn judge(
         });
     }
     still_open(request, decisions, now)?;
-    if verdict.is_approval() && is_launcher(person, request) && !request.spec.allow_launcher {
-        return Err(Refusal::Launcher {
-            group: request.agent_group.clone(),
-            session: request.session.clone(),
-            rule: request.spec.rule.clone(),
-        });
+    if verdict.is_approval() && !request.spec.allow_launcher {
+        if is_launcher(person, request) {
+            return Err(Refusal::Launcher {
+                group: request.agent_group.clone(),
+                session: request.session.clone(),
+                rule: request.spec.rule.clone(),
+            });
+        }
+        if request.launching_user.is_empty() {
+            return Err(Refusal::UnknownLauncher {
+                what: if request.session.is_empty() {
+                    format!(
+                        "work of agent group {} outside every session",
+                        request.agent_group
+                    )
+                } else {
+                    format!("agent session {}/{}", request.agent_group, request.session)
+                },
+                rule: request.spec.rule.clone(),
+            });
+        }
     }
     let close = match verdict {
         Verdict::Deny { .. } => Some(Close::Deny),

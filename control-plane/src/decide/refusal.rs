@@ -31,6 +31,16 @@ pub enum Refusal {
         session: String,
         rule: String,
     },
+    /// Nobody is known to have launched the agent session (it was not started with
+    /// `countersign-agent launch`, or the work ran outside every session), so separation of
+    /// duties cannot be checked, and the rule does not waive it.
+    #[error(
+        "nobody is known to have launched {what}, so nobody can be kept from approving their \
+         own agent's work: rule '{rule}' approves only with a known launcher. Start agent \
+         sessions with `countersign-agent launch`, or waive the check in the rule \
+         (approvers: {{ allow_launcher: true }}); denying is still possible"
+    )]
+    UnknownLauncher { what: String, rule: String },
     /// The person decided this request before, differently.
     #[error(
         "you already decided request {request}: {decided} at {at}; a decision cannot be changed"
@@ -63,9 +73,10 @@ impl Refusal {
     /// The gRPC code of the refusal.
     pub fn code(&self) -> Code {
         match self {
-            Self::NotApprover { .. } | Self::NotInApproverGroup { .. } | Self::Launcher { .. } => {
-                Code::PermissionDenied
-            }
+            Self::NotApprover { .. }
+            | Self::NotInApproverGroup { .. }
+            | Self::Launcher { .. }
+            | Self::UnknownLauncher { .. } => Code::PermissionDenied,
             Self::ChangedMind { .. } | Self::Expired { .. } | Self::Closed { .. } => {
                 Code::FailedPrecondition
             }
@@ -78,6 +89,7 @@ impl Refusal {
         match self {
             Self::NotApprover { .. } | Self::NotInApproverGroup { .. } => "not_allowed",
             Self::Launcher { .. } => "launcher",
+            Self::UnknownLauncher { .. } => "unknown_launcher",
             Self::ChangedMind { .. } | Self::Expired { .. } | Self::Closed { .. } => {
                 "already_decided"
             }
@@ -107,6 +119,14 @@ mod tests {
                 },
                 Code::PermissionDenied,
                 "launcher",
+            ),
+            (
+                Refusal::UnknownLauncher {
+                    what: "agent session ai/s1".into(),
+                    rule: "kubectl".into(),
+                },
+                Code::PermissionDenied,
+                "unknown_launcher",
             ),
             (
                 Refusal::NotApprover {

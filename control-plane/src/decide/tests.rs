@@ -204,10 +204,28 @@ fn launcher_cannot_approve_unless_allowed() {
     assert!(may_decide(&lena, &r));
     assert!(close_of(ok(&lena, &Verdict::ApproveOnce, &r, &[])).is_some());
 
-    // An unknown launcher never matches a person (empty name).
+    // An unknown launcher never matches a person (empty name): the request is listed (to be
+    // denied) but nobody may approve it unless the rule waives the check.
     let mut r = request(spec());
     r.launching_user = String::new();
     assert!(may_decide(&approver("lena"), &r));
+    match refused(&approver("lena"), &Verdict::ApproveOnce, &r, &[]) {
+        Refusal::UnknownLauncher { what, .. } => assert!(what.contains("session"), "{what}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        close_of(ok(&approver("lena"), &deny("no"), &r, &[])),
+        Some(Close::Deny)
+    );
+    r.session = String::new();
+    match refused(&approver("lena"), &Verdict::ApproveOnce, &r, &[]) {
+        Refusal::UnknownLauncher { what, .. } => {
+            assert!(what.contains("outside every session"), "{what}")
+        }
+        other => panic!("{other:?}"),
+    }
+    r.spec.allow_launcher = true;
+    assert!(close_of(ok(&approver("lena"), &Verdict::ApproveOnce, &r, &[])).is_some());
 }
 
 #[test]

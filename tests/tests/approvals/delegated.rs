@@ -1,6 +1,8 @@
 //! Delegation under approval: a process of the group's account outside every session (what
 //! its systemd --user manager, a cron job or a tmux server runs for it) meets an approve rule.
-//! The refusal reaches the approvers as a request of the group with no session; the approval
+//! The refusal reaches the approvers as a request of the group with no session. Nobody is
+//! known to have launched that work, so separation of duties cannot be checked: approving is
+//! refused unless the rule waives the check (`allow_launcher: true`); then the approval
 //! becomes a grant for the whole group, and the delegated retry passes, once.
 
 use crate::{request_argv, request_id, World};
@@ -10,7 +12,8 @@ const ACCOUNT: u32 = 64_125;
 
 #[test]
 fn work_handed_outside_the_session_is_approved_for_the_group() {
-    let w = World::start_with_accounts("delegated-approval", &[ACCOUNT]);
+    let w =
+        World::start_with_accounts("delegated-approval", &[ACCOUNT], "{ allow_launcher: true }");
     let run = || {
         w.t.probe(&["exec", &w.guarded, "delete", "handed-over"])
             .outside()
@@ -39,4 +42,37 @@ fn work_handed_outside_the_session_is_approved_for_the_group() {
     w.until_it_runs(run);
     // One use: the next delegated try is refused again.
     w.t.assert_exec_refused(&run());
+}
+
+/// An agent that hands its operation to a delegator outside its session (so that no
+/// launcher is known, and its own launcher could approve it) gets no approval from anyone
+/// unless the rule waives the check; approvers still see the request and may deny it.
+#[test]
+fn work_handed_outside_the_session_is_not_approved_without_a_known_launcher() {
+    let w = World::start_with_accounts("delegated-unknown", &[ACCOUNT], "");
+    let refused =
+        w.t.probe(&["exec", &w.guarded, "delete", "handed-over"])
+            .outside()
+            .as_uid(ACCOUNT)
+            .run();
+    w.t.assert_exec_refused(&refused);
+    let argv = vec![
+        w.guarded.clone(),
+        "delete".to_owned(),
+        "handed-over".to_owned(),
+    ];
+    let request = w.cp.wait_pending("alice", "the delegated request", |r| {
+        request_argv(r) == argv
+    });
+    let id = request_id(&request);
+    let approve = w.cp.cli("alice", &["approve", &id, "--once"]);
+    approve.assert_exit(1);
+    let said = format!("{}{}", approve.stdout, approve.stderr);
+    assert!(
+        said.contains("nobody is known to have launched work of agent group")
+            && said.contains("allow_launcher: true"),
+        "{approve}"
+    );
+    w.cp.cli("alice", &["deny", &id, "--reason", "who asked?"])
+        .assert_success();
 }
